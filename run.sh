@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The inventory service, from a fresh clone:
+#   ./run.sh          set up everything and serve the API on http://localhost:8000
+#   ./run.sh test     set up everything and run the test suites on a throwaway database
+# Needs only Node.js/npm when Bun is not installed. See README.md.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+BUN_VERSION=1.4.5
+mode="${1:-serve}"
+
+log() { printf 'run.sh: %s\n' "$*"; }
+
+ensure_bun() {
+  if command -v bun >/dev/null 2>&1; then
+    BUN=$(command -v bun)
+  elif [ -x .tools/node_modules/.bin/bun ]; then
+    BUN=$PWD/.tools/node_modules/.bin/bun
+  else
+    command -v npm >/dev/null 2>&1 || { log "neither bun nor npm found: install Node.js or Bun first"; exit 1; }
+    log "Bun not found; installing bun@$BUN_VERSION from npm into .tools/"
+    npm install --prefix .tools --no-save --no-audit --no-fund --loglevel=error "bun@$BUN_VERSION" >/dev/null
+    BUN=$PWD/.tools/node_modules/.bin/bun
+  fi
+  export PATH="$(dirname "$BUN"):$PATH"
+}
+
+docker_engine_answers() {
+  command -v docker >/dev/null 2>&1 && timeout 5 docker info >/dev/null 2>&1
+}
+
+ensure_bun
+"$BUN" install --frozen-lockfile >/dev/null
+
+case "$mode" in
+  serve)
+    if [ -z "${DATABASE_URL:-}" ] && docker_engine_answers; then
+      log "Docker engine found: starting PostgreSQL and the API with Docker Compose"
+      exec docker compose up --build
+    fi
+    exec "$BUN" src/cli/stack.ts
+    ;;
+  test)
+    shift
+    # bun test starts its own throwaway PostgreSQL (tests/support/preload.ts)
+    # unless TEST_DATABASE_URL names a server; it never touches .data/.
+    exec "$BUN" test "$@"
+    ;;
+  *)
+    echo "usage: ./run.sh [serve|test]" >&2
+    exit 2
+    ;;
+esac

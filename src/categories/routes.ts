@@ -1,0 +1,36 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { bodyErrors, errorResponses } from '../errors.ts';
+import { CategoryCreateSchema, CategorySchema } from './schemas.ts';
+
+const tags = ['Categories'];
+
+export const listCategoriesRoute = createRoute({
+  method: 'get',
+  path: '/categories',
+  operationId: 'listCategories',
+  summary: 'List categories',
+  description: 'Every category, ordered by name, with the number of products in it.',
+  tags,
+  responses: {
+    200: { description: 'All categories', content: { 'application/json': { schema: z.array(CategorySchema) } } },
+    ...errorResponses([]),
+  },
+});
+
+export const createCategoryRoute = createRoute({
+  method: 'post',
+  path: '/categories',
+  operationId: 'createCategory',
+  summary: 'Add a category',
+  tags,
+  request: {
+    body: { required: true, content: { 'application/json': { schema: CategoryCreateSchema } } },
+  },
+  responses: {
+    201: {
+      description: 'The category as stored',
+      content: { 'application/json': { schema: CategorySchema } },
+    },
+    ...errorResponses([...bodyErrors, 409], { 409: 'A category with this name exists (`duplicate_category`)' }),
+  },
+});

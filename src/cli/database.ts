@@ -1,0 +1,86 @@
+import postgres from 'postgres';
+import { resolveBinary } from 'dbmate';
+import { readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dir, '../..');
+export const MIGRATIONS_DIR = join(ROOT, 'db/migrations');
+export const SEEDS_DIR = join(ROOT, 'db/seeds');
+
+export type DatabaseSpec = { database: string; user: string; password: string };
+
+/** The credentials the service has always promised for psql at localhost:5432. */
+export const DEFAULT_DATABASE: DatabaseSpec = {
+  database: 'inventory_db',
+  user: 'inventory_user',
+  password: 'inventory_pass',
+};
+
+function withDatabase(url: string, database: string, user?: string, password?: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  if (user) u.username = encodeURIComponent(user);
+  if (password) u.password = encodeURIComponent(password);
+  return u.toString();
+}
+
+/**
+ * Makes sure the login role and its database exist (as a superuser), and
+ * returns the connection URL for that role. Safe to run on every start.
+ */
+export async function provisionDatabase(adminUrl: string, spec: DatabaseSpec = DEFAULT_DATABASE): Promise<string> {
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  try {
+    const [role] = await admin`SELECT 1 FROM pg_roles WHERE rolname = ${spec.user}`;
+    if (!role) await admin`CREATE ROLE ${admin(spec.user)} LOGIN PASSWORD ${admin.unsafe(quoteLiteral(spec.password))}`;
+    const [db] = await admin`SELECT 1 FROM pg_database WHERE datname = ${spec.database}`;
+    if (!db) await admin`CREATE DATABASE ${admin(spec.database)} OWNER ${admin(spec.user)} ENCODING 'UTF8'`;
+  } finally {
+    await admin.end();
+  }
+  return withDatabase(adminUrl, spec.database, spec.user, spec.password);
+}
+
+/** A SQL string literal; CREATE ROLE takes no bind parameters. */
+function quoteLiteral(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
+/** Runs dbmate on the project's migrations: `up`, `down`, `status`, `rollback`, ... */
+export async function dbmate(databaseUrl: string, args: string[], quiet = false): Promise<string> {
+  const url = withLoopbackSslDisabled(databaseUrl);
+  const proc = Bun.spawn(
+    [resolveBinary(), '--url', url, '--migrations-dir', MIGRATIONS_DIR, '--no-dump-schema', ...args],
+    { stdout: 'pipe', stderr: 'pipe', env: { ...process.env, DATABASE_URL: url } },
+  );
+  const [out, err, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  if (code !== 0) throw new Error(`dbmate ${args.join(' ')} failed (${code}): ${err || out}`);
+  if (!quiet && out.trim()) process.stdout.write(out);
+  return out;
+}
+
+/** dbmate's driver insists on TLS unless told otherwise; a loopback server needs none. */
+function withLoopbackSslDisabled(url: string): string {
+  const u = new URL(url);
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname);
+  if (loopback && !u.searchParams.has('sslmode')) u.searchParams.set('sslmode', 'disable');
+  return u.toString();
+}
+
+/** Loads every db/seeds/*.sql file in name order, each in its own transaction. */
+export async function loadSeeds(url: string, dir = SEEDS_DIR): Promise<string[]> {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.sql')).sort();
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    for (const file of files) {
+      await sql.begin((tx) => tx.file(join(dir, file)).simple());
+    }
+  } finally {
+    await sql.end();
+  }
+  return files;
+}

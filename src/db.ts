@@ -1,0 +1,40 @@
+import postgres from 'postgres';
+import type { Config } from './config.ts';
+
+/** The pool. */
+export type Pool = postgres.Sql<{}>;
+/** Where a query runs: the pool or an open transaction. Query functions take this first. */
+export type Sql = Pool | postgres.TransactionSql<{}>;
+
+const TIMESTAMPTZ = 1184;
+const INT8 = 20;
+
+/**
+ * Opens the service's one connection pool. Sessions run in UTC so timestamps
+ * arrive as "2026-01-31 12:00:00.123456+00", which becomes RFC 3339 text with
+ * its microseconds intact (a JS Date would drop them and break keyset cursors).
+ */
+export function createPool(config: Pick<Config, 'databaseUrl' | 'poolMax'>, appName = 'inventory-api'): Pool {
+  return postgres(config.databaseUrl, {
+    max: config.poolMax,
+    idle_timeout: 60,
+    connect_timeout: 5,
+    onnotice: () => {},
+    connection: { TimeZone: 'UTC', application_name: appName },
+    types: {
+      rfc3339: {
+        to: TIMESTAMPTZ,
+        from: [TIMESTAMPTZ],
+        serialize: (value: string | Date) => (value instanceof Date ? value.toISOString() : value),
+        parse: (text: string) => text.replace(' ', 'T').replace(/\+00$/, 'Z'),
+      },
+      // Row ids and counts are int8; they stay far below 2^53, so a JSON number is exact.
+      int8: {
+        to: INT8,
+        from: [INT8],
+        serialize: (value: number | string) => String(value),
+        parse: (text: string) => Number(text),
+      },
+    },
+  }) as unknown as Pool;
+}

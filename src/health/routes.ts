@@ -1,0 +1,32 @@
+import { createRoute, z } from '@hono/zod-openapi';
+
+const tags = ['Health'];
+
+export const HealthSchema = z
+  .object({ status: z.enum(['ok', 'unavailable']).openapi({ example: 'ok' }) })
+  .openapi('Health');
+
+export const livenessRoute = createRoute({
+  method: 'get',
+  path: '/healthz',
+  operationId: 'getLiveness',
+  summary: 'Liveness',
+  description: 'Answers 200 while the process runs; it does not touch the database.',
+  tags,
+  responses: {
+    200: { description: 'The process is alive', content: { 'application/json': { schema: HealthSchema } } },
+  },
+});
+
+export const readinessRoute = createRoute({
+  method: 'get',
+  path: '/readyz',
+  operationId: 'getReadiness',
+  summary: 'Readiness',
+  description: 'Answers 200 when the database answers, 503 when it does not.',
+  tags,
+  responses: {
+    200: { description: 'Ready to serve', content: { 'application/json': { schema: HealthSchema } } },
+    503: { description: 'The database does not answer', content: { 'application/json': { schema: HealthSchema } } },
+  },
+});

@@ -1,0 +1,36 @@
+import type { MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { ApiError, problemResponse } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { AppEnv } from './context.ts';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Honours or assigns X-Request-Id and writes one log line per request. */
+export function requestLog(logger: Logger): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const started = performance.now();
+    const given = c.req.header('x-request-id');
+    const requestId = given && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+    c.set('requestId', requestId);
+    c.set('logger', logger);
+    await next();
+    c.header('X-Request-Id', requestId);
+    logger.info('request', {
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      duration_ms: Math.round((performance.now() - started) * 100) / 100,
+      request_id: requestId,
+    });
+  };
+}
+
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/** Refuses bodies over 64 KiB while they stream in, before they are buffered whole. */
+export const limitBody: MiddlewareHandler<AppEnv> = bodyLimit({
+  maxSize: MAX_BODY_BYTES,
+  onError: (c) =>
+    problemResponse(new ApiError('payload_too_large', `the body exceeds ${MAX_BODY_BYTES} bytes`), c.req.path),
+});

@@ -1,0 +1,65 @@
+import { z } from '@hono/zod-openapi';
+
+export const SKU_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const PRICE_TEXT = /^\d{1,8}(\.\d{1,2})?$/;
+const MAX_PRICE = 99999999.99;
+
+/** A price as JSON sends it: a number or a decimal string, at most 2 decimals, 0..99999999.99. */
+export const PriceInput = z
+  .union([
+    z
+      .number()
+      .min(0, 'must be at least 0')
+      .max(MAX_PRICE, `must be at most ${MAX_PRICE}`)
+      .refine((n) => PRICE_TEXT.test(String(n)), 'must have at most 2 decimals'),
+    z.string().regex(PRICE_TEXT, 'must be a decimal number with at most 2 decimals, 0 to 99999999.99'),
+  ])
+  .openapi({ description: 'Price, a number or a decimal string with at most 2 decimals', example: 19.99 });
+
+export const ProductSchema = z
+  .object({
+    id: z.number().int().openapi({ example: 42 }),
+    sku: z.string().openapi({ example: 'ELEC-WL-MOUSE' }),
+    name: z.string().openapi({ example: 'Wireless Optical Mouse' }),
+    description: z.string().nullable().openapi({ example: '2.4 GHz receiver, 1600 DPI' }),
+    price: z.number().openapi({ example: 19.9 }),
+    quantity: z.number().int().openapi({ example: 85 }),
+    category: z.string().openapi({ example: 'Electronics' }),
+    created_at: z.string().openapi({ format: 'date-time', example: '2026-11-22T10:15:30.123456Z' }),
+    updated_at: z.string().openapi({ format: 'date-time', example: '2026-11-22T10:15:30.123456Z' }),
+  })
+  .openapi('Product');
+
+export const ProductCreateSchema = z
+  .strictObject({
+    name: z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters')
+      .openapi({ example: 'Wireless Optical Mouse' }),
+    price: PriceInput,
+    sku: z.string().regex(SKU_PATTERN, '1 to 64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit')
+      .optional()
+      .openapi({ description: 'Assigned by the service when absent', example: 'ELEC-WL-MOUSE' }),
+    description: z.string().max(2000, 'must be at most 2000 characters').nullable().optional()
+      .openapi({ example: '2.4 GHz receiver, 1600 DPI' }),
+    quantity: z.number().int('must be a whole number').min(0, 'must be at least 0')
+      .max(2147483647, 'must be at most 2147483647').optional()
+      .openapi({ description: 'Units in stock, default 0', example: 85 }),
+    category: z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters').optional()
+      .openapi({ description: 'Category name, matched case-insensitively; created when new. Default "Uncategorized"', example: 'Electronics' }),
+  })
+  .openapi('ProductCreate');
+
+export const SORTS = ['name', '-name', 'price', '-price', 'created_at', '-created_at'] as const;
+export type ProductSort = (typeof SORTS)[number];
+
+export const ProductListQuery = z.object({
+  category: z.string().max(100).optional().openapi({ description: 'Category name, case-insensitive', example: 'Electronics' }),
+  sku: z.string().max(64).optional().openapi({ description: 'Exact SKU, case-insensitive', example: 'ELEC-WL-MOUSE' }),
+  sort: z.enum(SORTS).default('name').openapi({ description: 'Sort key; a leading "-" sorts descending. Ties are broken by id.', example: 'price' }),
+  limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ description: 'Page size', example: 50 }),
+  cursor: z.string().max(1000).optional().openapi({ description: 'Opaque cursor from the previous page\'s Link rel="next"' }),
+});
+
+export const ProductIdParam = z.object({
+  id: z.coerce.number().int('must be a whole number').min(1, 'must be positive').max(Number.MAX_SAFE_INTEGER)
+    .openapi({ param: { name: 'id', in: 'path' }, example: 42 }),
+});
