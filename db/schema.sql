@@ -6,6 +6,7 @@ CREATE OR REPLACE FUNCTION public.set_updated_at()
 AS $function$
 BEGIN
   NEW.updated_at := now();
+  NEW.version := OLD.version + 1;
   RETURN NEW;
 END;
 $function$;
@@ -20,6 +21,20 @@ CREATE TABLE categories (
   CONSTRAINT categories_name_trimmed CHECK ((name = btrim(name)))
 );
 
+CREATE TABLE idempotency_keys (
+  method text NOT NULL,
+  path text NOT NULL,
+  key text NOT NULL,
+  request_hash text NOT NULL,
+  status integer,
+  response_headers jsonb,
+  response_body text,
+  created_at timestamp with time zone NOT NULL DEFAULT now(),
+  expires_at timestamp with time zone NOT NULL DEFAULT (now() + '24:00:00'::interval),
+  CONSTRAINT idempotency_keys_pkey PRIMARY KEY (method, path, key),
+  CONSTRAINT idempotency_keys_key_length CHECK (((char_length(key) >= 1) AND (char_length(key) <= 255)))
+);
+
 CREATE TABLE products (
   id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
   sku text NOT NULL,
@@ -30,6 +45,8 @@ CREATE TABLE products (
   category_id bigint NOT NULL,
   created_at timestamp with time zone NOT NULL DEFAULT now(),
   updated_at timestamp with time zone NOT NULL DEFAULT now(),
+  archived_at timestamp with time zone,
+  version integer NOT NULL DEFAULT 1,
   CONSTRAINT products_pkey PRIMARY KEY (id),
   CONSTRAINT products_category_id_fkey FOREIGN KEY (category_id) REFERENCES categories(id) ON DELETE RESTRICT,
   CONSTRAINT products_description_length CHECK ((char_length(description) <= 2000)),
@@ -45,16 +62,36 @@ CREATE TABLE schema_migrations (
   CONSTRAINT schema_migrations_pkey PRIMARY KEY (version)
 );
 
+CREATE TABLE stock_movements (
+  id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+  product_id bigint NOT NULL,
+  delta integer NOT NULL,
+  reason text NOT NULL,
+  note text,
+  quantity_after integer NOT NULL,
+  created_at timestamp with time zone NOT NULL DEFAULT now(),
+  CONSTRAINT stock_movements_pkey PRIMARY KEY (id),
+  CONSTRAINT stock_movements_product_id_fkey FOREIGN KEY (product_id) REFERENCES products(id) ON DELETE RESTRICT,
+  CONSTRAINT stock_movements_delta_nonzero CHECK ((delta <> 0)),
+  CONSTRAINT stock_movements_note_length CHECK ((char_length(note) <= 500)),
+  CONSTRAINT stock_movements_quantity_after_nonnegative CHECK ((quantity_after >= 0)),
+  CONSTRAINT stock_movements_reason_known CHECK ((reason = ANY (ARRAY['received'::text, 'sold'::text, 'returned'::text, 'damaged'::text, 'count_correction'::text, 'initial'::text])))
+);
+
 CREATE UNIQUE INDEX categories_name_key ON public.categories USING btree (lower(name));
-CREATE INDEX products_category_created_at_idx ON public.products USING btree (category_id, created_at, id);
-CREATE INDEX products_category_name_idx ON public.products USING btree (category_id, lower(name));
-CREATE INDEX products_category_price_idx ON public.products USING btree (category_id, price, id);
-CREATE INDEX products_created_at_idx ON public.products USING btree (created_at, id);
-CREATE UNIQUE INDEX products_name_key ON public.products USING btree (lower(name));
-CREATE INDEX products_price_idx ON public.products USING btree (price, id);
-CREATE UNIQUE INDEX products_sku_key ON public.products USING btree (lower(sku));
+CREATE INDEX idempotency_keys_expires_at_idx ON public.idempotency_keys USING btree (expires_at);
+CREATE INDEX products_archived_idx ON public.products USING btree (archived_at, id) WHERE (archived_at IS NOT NULL);
+CREATE INDEX products_category_created_at_idx ON public.products USING btree (category_id, created_at, id) WHERE (archived_at IS NULL);
+CREATE INDEX products_category_name_idx ON public.products USING btree (category_id, lower(name)) WHERE (archived_at IS NULL);
+CREATE INDEX products_category_price_idx ON public.products USING btree (category_id, price, id) WHERE (archived_at IS NULL);
+CREATE INDEX products_created_at_idx ON public.products USING btree (created_at, id) WHERE (archived_at IS NULL);
+CREATE UNIQUE INDEX products_name_key ON public.products USING btree (lower(name)) WHERE (archived_at IS NULL);
+CREATE INDEX products_price_idx ON public.products USING btree (price, id) WHERE (archived_at IS NULL);
+CREATE UNIQUE INDEX products_sku_key ON public.products USING btree (lower(sku)) WHERE (archived_at IS NULL);
+CREATE INDEX stock_movements_product_idx ON public.stock_movements USING btree (product_id, id);
 
 CREATE TRIGGER products_set_updated_at BEFORE UPDATE ON public.products FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION set_updated_at();
 
 -- Applied migrations
 --   20261122000001
+--   20261122000002

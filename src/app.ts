@@ -4,11 +4,14 @@ import type { Pool } from './db.ts';
 import { ApiError, fromDatabaseError, problemResponse } from './errors.ts';
 import { categoriesApi } from './categories/index.ts';
 import { healthApi } from './health/index.ts';
+import { idempotency } from './idempotency/middleware.ts';
 import { mountDocs } from './http/docs.ts';
 import { limitBody, requestLog } from './http/middleware.ts';
 import { createRouter } from './http/router.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { productsApi } from './products/index.ts';
+import { reportsApi } from './reports/index.ts';
+import { stockApi } from './stock/index.ts';
 
 export type AppDeps = {
   sql: Pool;
@@ -33,10 +36,13 @@ export function createApp({ sql, config = {}, logger = createLogger(config.logLe
     await next();
   });
   app.use('*', limitBody);
+  app.use('*', idempotency);
 
   app.route('/', healthApi);
   app.route('/', productsApi);
+  app.route('/', stockApi);
   app.route('/', categoriesApi);
+  app.route('/', reportsApi);
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
@@ -47,7 +53,9 @@ export function createApp({ sql, config = {}, logger = createLogger(config.logLe
     },
     tags: [
       { name: 'Products', description: 'Create, look up and list products' },
+      { name: 'Stock', description: 'Stock adjustments and the stock ledger' },
       { name: 'Categories', description: 'The categories products belong to' },
+      { name: 'Reports', description: 'Stock totals and low-stock lists' },
       { name: 'Health', description: 'Liveness and readiness probes' },
     ],
   });

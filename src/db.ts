@@ -38,3 +38,12 @@ export function createPool(config: Pick<Config, 'databaseUrl' | 'poolMax'>, appN
     },
   }) as unknown as Pool;
 }
+
+/**
+ * Runs `fn` in a transaction: a new one on the pool, or a savepoint when `sql`
+ * is already a transaction (an idempotent request runs inside one).
+ */
+export function transaction<T>(sql: Sql, fn: (tx: postgres.TransactionSql<{}>) => Promise<T>): Promise<T> {
+  if ('begin' in sql) return sql.begin(fn) as Promise<T>;
+  return sql.savepoint(fn) as Promise<T>;
+}

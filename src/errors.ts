@@ -12,9 +12,14 @@ export const problems = {
   duplicate_sku: { status: 409, title: 'SKU already exists' },
   duplicate_name: { status: 409, title: 'Product name already exists' },
   duplicate_category: { status: 409, title: 'Category already exists' },
+  category_not_empty: { status: 409, title: 'Category still has products' },
+  insufficient_stock: { status: 409, title: 'Insufficient stock' },
+  request_in_progress: { status: 409, title: 'Request in progress' },
+  precondition_failed: { status: 412, title: 'Precondition failed' },
   payload_too_large: { status: 413, title: 'Payload too large' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   validation_failed: { status: 422, title: 'Validation failed' },
+  idempotency_key_reused: { status: 422, title: 'Idempotency key reused' },
   internal_error: { status: 500, title: 'Internal server error' },
   database_unavailable: { status: 503, title: 'Database unavailable' },
 } as const satisfies Record<string, { status: ContentfulStatusCode; title: string }>;
@@ -86,6 +91,9 @@ export function fromDatabaseError(error: unknown): ApiError | null {
     const [problem, detail] = uniqueViolations[constraint];
     return new ApiError(problem, detail);
   }
+  if (code === '23503' && constraint === 'products_category_id_fkey') {
+    return new ApiError('category_not_empty', 'the category still has products (archived ones included)');
+  }
   if (code === '23514' || code === '22001' || code === '22003' || code === '23502') {
     return new ApiError('validation_failed', 'the value breaks a rule of the catalog', [
       { path: typeof constraint === 'string' ? constraint : 'body', message: 'refused by the database' },
@@ -123,6 +131,7 @@ const descriptions: Record<number, string> = {
   401: 'Missing or wrong API key (`unauthorized`)',
   404: 'Not found (`not_found`)',
   409: 'Conflict with existing data',
+  412: 'The If-Match ETag is not the current version (`precondition_failed`)',
   413: 'Body larger than 64 KiB (`payload_too_large`)',
   415: 'Body is not JSON (`unsupported_media_type`)',
   422: 'Invalid input (`validation_failed`), every bad field listed in `errors`',

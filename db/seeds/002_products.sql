@@ -1,4 +1,6 @@
--- Sample products, each in one of the sample categories. Loading this file again adds nothing.
+-- Sample products, each in one of the sample categories, with the 'initial'
+-- stock movement that explains its quantity. Loading this file again adds nothing.
+WITH inserted AS (
 INSERT INTO products (sku, name, description, price, quantity, category_id)
 SELECT v.sku, v.name, v.description, v.price, v.quantity, c.id
 FROM (VALUES
@@ -48,4 +50,8 @@ FROM (VALUES
   ('MISC-GIFT-CARD-25', 'Gift Card 25',                    'Redeemable in store', 25.00, 500, 'Uncategorized')
 ) AS v (sku, name, description, price, quantity, category)
 JOIN categories c ON lower(c.name) = lower(v.category)
-ON CONFLICT DO NOTHING;
+ON CONFLICT DO NOTHING
+RETURNING id, quantity
+)
+INSERT INTO stock_movements (product_id, delta, reason, note, quantity_after)
+SELECT id, quantity, 'initial', 'sample data', quantity FROM inserted WHERE quantity > 0 ORDER BY id;

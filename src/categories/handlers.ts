@@ -1,7 +1,8 @@
 import type { RouteHandler } from '@hono/zod-openapi';
+import { ApiError } from '../errors.ts';
 import type { AppEnv } from '../http/context.ts';
-import { insertCategory, listCategories } from './queries.ts';
-import type { createCategoryRoute, listCategoriesRoute } from './routes.ts';
+import { deleteCategory, insertCategory, listCategories } from './queries.ts';
+import type { createCategoryRoute, deleteCategoryRoute, listCategoriesRoute } from './routes.ts';
 
 export const listCategoriesHandler: RouteHandler<typeof listCategoriesRoute, AppEnv> = async (c) => {
   return c.json(await listCategories(c.var.sql), 200);
@@ -11,4 +12,10 @@ export const createCategory: RouteHandler<typeof createCategoryRoute, AppEnv> = 
   const body = c.req.valid('json');
   const row = await insertCategory(c.var.sql, body.name, body.description ?? null);
   return c.json(row, 201);
+};
+
+export const deleteCategoryHandler: RouteHandler<typeof deleteCategoryRoute, AppEnv> = async (c) => {
+  const { id } = c.req.valid('param');
+  if (!(await deleteCategory(c.var.sql, id))) throw new ApiError('not_found', `no category with id ${id}`);
+  return c.body(null, 204);
 };

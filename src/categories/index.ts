@@ -1,7 +1,8 @@
 import { createRouter } from '../http/router.ts';
-import { createCategory, listCategoriesHandler } from './handlers.ts';
-import { createCategoryRoute, listCategoriesRoute } from './routes.ts';
+import { createCategory, deleteCategoryHandler, listCategoriesHandler } from './handlers.ts';
+import { createCategoryRoute, deleteCategoryRoute, listCategoriesRoute } from './routes.ts';
 
 export const categoriesApi = createRouter()
   .openapi(listCategoriesRoute, listCategoriesHandler)
-  .openapi(createCategoryRoute, createCategory);
+  .openapi(createCategoryRoute, createCategory)
+  .openapi(deleteCategoryRoute, deleteCategoryHandler);

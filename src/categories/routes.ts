@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { bodyErrors, errorResponses } from '../errors.ts';
-import { CategoryCreateSchema, CategorySchema } from './schemas.ts';
+import { IdempotencyKeyHeader } from '../products/schemas.ts';
+import { CategoryCreateSchema, CategoryIdParam, CategorySchema } from './schemas.ts';
 
 const tags = ['Categories'];
 
@@ -24,6 +25,7 @@ export const createCategoryRoute = createRoute({
   summary: 'Add a category',
   tags,
   request: {
+    headers: IdempotencyKeyHeader,
     body: { required: true, content: { 'application/json': { schema: CategoryCreateSchema } } },
   },
   responses: {
@@ -32,5 +34,19 @@ export const createCategoryRoute = createRoute({
       content: { 'application/json': { schema: CategorySchema } },
     },
     ...errorResponses([...bodyErrors, 409], { 409: 'A category with this name exists (`duplicate_category`)' }),
+  },
+});
+
+export const deleteCategoryRoute = createRoute({
+  method: 'delete',
+  path: '/categories/{id}',
+  operationId: 'deleteCategory',
+  summary: 'Delete a category',
+  description: 'Deletes an empty category. One that still holds products, archived ones included, is kept (409).',
+  tags,
+  request: { params: CategoryIdParam },
+  responses: {
+    204: { description: 'Deleted' },
+    ...errorResponses([404, 409, 422], { 409: 'The category still has products (`category_not_empty`)' }),
   },
 });

@@ -1,10 +1,11 @@
-import type { Pool } from '../db.ts';
+import type { Sql } from '../db.ts';
 import type { Logger } from '../logger.ts';
 
 /** What every handler finds on its context. */
 export type AppEnv = {
   Variables: {
-    sql: Pool;
+    /** The pool, or the transaction an idempotent request runs in. */
+    sql: Sql;
     logger: Logger;
     requestId: string;
   };

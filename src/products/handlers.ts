@@ -1,18 +1,43 @@
 import type { RouteHandler } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { randomBytes } from 'node:crypto';
+import { ensureCategory } from '../categories/queries.ts';
+import { transaction, type Sql } from '../db.ts';
 import { ApiError } from '../errors.ts';
 import type { AppEnv } from '../http/context.ts';
 import { decodeCursor, encodeCursor, nextLink } from '../http/cursor.ts';
-import { ensureCategory } from '../categories/queries.ts';
-import { findProductById, insertProduct, listProducts, type Keyset, type NewProduct, type ProductRow } from './queries.ts';
-import type { createProductRoute, getProductRoute, listProductsRoute } from './routes.ts';
+import { etag, expectedVersion } from '../http/etag.ts';
+import {
+  archiveProduct, findProductById, insertProduct, listProducts, productState, restoreProduct, updateProduct,
+  type Keyset, type NewProduct, type ProductChanges, type ProductRow,
+} from './queries.ts';
+import type {
+  archiveProductRoute, createProductRoute, getProductRoute, listProductsRoute, restoreProductRoute, updateProductRoute,
+} from './routes.ts';
 import type { ProductSort } from './schemas.ts';
 
 export const DEFAULT_CATEGORY = 'Uncategorized';
 
 /** The product as the API returns it: price as a JSON number (2 decimals at most, as stored). */
-export function toProduct(row: ProductRow) {
+export function toProduct({ version: _, ...row }: ProductRow) {
   return { ...row, price: Number(row.price) };
+}
+
+/** Sets the ETag of the product the response carries. */
+export function withEtag(c: Context<AppEnv>, row: ProductRow) {
+  c.header('ETag', etag(row.version));
+  return toProduct(row);
+}
+
+function notFound(id: number): ApiError {
+  return new ApiError('not_found', `no product with id ${id}`);
+}
+
+/** Why a conditional write matched no row: the product is gone (404) or changed since the ETag (412). */
+async function missingOrStale(sql: Sql, id: number): Promise<ApiError> {
+  return (await productState(sql, id)) === 'active'
+    ? new ApiError('precondition_failed', 'the product changed since the ETag in If-Match; fetch it again')
+    : notFound(id);
 }
 
 /** A unique-enough SKU for products created without one: 60 random bits. */
@@ -34,28 +59,57 @@ export const createProduct: RouteHandler<typeof createProductRoute, AppEnv> = as
   // Fast path: the category exists and one statement does it all. Otherwise
   // create the category and the product in one transaction.
   const row = (await insertProduct(sql, input)) ??
-    (await sql.begin(async (tx) => {
+    (await transaction(sql, async (tx) => {
       await ensureCategory(tx, input.category);
       return insertProduct(tx, input);
     }));
   if (!row) throw new Error('product insert returned no row after creating its category');
   c.header('Location', `/products/${row.id}`);
-  return c.json(toProduct(row), 201);
+  return c.json(withEtag(c, row), 201);
 };
 
 export const getProduct: RouteHandler<typeof getProductRoute, AppEnv> = async (c) => {
   const { id } = c.req.valid('param');
   const row = await findProductById(c.var.sql, id);
-  if (!row) throw new ApiError('not_found', `no product with id ${id}`);
-  return c.json(toProduct(row), 200);
+  if (!row) throw notFound(id);
+  return c.json(withEtag(c, row), 200);
+};
+
+export const updateProductHandler: RouteHandler<typeof updateProductRoute, AppEnv> = async (c) => {
+  const { id } = c.req.valid('param');
+  const { quantity: _, category, price, ...rest } = c.req.valid('json');
+  const version = expectedVersion(c.req.valid('header')['if-match']);
+  const changes: ProductChanges = { ...rest, ...(price === undefined ? {} : { price: String(price) }) };
+  // A new category is created only when the product change commits with it.
+  const row = await transaction(c.var.sql, async (tx) => {
+    if (category !== undefined) changes.category_id = (await ensureCategory(tx, category)).id;
+    const updated = await updateProduct(tx, id, changes, version);
+    if (!updated) throw await missingOrStale(tx, id);
+    return updated;
+  });
+  return c.json(withEtag(c, row), 200);
+};
+
+export const archiveProductHandler: RouteHandler<typeof archiveProductRoute, AppEnv> = async (c) => {
+  const { id } = c.req.valid('param');
+  const version = expectedVersion(c.req.valid('header')['if-match']);
+  if (await archiveProduct(c.var.sql, id, version)) return c.body(null, 204);
+  throw await missingOrStale(c.var.sql, id);
+};
+
+export const restoreProductHandler: RouteHandler<typeof restoreProductRoute, AppEnv> = async (c) => {
+  const { id } = c.req.valid('param');
+  const row = await restoreProduct(c.var.sql, id);
+  if (!row) throw new ApiError('not_found', `no archived product with id ${id}`);
+  return c.json(withEtag(c, row), 200);
 };
 
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
 const DECIMAL = /^\d{1,8}(\.\d{1,2})?$/;
 
 /** Checks a cursor's key against its sort, so only well-typed values reach SQL. */
-function parseCursor(text: string, sort: ProductSort): Keyset {
-  const key = decodeCursor(text, sort);
+function parseCursor(text: string, sort: ProductSort, archived: boolean): Keyset {
+  const key = decodeCursor(text, archived ? `archived:${sort}` : sort);
   const field = sort.replace(/^-/, '');
   const [value, id] = key ?? [];
   const valid = typeof value === 'string' &&
@@ -76,17 +130,20 @@ function keyOf(row: ProductRow, sort: ProductSort): [string, number] {
 
 export const listProductsHandler: RouteHandler<typeof listProductsRoute, AppEnv> = async (c) => {
   const q = c.req.valid('query');
-  const after = q.cursor === undefined ? undefined : parseCursor(q.cursor, q.sort);
+  const archived = q.archived === 'true';
+  const after = q.cursor === undefined ? undefined : parseCursor(q.cursor, q.sort, archived);
   const rows = await listProducts(c.var.sql, {
     category: q.category,
     sku: q.sku,
+    archived,
     sort: q.sort,
     limit: q.limit,
     after,
   });
   if (rows.length > q.limit) {
     rows.length = q.limit;
-    c.header('Link', nextLink(c.req.url, encodeCursor(q.sort, keyOf(rows[rows.length - 1]!, q.sort))));
+    const cursor = encodeCursor(archived ? `archived:${q.sort}` : q.sort, keyOf(rows[rows.length - 1]!, q.sort));
+    c.header('Link', nextLink(c.req.url, cursor));
   }
   return c.json(rows.map(toProduct), 200);
 };

@@ -11,6 +11,7 @@ export type ProductRow = {
   category: string;
   created_at: string;
   updated_at: string;
+  version: number;
 };
 
 export type NewProduct = {
@@ -22,50 +23,117 @@ export type NewProduct = {
   category: string;
 };
 
+export type ProductChanges = Partial<{
+  sku: string;
+  name: string;
+  description: string | null;
+  price: string;
+  category_id: number;
+}>;
+
 /** The last row of a page, as its sort key and id: where the next page starts. */
 export type Keyset = { key: string; id: number };
 
 export type ProductFilter = {
   category?: string;
   sku?: string;
+  archived: boolean;
   sort: ProductSort;
   limit: number;
   after?: Keyset;
 };
 
+/** The columns of a product as the API shows it, from `p` (products) and `c` (categories). */
+const productColumns = (sql: Sql) => sql`
+  p.id, p.sku, p.name, p.description, p.price, p.quantity, c.name AS category,
+  p.created_at, p.updated_at, p.version`;
+
 /**
- * Inserts a product into an existing category in one statement. Returns
- * undefined when the category does not exist (nothing is written then).
+ * Inserts a product into an existing category, with the 'initial' stock
+ * movement for its quantity, in one statement. Returns undefined when the
+ * category does not exist (nothing is written then).
  */
-export async function insertProduct(sql: Sql, p: NewProduct): Promise<ProductRow | undefined> {
+export async function insertProduct(sql: Sql, n: NewProduct): Promise<ProductRow | undefined> {
   const [row] = await sql<ProductRow[]>`
-    WITH category AS (
-      SELECT id, name FROM categories WHERE lower(name) = lower(${p.category})
-    ), inserted AS (
+    WITH c AS (
+      SELECT id, name FROM categories WHERE lower(name) = lower(${n.category})
+    ), p AS (
       INSERT INTO products (sku, name, description, price, quantity, category_id)
-      SELECT ${p.sku}, ${p.name}, ${p.description}, ${p.price}, ${p.quantity}, category.id
-      FROM category
+      SELECT ${n.sku}, ${n.name}, ${n.description}, ${n.price}, ${n.quantity}, c.id FROM c
       RETURNING *
+    ), initial AS (
+      INSERT INTO stock_movements (product_id, delta, reason, quantity_after)
+      SELECT p.id, p.quantity, 'initial', p.quantity FROM p WHERE p.quantity > 0
     )
-    SELECT i.id, i.sku, i.name, i.description, i.price, i.quantity, c.name AS category,
-           i.created_at, i.updated_at
-    FROM inserted i CROSS JOIN category c`;
+    SELECT ${productColumns(sql)} FROM p CROSS JOIN c`;
   return row;
 }
 
+/** An active (not archived) product. */
 export async function findProductById(sql: Sql, id: number): Promise<ProductRow | undefined> {
   const [row] = await sql<ProductRow[]>`
-    SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, c.name AS category,
-           p.created_at, p.updated_at
+    SELECT ${productColumns(sql)}
     FROM products p JOIN categories c ON c.id = p.category_id
-    WHERE p.id = ${id}`;
+    WHERE p.id = ${id} AND p.archived_at IS NULL`;
+  return row;
+}
+
+/** Whether a product with this id exists, and whether it is archived. */
+export async function productState(sql: Sql, id: number): Promise<'active' | 'archived' | 'missing'> {
+  const [row] = await sql<{ archived: boolean }[]>`
+    SELECT archived_at IS NOT NULL AS archived FROM products WHERE id = ${id}`;
+  return !row ? 'missing' : row.archived ? 'archived' : 'active';
+}
+
+/**
+ * Applies a merge patch to an active product, only when its version still is
+ * `expectedVersion` (when given). Undefined when no row matched.
+ */
+export async function updateProduct(
+  sql: Sql,
+  id: number,
+  changes: ProductChanges,
+  expectedVersion?: number,
+): Promise<ProductRow | undefined> {
+  const columns = Object.keys(changes) as (keyof ProductChanges)[];
+  // An empty patch still matches the row (and its version) but writes nothing.
+  const assignments = columns.length ? sql(changes, columns) : sql`version = version`;
+  const [row] = await sql<ProductRow[]>`
+    WITH p AS (
+      UPDATE products SET ${assignments}
+      WHERE id = ${id} AND archived_at IS NULL
+        AND ${expectedVersion === undefined ? sql`true` : sql`version = ${expectedVersion}`}
+      RETURNING *
+    )
+    SELECT ${productColumns(sql)} FROM p JOIN categories c ON c.id = p.category_id`;
+  return row;
+}
+
+/** Archives an active product; false when none matched (missing, archived, or another version). */
+export async function archiveProduct(sql: Sql, id: number, expectedVersion?: number): Promise<boolean> {
+  const rows = await sql`
+    UPDATE products SET archived_at = now()
+    WHERE id = ${id} AND archived_at IS NULL
+      AND ${expectedVersion === undefined ? sql`true` : sql`version = ${expectedVersion}`}
+    RETURNING id`;
+  return rows.length === 1;
+}
+
+/** Brings an archived product back; its name and SKU must still be free (unique violation otherwise). */
+export async function restoreProduct(sql: Sql, id: number): Promise<ProductRow | undefined> {
+  const [row] = await sql<ProductRow[]>`
+    WITH p AS (
+      UPDATE products SET archived_at = NULL WHERE id = ${id} AND archived_at IS NOT NULL RETURNING *
+    )
+    SELECT ${productColumns(sql)} FROM p JOIN categories c ON c.id = p.category_id`;
   return row;
 }
 
 /**
- * One page of products in keyset order. Each sort has an index (led by
- * category_id for the filtered listing), so a page reads only its own rows.
- * Fetches one row more than asked to tell whether another page follows.
+ * One page of products in keyset order. Each sort has a partial index over
+ * active products (and one led by category_id for the filtered listing), so a
+ * page reads only its own rows. Fetches one row more than asked to tell
+ * whether another page follows.
  */
 export async function listProducts(sql: Sql, f: ProductFilter): Promise<ProductRow[]> {
   const a = f.after;
@@ -73,15 +141,15 @@ export async function listProducts(sql: Sql, f: ProductFilter): Promise<ProductR
     ? sql`true`
     : sql`p.category_id = (SELECT id FROM categories WHERE lower(name) = lower(${f.category}))`;
   const bySku = f.sku === undefined ? sql`true` : sql`lower(p.sku) = lower(${f.sku})`;
+  const archived = f.archived ? sql`p.archived_at IS NOT NULL` : sql`p.archived_at IS NULL`;
   const page = {
-    'name': {
-      after: a ? sql`lower(p.name) > lower(${a.key})` : sql`true`,
-      order: sql`lower(p.name)`,
-    },
-    '-name': {
-      after: a ? sql`lower(p.name) < lower(${a.key})` : sql`true`,
-      order: sql`lower(p.name) DESC`,
-    },
+    // Active names are unique, so the name alone orders them; archived ones may repeat a name.
+    'name': f.archived
+      ? { after: a ? sql`(lower(p.name), p.id) > (lower(${a.key}), ${a.id})` : sql`true`, order: sql`lower(p.name), p.id` }
+      : { after: a ? sql`lower(p.name) > lower(${a.key})` : sql`true`, order: sql`lower(p.name)` },
+    '-name': f.archived
+      ? { after: a ? sql`(lower(p.name), p.id) < (lower(${a.key}), ${a.id})` : sql`true`, order: sql`lower(p.name) DESC, p.id DESC` }
+      : { after: a ? sql`lower(p.name) < lower(${a.key})` : sql`true`, order: sql`lower(p.name) DESC` },
     'price': {
       after: a ? sql`(p.price, p.id) > (${a.key}::numeric, ${a.id})` : sql`true`,
       order: sql`p.price, p.id`,
@@ -100,10 +168,9 @@ export async function listProducts(sql: Sql, f: ProductFilter): Promise<ProductR
     },
   }[f.sort];
   return sql<ProductRow[]>`
-    SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, c.name AS category,
-           p.created_at, p.updated_at
+    SELECT ${productColumns(sql)}
     FROM products p JOIN categories c ON c.id = p.category_id
-    WHERE ${byCategory} AND ${bySku} AND ${page.after}
+    WHERE ${archived} AND ${byCategory} AND ${bySku} AND ${page.after}
     ORDER BY ${page.order}
     LIMIT ${f.limit + 1}`;
 }

@@ -1,27 +1,44 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { bodyErrors, errorResponses } from '../errors.ts';
-import { ProductCreateSchema, ProductIdParam, ProductListQuery, ProductSchema } from './schemas.ts';
+import {
+  IdempotencyKeyHeader, IfMatchHeader, ProductCreateSchema, ProductIdParam, ProductListQueryWithArchive,
+  ProductPatchSchema, ProductSchema,
+} from './schemas.ts';
 
 const tags = ['Products'];
+
+const ETagHeader = z.object({
+  ETag: z.string().openapi({ description: 'The product version, for If-Match', example: '"3"' }),
+});
+
+const productResponse = (description: string) => ({
+  description,
+  headers: ETagHeader,
+  content: { 'application/json': { schema: ProductSchema } },
+});
 
 export const createProductRoute = createRoute({
   method: 'post',
   path: '/products',
   operationId: 'createProduct',
   summary: 'Add a product',
-  description: 'Creates a product. Its category is matched case-insensitively and created when it does not exist yet.',
+  description:
+    'Creates a product. Its category is matched case-insensitively and created when it does not exist yet. ' +
+    'A quantity above 0 is recorded as an `initial` stock movement.',
   tags,
   request: {
+    headers: IdempotencyKeyHeader,
     body: { required: true, content: { 'application/json': { schema: ProductCreateSchema } } },
   },
   responses: {
     201: {
       description: 'The product as stored',
-      headers: z.object({ Location: z.string().openapi({ example: '/products/42' }) }),
+      headers: ETagHeader.extend({ Location: z.string().openapi({ example: '/products/42' }) }),
       content: { 'application/json': { schema: ProductSchema } },
     },
     ...errorResponses([...bodyErrors, 409], {
-      409: 'The SKU (`duplicate_sku`) or the name (`duplicate_name`) is already taken',
+      409: 'The SKU (`duplicate_sku`) or the name (`duplicate_name`) is already taken, or a request with this Idempotency-Key is still running (`request_in_progress`)',
+      422: 'Invalid input (`validation_failed`), or the Idempotency-Key was used with another body (`idempotency_key_reused`)',
     }),
   },
 });
@@ -35,7 +52,7 @@ export const listProductsRoute = createRoute({
     'Products in keyset order, optionally within one category. When more rows follow, the `Link` header ' +
     'carries the next page (`rel="next"`); following it visits every product exactly once.',
   tags,
-  request: { query: ProductListQuery },
+  request: { query: ProductListQueryWithArchive },
   responses: {
     200: {
       description: 'One page of products',
@@ -56,7 +73,66 @@ export const getProductRoute = createRoute({
   tags,
   request: { params: ProductIdParam },
   responses: {
-    200: { description: 'The product', content: { 'application/json': { schema: ProductSchema } } },
+    200: productResponse('The product'),
     ...errorResponses([404, 422]),
+  },
+});
+
+export const updateProductRoute = createRoute({
+  method: 'patch',
+  path: '/products/{id}',
+  operationId: 'updateProduct',
+  summary: 'Edit a product',
+  description:
+    'Changes the fields present in the body (JSON merge patch). Send `If-Match` with the ETag you read ' +
+    'so that a concurrent edit is refused (412) instead of overwritten. Quantity changes go through stock adjustments.',
+  tags,
+  request: {
+    params: ProductIdParam,
+    headers: IfMatchHeader,
+    body: {
+      required: true,
+      content: {
+        'application/json': { schema: ProductPatchSchema },
+        'application/merge-patch+json': { schema: ProductPatchSchema },
+      },
+    },
+  },
+  responses: {
+    200: productResponse('The product as changed'),
+    ...errorResponses([...bodyErrors, 404, 409, 412], {
+      409: 'The SKU (`duplicate_sku`) or the name (`duplicate_name`) is already taken',
+    }),
+  },
+});
+
+export const archiveProductRoute = createRoute({
+  method: 'delete',
+  path: '/products/{id}',
+  operationId: 'archiveProduct',
+  summary: 'Archive a product',
+  description:
+    'Removes the product from listings and lookups and frees its name and SKU. Its stock history is kept, ' +
+    'and `POST /products/{id}/restore` brings it back.',
+  tags,
+  request: { params: ProductIdParam, headers: IfMatchHeader },
+  responses: {
+    204: { description: 'Archived' },
+    ...errorResponses([404, 412, 422]),
+  },
+});
+
+export const restoreProductRoute = createRoute({
+  method: 'post',
+  path: '/products/{id}/restore',
+  operationId: 'restoreProduct',
+  summary: 'Restore an archived product',
+  tags,
+  request: { params: ProductIdParam, headers: IdempotencyKeyHeader },
+  responses: {
+    200: productResponse('The product, active again'),
+    ...errorResponses([404, 409, 422], {
+      409: 'Its SKU (`duplicate_sku`) or name (`duplicate_name`) has been taken since it was archived',
+    }),
   },
 });

@@ -63,3 +63,34 @@ export const ProductIdParam = z.object({
   id: z.coerce.number().int('must be a whole number').min(1, 'must be positive').max(Number.MAX_SAFE_INTEGER)
     .openapi({ param: { name: 'id', in: 'path' }, example: 42 }),
 });
+
+export const ProductPatchSchema = z
+  .strictObject({
+    name: ProductCreateSchema.shape.name.optional(),
+    sku: z.string().regex(SKU_PATTERN, '1 to 64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit')
+      .optional().openapi({ example: 'ELEC-WL-MOUSE-2' }),
+    description: ProductCreateSchema.shape.description,
+    price: PriceInput.optional(),
+    category: ProductCreateSchema.shape.category,
+    quantity: z
+      .unknown()
+      .refine(() => false, 'quantity changes only through POST /products/{id}/stock-adjustments')
+      .optional()
+      .openapi({ description: 'Not accepted: stock changes go through POST /products/{id}/stock-adjustments' }),
+  })
+  .openapi('ProductPatch', { description: 'A JSON merge patch: fields present are changed, `description: null` clears it' });
+
+export const ProductListQueryWithArchive = ProductListQuery.extend({
+  archived: z.enum(['true', 'false']).default('false')
+    .openapi({ description: 'true lists archived products instead of active ones', example: 'false' }),
+});
+
+export const IfMatchHeader = z.object({
+  'if-match': z.string().max(200).optional()
+    .openapi({ description: 'The ETag the change is based on; a stale one gives 412', example: '"3"' }),
+});
+
+export const IdempotencyKeyHeader = z.object({
+  'idempotency-key': z.string().min(1).max(255).regex(/^[\x20-\x7e]+$/, '1 to 255 printable ASCII characters').optional()
+    .openapi({ description: 'Makes the request safe to retry: a repeat with the same key and body replays the first response', example: 'order-1042-line-3' }),
+});

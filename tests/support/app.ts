@@ -17,7 +17,7 @@ export async function createTestApp(options: { poolMax?: number } = {}): Promise
   const db = await createTestDatabase(options);
   const level = (process.env.TEST_LOG_LEVEL ?? 'silent') as 'silent';
   const app = createApp({ sql: db.sql, logger: createLogger(level) });
-  const request = (path: string, init?: RequestInit) => app.request(path, init);
+  const request = async (path: string, init?: RequestInit) => app.request(path, init);
   return {
     app,
     db,

@@ -28,11 +28,17 @@ if (!adminUrl) {
 
 const template = `inventory_template_${process.pid}`;
 const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-await admin`DROP DATABASE IF EXISTS ${admin(template)}`;
-await admin`CREATE DATABASE ${admin(template)}`;
-const templateUrl = new URL(adminUrl);
-templateUrl.pathname = `/${template}`;
-await dbmate(templateUrl.toString(), ['up'], true);
+try {
+  await admin`DROP DATABASE IF EXISTS ${admin(template)}`;
+  await admin`CREATE DATABASE ${admin(template)}`;
+  const templateUrl = new URL(adminUrl);
+  templateUrl.pathname = `/${template}`;
+  await dbmate(templateUrl.toString(), ['up'], true);
+} catch (error) {
+  await admin.end();
+  await stopEmbedded?.();
+  throw error;
+}
 
 process.env.TEST_ADMIN_URL = adminUrl;
 process.env.TEST_TEMPLATE_DATABASE = template;

@@ -1,0 +1,17 @@
+import { createRoute } from '@hono/zod-openapi';
+import { errorResponses } from '../errors.ts';
+import { InventoryReportQuery, InventoryReportSchema } from './schemas.ts';
+
+export const inventoryReportRoute = createRoute({
+  method: 'get',
+  path: '/reports/inventory',
+  operationId: 'getInventoryReport',
+  summary: 'Inventory report',
+  description: 'Products, units and stock value per category and in total, computed exactly in SQL; optionally the products low on stock.',
+  tags: ['Reports'],
+  request: { query: InventoryReportQuery },
+  responses: {
+    200: { description: 'The report', content: { 'application/json': { schema: InventoryReportSchema } } },
+    ...errorResponses([422]),
+  },
+});

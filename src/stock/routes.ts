@@ -1,0 +1,54 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { bodyErrors, errorResponses } from '../errors.ts';
+import { IdempotencyKeyHeader, ProductIdParam } from '../products/schemas.ts';
+import { MovementListQuery, StockAdjustmentResultSchema, StockAdjustmentSchema, StockMovementSchema } from './schemas.ts';
+
+const tags = ['Stock'];
+
+export const adjustStockRoute = createRoute({
+  method: 'post',
+  path: '/products/{id}/stock-adjustments',
+  operationId: 'adjustStock',
+  summary: 'Adjust stock',
+  description:
+    'Adds or removes units and records the movement, atomically. A change that would take stock below zero ' +
+    'is refused (409 `insufficient_stock`) and writes nothing. Send an `Idempotency-Key` to retry safely.',
+  tags,
+  request: {
+    params: ProductIdParam,
+    headers: IdempotencyKeyHeader,
+    body: { required: true, content: { 'application/json': { schema: StockAdjustmentSchema } } },
+  },
+  responses: {
+    201: {
+      description: 'The movement recorded and the product after it',
+      headers: z.object({ ETag: z.string().openapi({ description: 'The product version', example: '"4"' }) }),
+      content: { 'application/json': { schema: StockAdjustmentResultSchema } },
+    },
+    ...errorResponses([...bodyErrors, 404, 409], {
+      409: 'Not enough stock (`insufficient_stock`), or a request with this Idempotency-Key is still running (`request_in_progress`)',
+      422: 'Invalid input (`validation_failed`), or the Idempotency-Key was used with another body (`idempotency_key_reused`)',
+    }),
+  },
+});
+
+export const listMovementsRoute = createRoute({
+  method: 'get',
+  path: '/products/{id}/stock-movements',
+  operationId: 'listStockMovements',
+  summary: 'List stock movements',
+  description:
+    'The product\'s stock history, newest first, archived products included. More pages follow through the `Link` header (`rel="next"`).',
+  tags,
+  request: { params: ProductIdParam, query: MovementListQuery },
+  responses: {
+    200: {
+      description: 'One page of movements',
+      headers: z.object({
+        Link: z.string().optional().openapi({ example: '</products/42/stock-movements?cursor=WyJpZCIsMTIwMF0>; rel="next"' }),
+      }),
+      content: { 'application/json': { schema: z.array(StockMovementSchema) } },
+    },
+    ...errorResponses([404, 422]),
+  },
+});

@@ -1,0 +1,38 @@
+import { z } from '@hono/zod-openapi';
+import { ProductSchema } from '../products/schemas.ts';
+
+export const REASONS = ['received', 'sold', 'returned', 'damaged', 'count_correction', 'initial'] as const;
+/** Reasons a client may give; `initial` is written only when a product is created. */
+export const ADJUSTMENT_REASONS = ['received', 'sold', 'returned', 'damaged', 'count_correction'] as const;
+
+export const StockMovementSchema = z
+  .object({
+    id: z.number().int().openapi({ example: 1201 }),
+    product_id: z.number().int().openapi({ example: 42 }),
+    delta: z.number().int().openapi({ example: -2 }),
+    reason: z.enum(REASONS).openapi({ example: 'sold' }),
+    note: z.string().nullable().openapi({ example: 'order 1042' }),
+    quantity_after: z.number().int().openapi({ example: 83 }),
+    created_at: z.string().openapi({ format: 'date-time', example: '2026-11-22T10:15:30.123456Z' }),
+  })
+  .openapi('StockMovement');
+
+export const StockAdjustmentSchema = z
+  .strictObject({
+    delta: z.number().int('must be a whole number')
+      .min(-2147483647, 'must be at least -2147483647').max(2147483647, 'must be at most 2147483647')
+      .refine((d) => d !== 0, 'must not be 0')
+      .openapi({ description: 'Units added (positive) or removed (negative)', example: -2 }),
+    reason: z.enum(ADJUSTMENT_REASONS, `must be one of ${ADJUSTMENT_REASONS.join(', ')}`).openapi({ example: 'sold' }),
+    note: z.string().max(500, 'must be at most 500 characters').nullable().optional().openapi({ example: 'order 1042' }),
+  })
+  .openapi('StockAdjustment');
+
+export const StockAdjustmentResultSchema = z
+  .object({ movement: StockMovementSchema, product: ProductSchema })
+  .openapi('StockAdjustmentResult');
+
+export const MovementListQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ description: 'Page size', example: 50 }),
+  cursor: z.string().max(200).optional().openapi({ description: 'Opaque cursor from the previous page\'s Link rel="next"' }),
+});
