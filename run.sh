@@ -29,14 +29,19 @@ docker_engine_answers() {
   command -v docker >/dev/null 2>&1 && timeout 5 docker info >/dev/null 2>&1
 }
 
+compose() {
+  if docker compose version >/dev/null 2>&1; then docker compose "$@"; else docker-compose "$@"; fi
+}
+
 ensure_bun
 "$BUN" install --frozen-lockfile >/dev/null
 
 case "$mode" in
   serve)
-    if [ -z "${DATABASE_URL:-}" ] && docker_engine_answers; then
-      log "Docker engine found: starting PostgreSQL and the API with Docker Compose"
-      exec docker compose up --build
+    if [ -z "${DATABASE_URL:-}" ] && [ "${INVENTORY_NO_DOCKER:-}" != 1 ] && docker_engine_answers; then
+      log "Docker engine found: starting PostgreSQL and the API with Docker Compose (INVENTORY_NO_DOCKER=1 to skip)"
+      compose up --build
+      exit $?
     fi
     exec "$BUN" src/cli/stack.ts
     ;;

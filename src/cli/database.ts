@@ -41,6 +41,42 @@ export async function provisionDatabase(adminUrl: string, spec: DatabaseSpec = D
   return withDatabase(adminUrl, spec.database, spec.user, spec.password);
 }
 
+/** The role the API connects as: it reads and writes rows, and can create, alter or drop nothing. */
+export const API_ROLE = { user: 'inventory_api', password: 'inventory_api_pass' };
+
+/**
+ * Makes sure the API's least-privilege role exists and may use every table
+ * the owner creates, now and in future migrations. Returns its connection URL.
+ */
+export async function provisionApiRole(
+  adminUrl: string,
+  spec: DatabaseSpec = DEFAULT_DATABASE,
+  api = { user: API_ROLE.user, password: process.env.API_DB_PASSWORD ?? API_ROLE.password },
+): Promise<string> {
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  try {
+    const [role] = await admin`SELECT 1 FROM pg_roles WHERE rolname = ${api.user}`;
+    if (!role) await admin`CREATE ROLE ${admin(api.user)} LOGIN PASSWORD ${admin.unsafe(quoteLiteral(api.password))}`;
+    await admin`GRANT CONNECT ON DATABASE ${admin(spec.database)} TO ${admin(api.user)}`;
+  } finally {
+    await admin.end();
+  }
+  const db = postgres(withDatabase(adminUrl, spec.database), { max: 1, onnotice: () => {} });
+  try {
+    const owner = db(spec.user);
+    const apiRole = db(api.user);
+    await db`GRANT USAGE ON SCHEMA public TO ${apiRole}`;
+    await db`REVOKE CREATE ON SCHEMA public FROM PUBLIC`;
+    await db`ALTER DEFAULT PRIVILEGES FOR ROLE ${owner} IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${apiRole}`;
+    await db`ALTER DEFAULT PRIVILEGES FOR ROLE ${owner} IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO ${apiRole}`;
+    await db`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${apiRole}`;
+    await db`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${apiRole}`;
+  } finally {
+    await db.end();
+  }
+  return withDatabase(adminUrl, spec.database, api.user, api.password);
+}
+
 /** A SQL string literal; CREATE ROLE takes no bind parameters. */
 function quoteLiteral(text: string): string {
   return `'${text.replaceAll("'", "''")}'`;

@@ -1,44 +1,59 @@
 /**
- * What `./run.sh` runs: finds a PostgreSQL (DATABASE_URL, or the embedded
- * one under .data/), applies migrations and seeds, then serves the API.
+ * What `./run.sh` runs: finds a PostgreSQL, applies migrations and seeds as
+ * the owner role, then serves the API as the least-privilege role.
+ *   DATABASE_URL        use this server as it is (MIGRATION_DATABASE_URL for migrations, if different)
+ *   DATABASE_ADMIN_URL  a superuser URL: create the roles and database there (docker-compose)
+ *   neither             the embedded PostgreSQL under .data/ (INVENTORY_DATA_DIR), on 127.0.0.1:${PGPORT:-5432}
  * Ctrl-C stops the API and the database it started.
  */
 import { join } from 'node:path';
 import { startServer } from '../server.ts';
-import { dbmate, DEFAULT_DATABASE, loadSeeds, provisionDatabase, ROOT } from './database.ts';
-import { startEmbeddedPostgres, type RunningPostgres } from './embedded-postgres.ts';
+import { dbmate, DEFAULT_DATABASE, loadSeeds, provisionApiRole, provisionDatabase, ROOT } from './database.ts';
 
 const say = (line: string) => process.stdout.write(`run.sh: ${line}\n`);
 
 async function main() {
-  let embedded: RunningPostgres | undefined;
-  let url = process.env.DATABASE_URL;
-  if (url) {
+  let stopDatabase = async () => {};
+  let psqlPort: number | undefined;
+  let ownerUrl: string;
+  let apiUrl: string;
+  if (process.env.DATABASE_URL) {
     say('using the PostgreSQL at DATABASE_URL');
+    apiUrl = process.env.DATABASE_URL;
+    ownerUrl = process.env.MIGRATION_DATABASE_URL ?? apiUrl;
   } else {
-    const port = Number(process.env.PGPORT ?? 5432);
-    say(`starting the embedded PostgreSQL (data in .data/postgres) on 127.0.0.1:${port}`);
-    embedded = await startEmbeddedPostgres({ dir: join(ROOT, '.data/postgres'), port, persistent: true });
-    url = await provisionDatabase(embedded.adminUrl);
+    let adminUrl = process.env.DATABASE_ADMIN_URL;
+    if (!adminUrl) {
+      const port = Number(process.env.PGPORT ?? 5432);
+      const dir = join(process.env.INVENTORY_DATA_DIR ?? join(ROOT, '.data'), 'postgres');
+      say(`starting the embedded PostgreSQL (data in ${dir}) on 127.0.0.1:${port}`);
+      const { startEmbeddedPostgres } = await import('./embedded-postgres.ts');
+      const pg = await startEmbeddedPostgres({ dir, port, persistent: true });
+      adminUrl = pg.adminUrl;
+      psqlPort = port;
+      stopDatabase = pg.stop;
+    }
+    ownerUrl = await provisionDatabase(adminUrl);
+    apiUrl = await provisionApiRole(adminUrl);
   }
 
   try {
-    await dbmate(url, ['--wait', 'up']);
-    const seeds = await loadSeeds(url);
+    await dbmate(ownerUrl, ['--wait', 'up']);
+    const seeds = await loadSeeds(ownerUrl);
     say(`seeds loaded (${seeds.join(', ')}); existing rows are kept`);
   } catch (error) {
-    await embedded?.stop();
+    await stopDatabase();
     throw error;
   }
 
-  const { server, shutdown } = await startServer({ ...process.env, DATABASE_URL: url });
+  const { server, shutdown } = await startServer({ ...process.env, DATABASE_URL: apiUrl });
   const base = `http://localhost:${server.port}`;
   say(`API       ${base}`);
   say(`explorer  ${base}/docs`);
   say(`OpenAPI   ${base}/openapi.json`);
-  if (embedded) {
+  if (psqlPort) {
     const { user, password, database } = DEFAULT_DATABASE;
-    say(`psql      psql postgresql://${user}:${password}@localhost:${embedded.port}/${database}`);
+    say(`psql      psql postgresql://${user}:${password}@localhost:${psqlPort}/${database}`);
   }
   say('press Ctrl-C to stop');
 
@@ -47,7 +62,7 @@ async function main() {
     if (stopping) return;
     stopping = true;
     await shutdown(signal);
-    await embedded?.stop();
+    await stopDatabase();
     say('stopped');
     process.exit(0);
   };

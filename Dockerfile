@@ -1,0 +1,13 @@
+# The API image: Bun, the locked dependencies and the source. Migrations and
+# seeds are applied by the same start-up code `./run.sh` uses.
+FROM oven/bun:1.4.5
+WORKDIR /app
+COPY package.json bun.lock bunfig.toml ./
+RUN bun install --frozen-lockfile --production
+COPY tsconfig.json ./
+COPY src ./src
+COPY db ./db
+ENV HOST=0.0.0.0 PORT=8000
+EXPOSE 8000
+USER bun
+CMD ["bun", "src/cli/stack.ts"]

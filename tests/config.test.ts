@@ -1,0 +1,41 @@
+import { describe, expect, test } from 'bun:test';
+import { ConfigError, loadConfig } from '../src/config.ts';
+
+const url = 'postgres://u:p@127.0.0.1:5432/db';
+
+describe('configuration', () => {
+  test('applies defaults', () => {
+    expect(loadConfig({ DATABASE_URL: url })).toEqual({
+      databaseUrl: url, host: '127.0.0.1', port: 8000, poolMax: 10, logLevel: 'info',
+    });
+  });
+
+  test('reads every setting from the environment', () => {
+    const c = loadConfig({ DATABASE_URL: url, HOST: '0.0.0.0', PORT: '9000', DB_POOL_MAX: '25', LOG_LEVEL: 'warn' });
+    expect(c).toMatchObject({ host: '0.0.0.0', port: 9000, poolMax: 25, logLevel: 'warn' });
+  });
+
+  test.each([
+    [{}, 'DATABASE_URL'],
+    [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
+    [{ DATABASE_URL: url, PORT: 'eighty' }, 'PORT'],
+    [{ DATABASE_URL: url, PORT: '70000' }, 'PORT'],
+    [{ DATABASE_URL: url, DB_POOL_MAX: '0' }, 'DB_POOL_MAX'],
+    [{ DATABASE_URL: url, LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+  ])('refuses %p naming %s', (env, name) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(new RegExp(`${name}:`));
+  });
+
+  test('the server exits with a message naming the bad value', async () => {
+    const proc = Bun.spawn(['bun', 'src/server.ts'], {
+      cwd: `${import.meta.dir}/..`,
+      env: { PATH: process.env.PATH, DATABASE_URL: url, PORT: 'abc' },
+      stdout: 'pipe',
+      stderr: 'pipe',
+    });
+    const [code, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
+    expect(code).toBe(2);
+    expect(stderr).toContain('PORT');
+  });
+});
