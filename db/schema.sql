@@ -57,6 +57,13 @@ CREATE TABLE products (
   CONSTRAINT products_sku_format CHECK ((sku ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'::text))
 );
 
+CREATE TABLE rate_limit_counters (
+  client text NOT NULL,
+  window_start timestamp with time zone NOT NULL,
+  requests integer NOT NULL DEFAULT 1,
+  CONSTRAINT rate_limit_counters_pkey PRIMARY KEY (client, window_start)
+);
+
 CREATE TABLE schema_migrations (
   version character varying NOT NULL,
   CONSTRAINT schema_migrations_pkey PRIMARY KEY (version)
@@ -88,6 +95,7 @@ CREATE INDEX products_created_at_idx ON public.products USING btree (created_at,
 CREATE UNIQUE INDEX products_name_key ON public.products USING btree (lower(name)) WHERE (archived_at IS NULL);
 CREATE INDEX products_price_idx ON public.products USING btree (price, id) WHERE (archived_at IS NULL);
 CREATE UNIQUE INDEX products_sku_key ON public.products USING btree (lower(sku)) WHERE (archived_at IS NULL);
+CREATE INDEX rate_limit_counters_window_start_idx ON public.rate_limit_counters USING btree (window_start);
 CREATE INDEX stock_movements_product_idx ON public.stock_movements USING btree (product_id, id);
 
 CREATE TRIGGER products_set_updated_at BEFORE UPDATE ON public.products FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION set_updated_at();
@@ -95,3 +103,4 @@ CREATE TRIGGER products_set_updated_at BEFORE UPDATE ON public.products FOR EACH
 -- Applied migrations
 --   20261122000001
 --   20261122000002
+--   20261122000003

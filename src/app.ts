@@ -1,15 +1,22 @@
+import type { MiddlewareHandler } from 'hono';
+import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
-import type { Config } from './config.ts';
+import { secureHeaders } from 'hono/secure-headers';
+import { defaultConfig, type Config } from './config.ts';
 import type { Pool } from './db.ts';
 import { ApiError, fromDatabaseError, problemResponse } from './errors.ts';
 import { categoriesApi } from './categories/index.ts';
 import { healthApi } from './health/index.ts';
-import { idempotency } from './idempotency/middleware.ts';
+import { requireApiKey } from './http/auth.ts';
+import type { AppEnv } from './http/context.ts';
 import { mountDocs } from './http/docs.ts';
-import { limitBody, requestLog } from './http/middleware.ts';
+import { limitBody, limitRequestLine, requestLog } from './http/middleware.ts';
+import { createPoolGate } from './http/pool-gate.ts';
 import { createRouter } from './http/router.ts';
+import { idempotency } from './idempotency/middleware.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { productsApi } from './products/index.ts';
+import { rateLimit } from './ratelimit/middleware.ts';
 import { reportsApi } from './reports/index.ts';
 import { stockApi } from './stock/index.ts';
 
@@ -25,17 +32,44 @@ const fromHttpException: Record<number, ApiError> = {
   415: new ApiError('unsupported_media_type', 'send the body as application/json'),
 };
 
+/** Routes that never touch the database: no connection slot, no rate limit. */
+const STATIC_PATHS = /^\/(healthz|readyz|openapi\.json|docs(\/.*)?)$/;
+
+function unlessStatic(mw: MiddlewareHandler<AppEnv>): MiddlewareHandler<AppEnv> {
+  return (c, next) => (STATIC_PATHS.test(c.req.path) ? next() : mw(c, next));
+}
+
 /** Builds the whole HTTP API on a connection pool; the server and the tests both use it. */
-export function createApp({ sql, config = {}, logger = createLogger(config.logLevel ?? 'info') }: AppDeps) {
+export function createApp(deps: AppDeps) {
+  const config = defaultConfig(deps.config);
+  const logger = deps.logger ?? createLogger(config.logLevel, undefined, config.logFormat);
+  const { sql } = deps;
+  const gate = createPoolGate(config.poolMax, config.poolWaitMs);
+
   // strict: false makes "/products/" answer like "/products".
   const app = createRouter({ strict: false });
 
   app.use('*', requestLog(logger));
+  app.use('*', secureHeaders());
+  if (config.corsOrigins.length) {
+    app.use('*', cors({
+      origin: config.corsOrigins,
+      allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'If-Match', 'X-Request-Id'],
+      exposeHeaders: ['ETag', 'Link', 'Location', 'Idempotent-Replayed', 'X-Request-Id', 'Retry-After'],
+      maxAge: 600,
+    }));
+  }
+  app.use('*', limitRequestLine);
+  if (config.apiKeys.length) app.use('*', requireApiKey(config.apiKeys, config.readsRequireKey));
   app.use('*', async (c, next) => {
     c.set('sql', sql);
     await next();
   });
   app.use('*', limitBody);
+  app.use('*', unlessStatic(gate.middleware));
+  if (config.rateLimitMax > 0) {
+    app.use('*', unlessStatic(rateLimit(config.rateLimitMax, config.rateLimitWindowS, config.trustProxy)));
+  }
   app.use('*', idempotency);
 
   app.route('/', healthApi);
@@ -44,6 +78,11 @@ export function createApp({ sql, config = {}, logger = createLogger(config.logLe
   app.route('/', categoriesApi);
   app.route('/', reportsApi);
 
+  app.openAPIRegistry.registerComponent('securitySchemes', 'apiKey', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'Required for writes when the service runs with API_KEYS (and for reads with API_READS_REQUIRE_KEY=true)',
+  });
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
     info: {
@@ -51,8 +90,9 @@ export function createApp({ sql, config = {}, logger = createLogger(config.logLe
       version: '1.0.0',
       description: 'Products by category in PostgreSQL. Errors are RFC 9457 problem documents with a stable `code`.',
     },
+    security: [{ apiKey: [] }, {}],
     tags: [
-      { name: 'Products', description: 'Create, look up and list products' },
+      { name: 'Products', description: 'Create, look up, edit, archive and list products' },
       { name: 'Stock', description: 'Stock adjustments and the stock ledger' },
       { name: 'Categories', description: 'The categories products belong to' },
       { name: 'Reports', description: 'Stock totals and low-stock lists' },
@@ -69,7 +109,12 @@ export function createApp({ sql, config = {}, logger = createLogger(config.logLe
       : err instanceof HTTPException
         ? fromHttpException[err.status]
         : fromDatabaseError(err);
-    if (known) return problemResponse(known, c.req.path);
+    if (known) {
+      if (known.code === 'database_unavailable') {
+        logger.warn('database unavailable', { request_id: c.get('requestId'), cause: (err as { code?: string }).code });
+      }
+      return problemResponse(known, c.req.path);
+    }
     logger.error('unhandled error', {
       request_id: c.get('requestId'),
       error: err instanceof Error ? { name: err.name, message: err.message, stack: err.stack } : String(err),
@@ -77,7 +122,7 @@ export function createApp({ sql, config = {}, logger = createLogger(config.logLe
     return problemResponse(new ApiError('internal_error', 'an unexpected error occurred'), c.req.path);
   });
 
-  return app;
+  return Object.assign(app, { poolStats: gate.stats });
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -14,13 +14,23 @@ const INT8 = 20;
  * arrive as "2026-01-31 12:00:00.123456+00", which becomes RFC 3339 text with
  * its microseconds intact (a JS Date would drop them and break keyset cursors).
  */
-export function createPool(config: Pick<Config, 'databaseUrl' | 'poolMax'>, appName = 'inventory-api'): Pool {
+export function createPool(
+  config: Pick<Config, 'databaseUrl' | 'poolMax'> & Partial<Pick<Config, 'statementTimeoutMs' | 'connectTimeoutMs'>>,
+  appName = 'inventory-api',
+): Pool {
   return postgres(config.databaseUrl, {
     max: config.poolMax,
     idle_timeout: 60,
-    connect_timeout: 5,
+    // A database that does not answer fails the request quickly instead of hanging it.
+    connect_timeout: (config.connectTimeoutMs ?? 2000) / 1000,
     onnotice: () => {},
-    connection: { TimeZone: 'UTC', application_name: appName },
+    connection: {
+      TimeZone: 'UTC',
+      application_name: appName,
+      // A stuck statement is cancelled by the server and answered with 503.
+      statement_timeout: config.statementTimeoutMs ?? 5000,
+      idle_in_transaction_session_timeout: 60_000,
+    },
     types: {
       rfc3339: {
         to: TIMESTAMPTZ,

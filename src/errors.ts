@@ -17,9 +17,12 @@ export const problems = {
   request_in_progress: { status: 409, title: 'Request in progress' },
   precondition_failed: { status: 412, title: 'Precondition failed' },
   payload_too_large: { status: 413, title: 'Payload too large' },
+  uri_too_long: { status: 414, title: 'URI too long' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   validation_failed: { status: 422, title: 'Validation failed' },
   idempotency_key_reused: { status: 422, title: 'Idempotency key reused' },
+  rate_limited: { status: 429, title: 'Too many requests' },
+  request_header_fields_too_large: { status: 431, title: 'Request header fields too large' },
   internal_error: { status: 500, title: 'Internal server error' },
   database_unavailable: { status: 503, title: 'Database unavailable' },
 } as const satisfies Record<string, { status: ContentfulStatusCode; title: string }>;
@@ -32,6 +35,8 @@ export class ApiError extends Error {
     readonly code: ProblemCode,
     readonly detail: string,
     readonly errors?: FieldError[],
+    /** Extra response headers, such as Retry-After or WWW-Authenticate. */
+    readonly headers?: Record<string, string>,
   ) {
     super(detail);
   }
@@ -57,7 +62,7 @@ export function problemBody(error: ApiError, instance?: string) {
 export function problemResponse(error: ApiError, instance?: string): Response {
   return new Response(JSON.stringify(problemBody(error, instance)), {
     status: error.status,
-    headers: { 'content-type': PROBLEM_CONTENT_TYPE },
+    headers: { ...error.headers, 'content-type': PROBLEM_CONTENT_TYPE },
   });
 }
 
@@ -94,13 +99,16 @@ export function fromDatabaseError(error: unknown): ApiError | null {
   if (code === '23503' && constraint === 'products_category_id_fkey') {
     return new ApiError('category_not_empty', 'the category still has products (archived ones included)');
   }
-  if (code === '23514' || code === '22001' || code === '22003' || code === '23502') {
+  // Class 22 is "data exception": a value the database cannot take (NUL in text, impossible date, overflow).
+  if (code === '23514' || code === '23502' || code.startsWith('22')) {
     return new ApiError('validation_failed', 'the value breaks a rule of the catalog', [
       { path: typeof constraint === 'string' ? constraint : 'body', message: 'refused by the database' },
     ]);
   }
   if (unavailableCodes.has(code) || code.startsWith('08')) {
-    return new ApiError('database_unavailable', 'the database is not available; retry shortly');
+    return new ApiError('database_unavailable', 'the database is not available; retry shortly', undefined, {
+      'retry-after': '1',
+    });
   }
   return null;
 }
@@ -135,6 +143,7 @@ const descriptions: Record<number, string> = {
   413: 'Body larger than 64 KiB (`payload_too_large`)',
   415: 'Body is not JSON (`unsupported_media_type`)',
   422: 'Invalid input (`validation_failed`), every bad field listed in `errors`',
+  429: 'Too many requests from this client (`rate_limited`); see Retry-After',
   500: 'Unexpected error (`internal_error`), no internals disclosed',
   503: 'Database unavailable (`database_unavailable`)',
 };
@@ -144,9 +153,9 @@ const problemResponseSpec = (status: number, description?: string) => ({
   content: { [PROBLEM_CONTENT_TYPE]: { schema: ProblemSchema } },
 });
 
-/** The error responses a route documents; every route has 500 and 503, body routes 400/413/415/422. */
+/** The error responses a route documents; every route has 429, 500 and 503, body routes 400/413/415/422. */
 export function errorResponses(statuses: number[], overrides: Record<number, string> = {}) {
-  const all = new Set([...statuses, 500, 503]);
+  const all = new Set([...statuses, 429, 500, 503]);
   return Object.fromEntries([...all].sort().map((s) => [s, problemResponseSpec(s, overrides[s])]));
 }
 

@@ -13,12 +13,28 @@ const stdout: LogSink = (line) => {
   process.stdout.write(line + '\n');
 };
 
-/** Writes one JSON object per line, the format log collectors expect. */
-export function createLogger(level: Config['logLevel'], sink: LogSink = stdout): Logger {
+function pretty(time: string, lvl: Level, msg: string, fields: Record<string, unknown>): string {
+  const rest = Object.entries(fields)
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
+  return `${time.slice(11, 23)} ${lvl.toUpperCase().padEnd(5)} ${msg}${rest ? ` ${rest}` : ''}`;
+}
+
+/**
+ * Writes one JSON object per line, the format log collectors expect; on a
+ * terminal (format `auto`) or with format `pretty`, one readable line instead.
+ */
+export function createLogger(
+  level: Config['logLevel'],
+  sink: LogSink = stdout,
+  format: Config['logFormat'] = 'json',
+): Logger {
   const threshold = levels[level];
+  const human = format === 'pretty' || (format === 'auto' && sink === stdout && process.stdout.isTTY === true);
   const emit = (lvl: Level) => (msg: string, fields: Record<string, unknown> = {}) => {
     if (levels[lvl] < threshold) return;
-    sink(JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...fields }));
+    const time = new Date().toISOString();
+    sink(human ? pretty(time, lvl, msg, fields) : JSON.stringify({ time, level: lvl, msg, ...fields }));
   };
   return { debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error') };
 }

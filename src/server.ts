@@ -6,9 +6,12 @@ import { createLogger } from './logger.ts';
 /** Reads the configuration, opens the pool, serves the app, and shuts down cleanly. */
 export async function startServer(env: Record<string, string | undefined> = process.env) {
   const config = loadConfig(env);
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, undefined, config.logFormat);
   const sql = createPool(config);
   const app = createApp({ sql, config, logger });
+  if (config.apiKeys.length === 0) {
+    logger.warn('no API_KEYS configured: writes are open to anyone who can reach the service');
+  }
   const server = Bun.serve({ hostname: config.host, port: config.port, fetch: app.fetch });
   logger.info('listening', { url: `http://${config.host}:${server.port}`, docs: `http://${config.host}:${server.port}/docs` });
 

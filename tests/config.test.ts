@@ -6,7 +6,10 @@ const url = 'postgres://u:p@127.0.0.1:5432/db';
 describe('configuration', () => {
   test('applies defaults', () => {
     expect(loadConfig({ DATABASE_URL: url })).toEqual({
-      databaseUrl: url, host: '127.0.0.1', port: 8000, poolMax: 10, logLevel: 'info',
+      databaseUrl: url, host: '127.0.0.1', port: 8000, poolMax: 10, logLevel: 'info', logFormat: 'auto',
+      statementTimeoutMs: 5000, connectTimeoutMs: 2000, poolWaitMs: 2000,
+      apiKeys: [], readsRequireKey: false, corsOrigins: [], rateLimitMax: 0, rateLimitWindowS: 60,
+      trustProxy: false, webConcurrency: 1,
     });
   });
 
@@ -22,9 +25,20 @@ describe('configuration', () => {
     [{ DATABASE_URL: url, PORT: '70000' }, 'PORT'],
     [{ DATABASE_URL: url, DB_POOL_MAX: '0' }, 'DB_POOL_MAX'],
     [{ DATABASE_URL: url, LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ DATABASE_URL: url, API_KEYS: 'short' }, 'API_KEYS'],
+    [{ DATABASE_URL: url, API_KEYS_FILE: '/nonexistent/keys' }, 'API_KEYS_FILE'],
+    [{ DATABASE_URL: url, API_READS_REQUIRE_KEY: 'yes' }, 'API_READS_REQUIRE_KEY'],
+    [{ DATABASE_URL: url, DB_STATEMENT_TIMEOUT_MS: '5' }, 'DB_STATEMENT_TIMEOUT_MS'],
   ])('refuses %p naming %s', (env, name) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(new RegExp(`${name}:`));
+  });
+
+  test('reads API keys from the environment and from a file', async () => {
+    const file = `${process.env.TMPDIR ?? '/tmp'}/inventory-keys-${process.pid}`;
+    await Bun.write(file, '# writers\nkey-from-file-0123456789\n');
+    const c = loadConfig({ DATABASE_URL: url, API_KEYS: 'key-from-env-0123456789, other-key-0123456789', API_KEYS_FILE: file });
+    expect(c.apiKeys).toEqual(['key-from-env-0123456789', 'other-key-0123456789', 'key-from-file-0123456789']);
   });
 
   test('the server exits with a message naming the bad value', async () => {

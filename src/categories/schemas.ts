@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi';
+import { text } from '../http/text.ts';
 
 export const CategorySchema = z
   .object({
@@ -12,9 +13,9 @@ export const CategorySchema = z
 
 export const CategoryCreateSchema = z
   .strictObject({
-    name: z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters')
+    name: text().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters')
       .openapi({ example: 'Garden' }),
-    description: z.string().max(2000, 'must be at most 2000 characters').nullable().optional()
+    description: text().max(2000, 'must be at most 2000 characters').nullable().optional()
       .openapi({ example: 'Plants, tools and outdoor furniture' }),
   })
   .openapi('CategoryCreate');

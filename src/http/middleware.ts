@@ -34,3 +34,21 @@ export const limitBody: MiddlewareHandler<AppEnv> = bodyLimit({
   onError: (c) =>
     problemResponse(new ApiError('payload_too_large', `the body exceeds ${MAX_BODY_BYTES} bytes`), c.req.path),
 });
+
+export const MAX_URL_BYTES = 8 * 1024;
+export const MAX_HEADER_BYTES = 16 * 1024;
+
+/** Refuses over-long URLs (414) and header blocks (431) before any work is done. */
+export const limitRequestLine: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (c.req.url.length > MAX_URL_BYTES) {
+    throw new ApiError('uri_too_long', `the URL exceeds ${MAX_URL_BYTES} bytes`);
+  }
+  let size = 0;
+  c.req.raw.headers.forEach((value, name) => {
+    size += name.length + value.length + 4;
+  });
+  if (size > MAX_HEADER_BYTES) {
+    throw new ApiError('request_header_fields_too_large', `the request headers exceed ${MAX_HEADER_BYTES} bytes`);
+  }
+  await next();
+};

@@ -105,6 +105,13 @@ export const restoreProductHandler: RouteHandler<typeof restoreProductRoute, App
 };
 
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
+
+/** An RFC 3339 UTC timestamp as we write them, naming a real instant (no 13th month, no February 30th). */
+function isTimestamp(value: string): boolean {
+  if (!TIMESTAMP.test(value)) return false;
+  const date = new Date(value);
+  return !Number.isNaN(date.getTime()) && date.toISOString().slice(0, 19) === value.slice(0, 19);
+}
 const DECIMAL = /^\d{1,8}(\.\d{1,2})?$/;
 
 /** Checks a cursor's key against its sort, so only well-typed values reach SQL. */
@@ -113,7 +120,9 @@ function parseCursor(text: string, sort: ProductSort, archived: boolean): Keyset
   const field = sort.replace(/^-/, '');
   const [value, id] = key ?? [];
   const valid = typeof value === 'string' &&
-    (field === 'name' ? value.length <= 200 : field === 'price' ? DECIMAL.test(value) : TIMESTAMP.test(value)) &&
+    (field === 'name' ? value.length <= 200 && !value.includes('\u0000')
+      : field === 'price' ? DECIMAL.test(value)
+      : isTimestamp(value)) &&
     Number.isSafeInteger(id) && (id as number) > 0;
   if (!valid) {
     throw new ApiError('validation_failed', 'the cursor is not valid for this listing', [

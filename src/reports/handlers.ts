@@ -15,10 +15,8 @@ function byCategory(rows: LowStockRow[]) {
 
 export const inventoryReport: RouteHandler<typeof inventoryReportRoute, AppEnv> = async (c) => {
   const { low_stock_below: below } = c.req.valid('query');
-  const [rows, low] = await Promise.all([
-    inventoryTotals(c.var.sql),
-    below === undefined ? undefined : lowStock(c.var.sql, below),
-  ]);
+  const rows = await inventoryTotals(c.var.sql);
+  const low = below === undefined ? undefined : await lowStock(c.var.sql, below);
   const categories = rows.filter((r) => r.category !== null).map((r) => ({ ...r, category: r.category! }));
   const { category: _, ...total } = rows.find((r) => r.category === null)!;
   return c.json({ categories, total, ...(low ? { low_stock: byCategory(low) } : {}) }, 200);

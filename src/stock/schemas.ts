@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi';
+import { text } from '../http/text.ts';
 import { ProductSchema } from '../products/schemas.ts';
 
 export const REASONS = ['received', 'sold', 'returned', 'damaged', 'count_correction', 'initial'] as const;
@@ -24,7 +25,7 @@ export const StockAdjustmentSchema = z
       .refine((d) => d !== 0, 'must not be 0')
       .openapi({ description: 'Units added (positive) or removed (negative)', example: -2 }),
     reason: z.enum(ADJUSTMENT_REASONS, `must be one of ${ADJUSTMENT_REASONS.join(', ')}`).openapi({ example: 'sold' }),
-    note: z.string().max(500, 'must be at most 500 characters').nullable().optional().openapi({ example: 'order 1042' }),
+    note: text().max(500, 'must be at most 500 characters').nullable().optional().openapi({ example: 'order 1042' }),
   })
   .openapi('StockAdjustment');
 
