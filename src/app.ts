@@ -15,6 +15,8 @@ import { createPoolGate } from './http/pool-gate.ts';
 import { createRouter } from './http/router.ts';
 import { idempotency } from './idempotency/middleware.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { createMetrics } from './metrics/registry.ts';
+import { metricsRoute } from './metrics/routes.ts';
 import { productsApi } from './products/index.ts';
 import { rateLimit } from './ratelimit/middleware.ts';
 import { reportsApi } from './reports/index.ts';
@@ -33,7 +35,7 @@ const fromHttpException: Record<number, ApiError> = {
 };
 
 /** Routes that never touch the database: no connection slot, no rate limit. */
-const STATIC_PATHS = /^\/(healthz|readyz|openapi\.json|docs(\/.*)?)$/;
+const STATIC_PATHS = /^\/(healthz|readyz|metrics|openapi\.json|docs(\/.*)?)$/;
 
 function unlessStatic(mw: MiddlewareHandler<AppEnv>): MiddlewareHandler<AppEnv> {
   return (c, next) => (STATIC_PATHS.test(c.req.path) ? next() : mw(c, next));
@@ -45,11 +47,13 @@ export function createApp(deps: AppDeps) {
   const logger = deps.logger ?? createLogger(config.logLevel, undefined, config.logFormat);
   const { sql } = deps;
   const gate = createPoolGate(config.poolMax, config.poolWaitMs);
+  const metrics = createMetrics(gate.stats);
 
   // strict: false makes "/products/" answer like "/products".
   const app = createRouter({ strict: false });
 
   app.use('*', requestLog(logger));
+  app.use('*', metrics.middleware);
   app.use('*', secureHeaders());
   if (config.corsOrigins.length) {
     app.use('*', cors({
@@ -77,6 +81,8 @@ export function createApp(deps: AppDeps) {
   app.route('/', stockApi);
   app.route('/', categoriesApi);
   app.route('/', reportsApi);
+  app.openapi(metricsRoute, async (c) =>
+    c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'apiKey', {
     type: 'http',
@@ -109,6 +115,10 @@ export function createApp(deps: AppDeps) {
       : err instanceof HTTPException
         ? fromHttpException[err.status]
         : fromDatabaseError(err);
+    const dbCode = (err as { code?: unknown }).code;
+    if (!(err instanceof ApiError) && !(err instanceof HTTPException) && typeof dbCode === 'string') {
+      metrics.databaseError(dbCode);
+    }
     if (known) {
       if (known.code === 'database_unavailable') {
         logger.warn('database unavailable', { request_id: c.get('requestId'), cause: (err as { code?: string }).code });
@@ -122,7 +132,7 @@ export function createApp(deps: AppDeps) {
     return problemResponse(new ApiError('internal_error', 'an unexpected error occurred'), c.req.path);
   });
 
-  return Object.assign(app, { poolStats: gate.stats });
+  return Object.assign(app, { poolStats: gate.stats, metrics: metrics.registry });
 }
 
 export type App = ReturnType<typeof createApp>;
