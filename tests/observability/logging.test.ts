@@ -26,7 +26,7 @@ describe('request log', () => {
 
   test('generates a request id when none (or an unsafe one) is sent', async () => {
     lines.length = 0;
-    const res = await app.request('/healthz', { headers: { 'x-request-id': 'bad id\nwith newline' } });
+    const res = await app.request('/healthz', { headers: { 'x-request-id': 'bad id with spaces and {json}' } });
     const id = res.headers.get('x-request-id')!;
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
     expect(JSON.parse(lines[0]!).request_id).toBe(id);
