@@ -18,7 +18,7 @@ CREATE TABLE categories (
   created_at timestamp with time zone NOT NULL DEFAULT now(),
   CONSTRAINT categories_pkey PRIMARY KEY (id),
   CONSTRAINT categories_name_length CHECK (((char_length(name) >= 1) AND (char_length(name) <= 100))),
-  CONSTRAINT categories_name_trimmed CHECK ((name = btrim(name)))
+  CONSTRAINT categories_name_trimmed CHECK ((name !~ '^[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]$'::text))
 );
 
 CREATE TABLE idempotency_keys (
@@ -51,13 +51,13 @@ CREATE TABLE products (
   CONSTRAINT products_category_id_fkey FOREIGN KEY (category_id) REFERENCES categories(id) ON DELETE RESTRICT,
   CONSTRAINT products_description_length CHECK ((char_length(description) <= 2000)),
   CONSTRAINT products_name_length CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200))),
-  CONSTRAINT products_name_trimmed CHECK ((name = btrim(name))),
+  CONSTRAINT products_name_trimmed CHECK ((name !~ '^[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]$'::text)),
   CONSTRAINT products_price_nonnegative CHECK ((price >= (0)::numeric)),
   CONSTRAINT products_quantity_nonnegative CHECK ((quantity >= 0)),
   CONSTRAINT products_sku_format CHECK ((sku ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'::text))
 );
 
-CREATE TABLE rate_limit_counters (
+CREATE UNLOGGED TABLE rate_limit_counters (
   client text NOT NULL,
   window_start timestamp with time zone NOT NULL,
   requests integer NOT NULL DEFAULT 1,

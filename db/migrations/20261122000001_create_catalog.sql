@@ -6,7 +6,8 @@ CREATE TABLE categories (
   description text,
   created_at  timestamptz NOT NULL DEFAULT now(),
   CONSTRAINT categories_name_length CHECK (char_length(name) BETWEEN 1 AND 100),
-  CONSTRAINT categories_name_trimmed CHECK (name = btrim(name))
+  -- No leading or trailing whitespace, as the API trims it (JavaScript's trim: Unicode spaces too).
+  CONSTRAINT categories_name_trimmed CHECK (name !~ '^[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]$')
 );
 
 -- Category names are unique whatever their case: "Tools" and "tools" are one category.
@@ -24,7 +25,7 @@ CREATE TABLE products (
   updated_at  timestamptz NOT NULL DEFAULT now(),
   CONSTRAINT products_sku_format CHECK (sku ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'),
   CONSTRAINT products_name_length CHECK (char_length(name) BETWEEN 1 AND 200),
-  CONSTRAINT products_name_trimmed CHECK (name = btrim(name)),
+  CONSTRAINT products_name_trimmed CHECK (name !~ '^[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]$'),
   CONSTRAINT products_description_length CHECK (char_length(description) <= 2000),
   CONSTRAINT products_price_nonnegative CHECK (price >= 0),
   CONSTRAINT products_quantity_nonnegative CHECK (quantity >= 0)

@@ -50,6 +50,8 @@ FROM (VALUES
   ('MISC-GIFT-CARD-25', 'Gift Card 25',                    'Redeemable in store', 25.00, 500, 'Uncategorized')
 ) AS v (sku, name, description, price, quantity, category)
 JOIN categories c ON lower(c.name) = lower(v.category)
+-- A sample product archived since is left archived, not added again.
+WHERE NOT EXISTS (SELECT 1 FROM products p WHERE lower(p.sku) = lower(v.sku))
 ON CONFLICT DO NOTHING
 RETURNING id, quantity
 )

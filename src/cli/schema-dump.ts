@@ -21,8 +21,8 @@ export async function dumpSchema(url: string): Promise<string> {
       WHERE n.nspname = 'public' ORDER BY p.proname, pg_get_function_identity_arguments(p.oid)`;
     for (const f of functions) out.push(`${f.def.trim()};`, '');
 
-    const tables = await sql<{ oid: number; name: string }[]>`
-      SELECT c.oid::int AS oid, c.relname AS name
+    const tables = await sql<{ oid: number; name: string; unlogged: boolean }[]>`
+      SELECT c.oid::int AS oid, c.relname AS name, c.relpersistence = 'u' AS unlogged
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY c.relname`;
     for (const t of tables) {
@@ -39,7 +39,7 @@ export async function dumpSchema(url: string): Promise<string> {
         FROM pg_constraint WHERE conrelid = ${t.oid} AND contype <> 'n'
         ORDER BY contype DESC, conname`;
       const body = [...columns, ...constraints].map((r) => `  ${r.line}`).join(',\n');
-      out.push(`CREATE TABLE ${t.name} (\n${body}\n);`, '');
+      out.push(`CREATE ${t.unlogged ? 'UNLOGGED ' : ''}TABLE ${t.name} (\n${body}\n);`, '');
     }
 
     const indexes = await sql<{ def: string }[]>`
