@@ -51,8 +51,12 @@ case "$mode" in
     # unless TEST_DATABASE_URL names a server; it never touches .data/.
     exec "$BUN" test "$@"
     ;;
+  bench)
+    # The performance benchmark (minutes): writes bench/RESULTS.md. Never part of `test`.
+    exec "$BUN" bench/run.ts
+    ;;
   *)
-    echo "usage: ./run.sh [serve|test]" >&2
+    echo "usage: ./run.sh [serve|test|bench]" >&2
     exit 2
     ;;
 esac

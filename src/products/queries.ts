@@ -43,9 +43,15 @@ export type ProductFilter = {
   after?: Keyset;
 };
 
-/** The columns of a product as the API shows it, from `p` (products) and `c` (categories). */
+/**
+ * The columns of a product as the API shows it, from `p` (products). The
+ * category name is a scalar subquery rather than a join, so a listing plan is
+ * always "scan the index in order, stop at the limit": a join would let a bad
+ * row estimate turn it into a hash join and a sort of the whole table.
+ */
 const productColumns = (sql: Sql) => sql`
-  p.id, p.sku, p.name, p.description, p.price, p.quantity, c.name AS category,
+  p.id, p.sku, p.name, p.description, p.price, p.quantity,
+  (SELECT c.name FROM categories c WHERE c.id = p.category_id) AS category,
   p.created_at, p.updated_at, p.version`;
 
 /**
@@ -65,7 +71,7 @@ export async function insertProduct(sql: Sql, n: NewProduct): Promise<ProductRow
       INSERT INTO stock_movements (product_id, delta, reason, quantity_after)
       SELECT p.id, p.quantity, 'initial', p.quantity FROM p WHERE p.quantity > 0
     )
-    SELECT ${productColumns(sql)} FROM p CROSS JOIN c`;
+    SELECT ${productColumns(sql)} FROM p`;
   return row;
 }
 
@@ -73,7 +79,7 @@ export async function insertProduct(sql: Sql, n: NewProduct): Promise<ProductRow
 export async function findProductById(sql: Sql, id: number): Promise<ProductRow | undefined> {
   const [row] = await sql<ProductRow[]>`
     SELECT ${productColumns(sql)}
-    FROM products p JOIN categories c ON c.id = p.category_id
+    FROM products p
     WHERE p.id = ${id} AND p.archived_at IS NULL`;
   return row;
 }
@@ -105,7 +111,7 @@ export async function updateProduct(
         AND ${expectedVersion === undefined ? sql`true` : sql`version = ${expectedVersion}`}
       RETURNING *
     )
-    SELECT ${productColumns(sql)} FROM p JOIN categories c ON c.id = p.category_id`;
+    SELECT ${productColumns(sql)} FROM p`;
   return row;
 }
 
@@ -125,7 +131,7 @@ export async function restoreProduct(sql: Sql, id: number): Promise<ProductRow |
     WITH p AS (
       UPDATE products SET archived_at = NULL WHERE id = ${id} AND archived_at IS NOT NULL RETURNING *
     )
-    SELECT ${productColumns(sql)} FROM p JOIN categories c ON c.id = p.category_id`;
+    SELECT ${productColumns(sql)} FROM p`;
   return row;
 }
 
@@ -169,7 +175,7 @@ export async function listProducts(sql: Sql, f: ProductFilter): Promise<ProductR
   }[f.sort];
   return sql<ProductRow[]>`
     SELECT ${productColumns(sql)}
-    FROM products p JOIN categories c ON c.id = p.category_id
+    FROM products p
     WHERE ${archived} AND ${byCategory} AND ${bySku} AND ${page.after}
     ORDER BY ${page.order}
     LIMIT ${f.limit + 1}`;

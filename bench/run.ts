@@ -1,0 +1,375 @@
+/**
+ * `./run.sh bench` (or `bun run bench`): the performance benchmark. Reports, asserts nothing.
+ *
+ * Starts a throwaway embedded PostgreSQL, loads 1,000,000 products in 50 categories with COPY,
+ * starts the service as its own process, and interleaves, for several rounds, the service under
+ * wrk and pgbench running the service's own SQL (the ceiling). Then page depth, bulk import vs
+ * raw COPY, 1 vs 2 server processes and start-up time. Writes bench/RESULTS.md.
+ *
+ * BENCH_PRODUCTS (default 1000000), BENCH_ROUNDS (3), BENCH_SECONDS (10), BENCH_CONNECTIONS (32).
+ */
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import postgres from 'postgres';
+import { dbmate, provisionApiRole, provisionDatabase, ROOT } from '../src/cli/database.ts';
+import { freePort, startEmbeddedPostgres } from '../src/cli/embedded-postgres.ts';
+
+const PRODUCTS = Number(process.env.BENCH_PRODUCTS ?? 1_000_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const POOL = 10;
+const CATEGORIES = 50;
+const OUT = join(ROOT, 'bench/out');
+mkdirSync(OUT, { recursive: true });
+
+const log = (line: string) => process.stdout.write(`bench: ${line}\n`);
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const percentile = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+};
+
+// ------------------------------------------------------------------ tools
+
+async function sh(cmd: string[], opts: { cwd?: string; env?: Record<string, string | undefined> } = {}) {
+  const proc = Bun.spawn(cmd, { cwd: opts.cwd, env: opts.env ?? process.env, stdout: 'pipe', stderr: 'pipe' });
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { out, err, code };
+}
+
+async function ensureWrk(): Promise<string> {
+  const found = Bun.which('wrk');
+  if (found) return found;
+  log('installing wrk from Debian packages');
+  await sh(['apt-get', 'update', '-qq']);
+  const r = await sh(['apt-get', 'install', '-y', '-qq', 'wrk'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  const wrk = Bun.which('wrk');
+  if (!wrk) throw new Error(`cannot install wrk: ${r.err}`);
+  return wrk;
+}
+
+/** pgbench from PATH or an installed PostgreSQL; otherwise unpacked from Debian's package without installing a server. */
+async function ensurePgbench(): Promise<string> {
+  const candidates = [Bun.which('pgbench'), ...['17', '16', '15'].map((v) => `/usr/lib/postgresql/${v}/bin/pgbench`)];
+  for (const c of candidates) if (c && existsSync(c)) return c;
+  const dir = join(OUT, 'pgbench');
+  const local = readdirSync(dir, { recursive: true }).map(String).find((f) => f.endsWith('bin/pgbench'));
+  if (local) return join(dir, local);
+  log('unpacking pgbench from Debian\'s postgresql package');
+  mkdirSync(dir, { recursive: true });
+  await sh(['apt-get', 'update', '-qq']);
+  const policy = await sh(['apt-cache', 'search', '--names-only', '^postgresql-1[0-9]$']);
+  const pkg = policy.out.split('\n').map((l) => l.split(' ')[0]).filter(Boolean).sort().pop() ?? 'postgresql-15';
+  await sh(['apt-get', 'download', pkg!], { cwd: dir });
+  const deb = readdirSync(dir).find((f) => f.endsWith('.deb'));
+  if (!deb) throw new Error('cannot download pgbench');
+  await sh(['dpkg', '-x', deb, 'x'], { cwd: dir });
+  const found = readdirSync(dir, { recursive: true }).map(String).find((f) => f.endsWith('bin/pgbench'));
+  if (!found) throw new Error('pgbench not found in the package');
+  return join(dir, found);
+}
+
+// ------------------------------------------------------------------ data
+
+async function loadCatalog(ownerUrl: string) {
+  const sql = postgres(ownerUrl, { max: 1, onnotice: () => {} });
+  const started = performance.now();
+  await sql`INSERT INTO categories (name, description)
+            SELECT 'Category ' || lpad(i::text, 2, '0'), 'Benchmark category ' || i FROM generate_series(1, ${CATEGORIES}) i`;
+  const cats = await sql<{ id: number }[]>`SELECT id FROM categories ORDER BY id`;
+  const writable = await sql`COPY products (sku, name, description, price, quantity, category_id) FROM STDIN`.writable();
+  const batch: string[] = [];
+  const write = (chunk: string) =>
+    new Promise<void>((resolve, reject) => (writable.write(chunk, (e) => (e ? reject(e) : resolve()))));
+  for (let i = 1; i <= PRODUCTS; i++) {
+    const price = ((i * 7919) % 100000) / 100;
+    batch.push(`SKU-${i}\tProduct ${i.toString(36)} ${i}\tBenchmark product number ${i}\t${price}\t${(i * 31) % 500}\t${cats[i % CATEGORIES]!.id}\n`);
+    if (batch.length === 10_000) await write(batch.splice(0).join(''));
+  }
+  if (batch.length) await write(batch.join(''));
+  await new Promise<void>((resolve, reject) => writable.end((e?: Error | null) => (e ? reject(e) : resolve())));
+  await sql`INSERT INTO stock_movements (product_id, delta, reason, quantity_after)
+            SELECT id, quantity, 'initial', quantity FROM products WHERE quantity > 0 ORDER BY id`;
+  await sql`VACUUM ANALYZE`;
+  const [row] = await sql<{ max: number }[]>`SELECT max(id)::int AS max FROM products`;
+  await sql.end();
+  return { seconds: (performance.now() - started) / 1000, maxId: row!.max };
+}
+
+// ------------------------------------------------------------------ the service
+
+type Server = { proc: Bun.Subprocess; base: string; port: number; stop: () => Promise<void> };
+
+async function startService(apiUrl: string, processes = 1): Promise<Server> {
+  const port = await freePort();
+  const logFile = Bun.file(join(OUT, `server-${processes}p.log`));
+  const proc = Bun.spawn(['bun', 'src/server.ts'], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH, DATABASE_URL: apiUrl, PORT: String(port), HOST: '127.0.0.1',
+      DB_POOL_MAX: String(POOL), LOG_LEVEL: 'info', LOG_FORMAT: 'json', WEB_CONCURRENCY: String(processes),
+    },
+    stdout: logFile, stderr: 'inherit',
+  });
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 300; i++) {
+    if (await fetch(`${base}/readyz`).then((r) => r.ok, () => false)) break;
+    await Bun.sleep(50);
+  }
+  return {
+    proc, base, port,
+    stop: async () => {
+      proc.kill('SIGTERM');
+      await proc.exited;
+    },
+  };
+}
+
+/** Peak resident memory (VmHWM) of a process and its children, in MiB. */
+function peakRssMiB(pid: number): number {
+  const pids = [pid, ...readChildren(pid)];
+  return pids.reduce((sum, p) => {
+    try {
+      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      return sum + (m ? Number(m[1]) / 1024 : 0);
+    } catch {
+      return sum;
+    }
+  }, 0);
+}
+
+function readChildren(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+// ------------------------------------------------------------------ load
+
+type Measure = { rps: number; p50: number; p99: number; errors: number };
+
+function parseDuration(text: string): number {
+  const m = /([\d.]+)(us|ms|s)/.exec(text);
+  if (!m) return NaN;
+  const v = Number(m[1]);
+  return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
+}
+
+async function runWrk(wrk: string, base: string, script: string, args: string[] = []): Promise<Measure> {
+  const r = await sh([wrk, '-t1', `-c${CONNECTIONS}`, `-d${SECONDS}s`, '--latency', '-s', join(ROOT, 'bench/wrk', script), base, '--', ...args]);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.out)?.[1]);
+  const p50 = parseDuration(/\n\s+50%\s+(\S+)/.exec(r.out)?.[1] ?? '');
+  const p99 = parseDuration(/\n\s+99%\s+(\S+)/.exec(r.out)?.[1] ?? '');
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(r.out)?.[1] ?? 0);
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(r.out);
+  const errors = non2xx + (socketErrors ? socketErrors.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
+  if (!rps) throw new Error(`wrk failed: ${r.out}${r.err}`);
+  return { rps, p50, p99, errors };
+}
+
+async function runPgbench(pgbench: string, url: string, script: string, vars: Record<string, number> = {}): Promise<Measure> {
+  const dir = mkdtempSync(join(tmpdir(), 'pgbench-'));
+  const u = new URL(url);
+  const r = await sh([
+    pgbench, '-n', '-M', 'prepared', '-c', String(POOL), '-j', '1', '-T', String(SECONDS), '-l', '--sampling-rate=0.2',
+    '-f', join(ROOT, 'bench/sql', script), ...Object.entries(vars).flatMap(([k, v]) => ['-D', `${k}=${v}`]),
+    '-h', u.hostname, '-p', u.port, '-U', decodeURIComponent(u.username), u.pathname.slice(1),
+  ], { cwd: dir, env: { ...process.env, PGPASSWORD: decodeURIComponent(u.password) } });
+  const tps = Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(r.out)?.[1]);
+  if (!tps) throw new Error(`pgbench failed: ${r.out}${r.err}`);
+  const latencies = readdirSync(dir).flatMap((f) =>
+    readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean).map((l) => Number(l.split(' ')[2]) / 1000));
+  rmSync(dir, { recursive: true, force: true });
+  const failed = Number(/number of failed transactions: (\d+)/.exec(r.out)?.[1] ?? 0);
+  return { rps: tps, p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors: failed };
+}
+
+// ------------------------------------------------------------------ depth
+
+async function timeGet(url: string, times: number): Promise<number> {
+  const xs: number[] = [];
+  for (let i = 0; i < times; i++) {
+    const t0 = performance.now();
+    const r = await fetch(url);
+    await r.arrayBuffer();
+    xs.push(performance.now() - t0);
+  }
+  return median(xs);
+}
+
+async function pageDepth(base: string, sort: string, pages: number) {
+  const first = `${base}/products?sort=${sort}&limit=50`;
+  let url = first;
+  for (let i = 0; i < pages; i++) {
+    const r = await fetch(url);
+    await r.arrayBuffer();
+    const next = /<([^>]+)>;\s*rel="next"/.exec(r.headers.get('link') ?? '')?.[1];
+    if (!next) throw new Error(`listing ${sort} ended after ${i} pages`);
+    url = `${base}${next}`;
+  }
+  const firstMs = await timeGet(first, 51);
+  const deepMs = await timeGet(url, 51);
+  return { sort, firstMs, deepMs, ratio: deepMs / firstMs };
+}
+
+// ------------------------------------------------------------------ start-up
+
+async function startupTimes() {
+  const dataDir = mkdtempSync(join(tmpdir(), 'inventory-startup-'));
+  chmodSync(dataDir, 0o755);
+  const pgPort = await freePort();
+  const once = async () => {
+    const port = await freePort();
+    const t0 = performance.now();
+    const proc = Bun.spawn(['./run.sh'], {
+      cwd: ROOT,
+      env: { ...process.env, INVENTORY_DATA_DIR: dataDir, PGPORT: String(pgPort), PORT: String(port), LOG_LEVEL: 'warn', INVENTORY_NO_DOCKER: '1' },
+      stdout: 'ignore', stderr: 'ignore',
+    });
+    let ms = NaN;
+    while (performance.now() - t0 < 60_000) {
+      if (await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false)) {
+        ms = performance.now() - t0;
+        break;
+      }
+      await Bun.sleep(20);
+    }
+    proc.kill('SIGINT');
+    await proc.exited;
+    return ms;
+  };
+  const cold = await once();
+  const warm = [await once(), await once(), await once()];
+  rmSync(dataDir, { recursive: true, force: true });
+  return { coldMs: cold, warmMs: median(warm) };
+}
+
+// ------------------------------------------------------------------ main
+
+const wrk = await ensureWrk();
+const pgbench = await ensurePgbench();
+const dir = mkdtempSync(join(tmpdir(), 'inventory-bench-pg-'));
+chmodSync(dir, 0o755);
+log('starting a throwaway PostgreSQL');
+const pg = await startEmbeddedPostgres({ dir, port: await freePort(), persistent: false });
+const report: string[] = [];
+try {
+  const ownerUrl = await provisionDatabase(pg.adminUrl);
+  const apiUrl = await provisionApiRole(pg.adminUrl);
+  await dbmate(ownerUrl, ['up'], true);
+  log(`loading ${PRODUCTS} products in ${CATEGORIES} categories with COPY`);
+  const load = await loadCatalog(ownerUrl);
+  log(`loaded in ${load.seconds.toFixed(1)} s`);
+
+  const scenarios: { name: string; wrk: string; wrkArgs: string[]; sql: string; vars: Record<string, number> }[] = [
+    { name: 'list by category, 50 rows', wrk: 'list-by-category.lua', wrkArgs: [], sql: 'list-by-category.sql', vars: {} },
+    { name: 'get by id', wrk: 'get-by-id.lua', wrkArgs: [String(load.maxId)], sql: 'get-by-id.sql', vars: { max_id: load.maxId } },
+    { name: 'create (with ledger row)', wrk: 'create.lua', wrkArgs: [], sql: 'create.sql', vars: {} },
+  ];
+  const results = new Map<string, { service: Measure[]; ceiling: Measure[] }>();
+  let server = await startService(apiUrl);
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const s of scenarios) {
+      const r = results.get(s.name) ?? { service: [], ceiling: [] };
+      const args = s.wrk === 'create.lua' ? [`r${round}x${Date.now().toString(36)}`] : s.wrkArgs;
+      const service = await runWrk(wrk, server.base, s.wrk, args);
+      const ceiling = await runPgbench(pgbench, apiUrl, s.sql, s.vars);
+      r.service.push(service);
+      r.ceiling.push(ceiling);
+      results.set(s.name, r);
+      log(`round ${round} ${s.name}: service ${service.rps.toFixed(0)} req/s, pgbench ${ceiling.rps.toFixed(0)} tps`);
+    }
+  }
+  const rss = peakRssMiB(server.proc.pid);
+  log('page depth');
+  const depth = [];
+  for (const sort of ['name', '-name', 'price', '-price', 'created_at', '-created_at']) {
+    depth.push(await pageDepth(server.base, sort, 2000));
+  }
+  await server.stop();
+
+  log('1 vs 2 server processes');
+  const scale: { processes: number; rps: number[] }[] = [{ processes: 1, rps: [] }, { processes: 2, rps: [] }];
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const s of scale) {
+      server = await startService(apiUrl, s.processes);
+      s.rps.push((await runWrk(wrk, server.base, 'list-by-category.lua')).rps);
+      await server.stop();
+    }
+  }
+
+  let importLine = '| bulk import | not measured: the import command is not available |';
+  try {
+    const module = './import.ts';
+    const { benchImport } = (await import(module)) as { benchImport: (url: string, rows: number, out: string) => Promise<string> };
+    importLine = await benchImport(ownerUrl, PRODUCTS, OUT);
+  } catch (error) {
+    importLine = `| bulk import | not measured: ${error instanceof Error ? error.message : String(error)} |`;
+  }
+
+  log('start-up time');
+  const startup = await startupTimes();
+
+  const cpu = cpus()[0]?.model ?? 'unknown cpu';
+  report.push(
+    '# Benchmark results',
+    '',
+    `Run ${new Date().toISOString()} by \`./run.sh bench\` on ${cpus().length} cores (${cpu}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Bun ${Bun.version}; ` +
+      `load generator, server and PostgreSQL share the machine.`,
+    `${PRODUCTS.toLocaleString('en')} products in ${CATEGORIES} categories (loaded with COPY in ${load.seconds.toFixed(1)} s). ` +
+      `wrk: 1 thread, ${CONNECTIONS} connections, ${SECONDS} s per measurement; service pool ${POOL}, one process, info logging on. ` +
+      `pgbench -M prepared with ${POOL} clients running the service's own SQL (bench/sql). ${ROUNDS} interleaved rounds; medians.`,
+    '',
+    '| query | service req/s | pgbench tps | ratio | service p50 / p99 ms | pgbench p50 / p99 ms | p99 ratio | errors |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+  );
+  for (const [name, r] of results) {
+    const s = { rps: median(r.service.map((m) => m.rps)), p50: median(r.service.map((m) => m.p50)), p99: median(r.service.map((m) => m.p99)) };
+    const c = { rps: median(r.ceiling.map((m) => m.rps)), p50: median(r.ceiling.map((m) => m.p50)), p99: median(r.ceiling.map((m) => m.p99)) };
+    const errors = r.service.reduce((a, m) => a + m.errors, 0);
+    report.push(`| ${name} | ${s.rps.toFixed(0)} | ${c.rps.toFixed(0)} | ${((s.rps / c.rps) * 100).toFixed(0)} % | ${s.p50.toFixed(2)} / ${s.p99.toFixed(2)} | ${c.p50.toFixed(2)} / ${c.p99.toFixed(2)} | ${(s.p99 / c.p99).toFixed(1)}x | ${errors} |`);
+  }
+  report.push('', 'Per round (service req/s vs pgbench tps):', '');
+  for (const [name, r] of results) {
+    report.push(`- ${name}: ${r.service.map((m, i) => `${m.rps.toFixed(0)} vs ${r.ceiling[i]!.rps.toFixed(0)}`).join('; ')}`);
+  }
+  report.push(
+    '',
+    `Peak RSS of the server process during the load: ${rss.toFixed(0)} MiB.`,
+    '',
+    '## Page depth (following 2,000 cursors, 50 rows a page, unfiltered)',
+    '',
+    '| sort | first page median ms | page 2,001 median ms | ratio |',
+    '|---|---:|---:|---:|',
+    ...depth.map((d) => `| ${d.sort} | ${d.firstMs.toFixed(2)} | ${d.deepMs.toFixed(2)} | ${d.ratio.toFixed(2)} |`),
+    '',
+    '## Scale-out (list by category, WEB_CONCURRENCY processes sharing the port)',
+    '',
+    '| processes | median req/s | rounds |',
+    '|---:|---:|---|',
+    ...scale.map((s) => `| ${s.processes} | ${median(s.rps).toFixed(0)} | ${s.rps.map((x) => x.toFixed(0)).join(', ')} |`),
+    '',
+    '## Bulk import',
+    '',
+    '| | |',
+    '|---|---|',
+    importLine,
+    '',
+    '## Start-up',
+    '',
+    `\`./run.sh\` until /readyz answers 200: cold first run (initdb, migrations, seeds) ${(startup.coldMs / 1000).toFixed(1)} s; warm ${(startup.warmMs / 1000).toFixed(1)} s (median of 3).`,
+    '',
+  );
+  writeFileSync(join(ROOT, 'bench/RESULTS.md'), report.join('\n'));
+  log('wrote bench/RESULTS.md');
+} finally {
+  await pg.stop();
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,7 @@
+-- The service's lookup SQL (src/products/queries.ts findProductById).
+\set id random(1, :max_id)
+SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity,
+       (SELECT c.name FROM categories c WHERE c.id = p.category_id) AS category,
+       p.created_at, p.updated_at, p.version
+FROM products p
+WHERE p.id = :id AND p.archived_at IS NULL;
