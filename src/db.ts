@@ -10,10 +10,17 @@ const TIMESTAMPTZ = 1184;
 const INT8 = 20;
 
 /**
- * Opens the service's one connection pool. Sessions run in UTC so timestamps
- * arrive as "2026-01-31 12:00:00.123456+00", which becomes RFC 3339 text with
- * its microseconds intact (a JS Date would drop them and break keyset cursors).
+ * "2026-01-31 12:00:00.12+00" (a timestamptz as a UTC session sends it) as the
+ * API writes timestamps: "2026-01-31T12:00:00.120000Z", microseconds kept (a JS
+ * Date would drop them and break keyset cursors), the same text PostgreSQL's
+ * to_char(... 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') gives for listings.
  */
+export function rfc3339(text: string): string {
+  const fraction = text.charCodeAt(19) === 46 /* . */ ? text.slice(20, text.length - 3) : '';
+  return `${text.slice(0, 10)}T${text.slice(11, 19)}.${fraction.padEnd(6, '0')}Z`;
+}
+
+/** Opens the service's one connection pool. Sessions run in UTC. */
 export function createPool(
   config: Pick<Config, 'databaseUrl' | 'poolMax'> & Partial<Pick<Config, 'statementTimeoutMs' | 'connectTimeoutMs'>>,
   appName = 'inventory-api',
@@ -36,7 +43,7 @@ export function createPool(
         to: TIMESTAMPTZ,
         from: [TIMESTAMPTZ],
         serialize: (value: string | Date) => (value instanceof Date ? value.toISOString() : value),
-        parse: (text: string) => text.replace(' ', 'T').replace(/\+00$/, 'Z'),
+        parse: rfc3339,
       },
       // Row ids and counts are int8; they stay far below 2^53, so a JSON number is exact.
       int8: {

@@ -9,21 +9,46 @@ export async function startServer(env: Record<string, string | undefined> = proc
   const logger = createLogger(config.logLevel, undefined, config.logFormat);
   const sql = createPool(config);
   const app = createApp({ sql, config, logger });
-  if (config.apiKeys.length === 0) {
+  const worker = env.INVENTORY_WORKER !== undefined;
+  if (config.apiKeys.length === 0 && !worker) {
     logger.warn('no API_KEYS configured: writes are open to anyone who can reach the service');
   }
-  const server = Bun.serve({ hostname: config.host, port: config.port, fetch: app.fetch });
-  logger.info('listening', { url: `http://${config.host}:${server.port}`, docs: `http://${config.host}:${server.port}/docs` });
+  // With several processes, each binds the same port (SO_REUSEPORT) and the kernel spreads connections.
+  const server = Bun.serve({
+    hostname: config.host,
+    port: config.port,
+    reusePort: config.webConcurrency > 1,
+    fetch: app.fetch,
+  });
+  const workers = worker ? [] : spawnWorkers(config.webConcurrency - 1, { ...env, PORT: String(server.port) });
+  if (!worker) {
+    logger.info('listening', {
+      url: `http://${config.host}:${server.port}`,
+      docs: `http://${config.host}:${server.port}/docs`,
+      processes: config.webConcurrency,
+    });
+  }
 
   let stopping: Promise<void> | undefined;
   const shutdown = (signal: string) =>
     (stopping ??= (async () => {
       logger.info('shutting down', { signal });
+      for (const w of workers) w.kill('SIGTERM');
       await server.stop(); // stop accepting, let in-flight requests finish
       await sql.end({ timeout: 5 });
+      await Promise.all(workers.map((w) => w.exited));
       logger.info('stopped');
     })());
   return { server, sql, config, logger, shutdown };
+}
+
+/** Extra server processes on the same port, each with its own pool; they stop when we stop. */
+function spawnWorkers(count: number, env: Record<string, string | undefined>) {
+  return Array.from({ length: Math.max(0, count) }, (_, i) =>
+    Bun.spawn([process.execPath, import.meta.path], {
+      env: { ...env, INVENTORY_WORKER: String(i + 1) },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    }));
 }
 
 if (import.meta.main) {

@@ -18,7 +18,7 @@ export async function inventoryTotals(sql: Sql): Promise<CategoryTotals[]> {
     SELECT c.name AS category,
            count(p.id) AS product_count,
            coalesce(sum(p.quantity), 0)::bigint AS units,
-           coalesce(sum(p.price * p.quantity), 0)::numeric(20, 2)::text AS value
+           round(coalesce(sum(p.price * p.quantity), 0), 2)::text AS value
     FROM categories c
     LEFT JOIN products p ON p.category_id = c.id AND p.archived_at IS NULL
     GROUP BY GROUPING SETS ((c.id, c.name), ())

@@ -1,0 +1,84 @@
+/**
+ * `bun run export [--category X] [--out file.csv]`
+ *
+ * Writes the active products as CSV (sku,name,description,price,quantity,category),
+ * ordered by name, to stdout or --out; --category keeps one category (any case).
+ * Streamed by COPY, so memory stays flat. `bun run import --mode=upsert` of
+ * the result changes nothing. Uses DATABASE_URL, or the embedded database.
+ * Exit status: 0 written, 1 failed (or no such category), 2 usage.
+ */
+import { createWriteStream } from 'node:fs';
+import type { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { parseArgs } from 'node:util';
+import { createPool, type Sql } from '../db.ts';
+import { copyProductsOut, countActiveProducts, findCategoryId } from '../import/queries.ts';
+import { DEFAULT_DATABASE } from './database.ts';
+
+const USAGE = 'usage: bun run export [--category X] [--out file.csv]';
+
+export class UnknownCategoryError extends Error {
+  constructor(readonly category: string) {
+    super(`no category named "${category}"`);
+  }
+}
+
+/**
+ * Streams the active products (of one category, when given) as CSV into `out`,
+ * from one snapshot; `out` is ended unless `end: false`. Returns how many
+ * products it wrote.
+ */
+export async function exportCsv(
+  sql: Sql,
+  filter: { category?: string },
+  out: Writable,
+  options: { end?: boolean } = {},
+): Promise<{ rows: number }> {
+  const run = async (tx: Sql) => {
+    const categoryId = filter.category === undefined ? undefined : await findCategoryId(tx, filter.category);
+    if (filter.category !== undefined && categoryId === undefined) throw new UnknownCategoryError(filter.category);
+    const rows = await countActiveProducts(tx, categoryId);
+    await pipeline(await copyProductsOut(tx, categoryId), out, { end: options.end ?? true });
+    return { rows };
+  };
+  // The count and the rows come from one snapshot.
+  return 'begin' in sql ? sql.begin('isolation level repeatable read read only', run) as Promise<{ rows: number }> : run(sql);
+}
+
+export async function main(argv: string[], env = process.env): Promise<number> {
+  let category: string | undefined;
+  let outPath: string | undefined;
+  try {
+    const { values } = parseArgs({
+      args: argv,
+      options: { category: { type: 'string' }, out: { type: 'string' } },
+    });
+    [category, outPath] = [values.category, values.out];
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n${USAGE}\n`);
+    return 2;
+  }
+
+  const { user, password, database } = DEFAULT_DATABASE;
+  const url = env.DATABASE_URL ?? `postgres://${user}:${password}@127.0.0.1:${env.PGPORT ?? 5432}/${database}`;
+  const sql = createPool({ databaseUrl: url, poolMax: 1, statementTimeoutMs: 0, connectTimeoutMs: 10_000 }, 'inventory-export');
+  const started = performance.now();
+  try {
+    const out = outPath ? createWriteStream(outPath) : process.stdout;
+    const { rows } = await exportCsv(sql, { category }, out, { end: Boolean(outPath) });
+    const seconds = (performance.now() - started) / 1000;
+    process.stderr.write(`exported ${rows} products to ${outPath ?? 'stdout'} in ${seconds.toFixed(1)} s\n`);
+    return 0;
+  } catch (error) {
+    const e = error as { code?: string; message?: string };
+    const message = e.code === 'ECONNREFUSED' || e.code === 'CONNECT_TIMEOUT'
+      ? `cannot connect to PostgreSQL at ${new URL(url).host} (set DATABASE_URL)`
+      : `export failed: ${e.message ?? String(error)}`;
+    process.stderr.write(`${message}\n`);
+    return 1;
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+if (import.meta.main) process.exit(await main(process.argv.slice(2)));

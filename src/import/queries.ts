@@ -1,0 +1,275 @@
+/**
+ * The SQL of bulk import and export. An import runs in one transaction on one
+ * connection: the file is COPYed into a temporary staging table, every row is
+ * checked set-based in SQL with the API's rules, and the valid rows are applied
+ * with a few statements (categories, stock corrections, updates, inserts).
+ */
+import type { Sql } from '../db.ts';
+import { DEFAULT_CATEGORY } from '../products/handlers.ts';
+import { SKU_PATTERN } from '../products/schemas.ts';
+
+export type ImportMode = 'upsert' | 'insert';
+export type RowError = { line: number; field: string; message: string };
+
+/** The price rule of PriceInput (src/products/schemas.ts), as a PostgreSQL regular expression. */
+const PRICE_PATTERN = '^[0-9]{1,8}([.][0-9]{1,2})?$';
+const QUANTITY_PATTERN = '^-?[0-9]+$';
+/** What String.prototype.trim removes: the API trims names and categories with it. */
+const WHITESPACE = '\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff';
+
+// The API's messages, word for word (src/products/schemas.ts).
+const SKU_MESSAGE = '1 to 64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit';
+const PRICE_MESSAGE = 'must be a decimal number with at most 2 decimals, 0 to 99999999.99';
+
+/**
+ * The file as read: every value as text, null when the row does not give it.
+ * row_error and problems hold what the reader found (src/import/rows.ts).
+ */
+export async function createStaging(sql: Sql): Promise<void> {
+  await sql`
+    CREATE TEMP TABLE import_staging (
+      line        integer NOT NULL,
+      sku         text,
+      name        text,
+      description text,
+      price       text,
+      quantity    text,
+      category    text,
+      row_error   text,
+      problems    jsonb
+    ) ON COMMIT DROP`;
+}
+
+/** A COPY stream into the staging table; write rows in COPY text format (copyLine). */
+export function copyIntoStaging(sql: Sql) {
+  return sql`COPY import_staging FROM STDIN`.writable();
+}
+
+/**
+ * Locks the active products whose SKUs the file names, in id order, so their
+ * stock cannot change between reading it here and writing the correction.
+ */
+export async function lockListedProducts(sql: Sql): Promise<number> {
+  await sql`ANALYZE import_staging`;
+  const [row] = await sql<{ locked: number }[]>`
+    WITH locked AS (
+      SELECT p.id FROM products p
+      WHERE p.archived_at IS NULL
+        AND lower(p.sku) IN (SELECT lower(s.sku) FROM import_staging s WHERE s.sku IS NOT NULL)
+      ORDER BY p.id
+      FOR UPDATE OF p
+    )
+    SELECT count(*)::int AS locked FROM locked`;
+  return row!.locked;
+}
+
+/**
+ * Normalises every staged row (trimmed name and category, the default
+ * category), matches it to the active product with its SKU and to the active
+ * product holding its name, and decides each field's error, if any, as the
+ * API would. Then collects the errors, duplicates within the file included.
+ */
+export async function checkRows(sql: Sql, mode: ImportMode): Promise<void> {
+  await sql`
+    CREATE TEMP TABLE import_rows (
+      line integer NOT NULL,
+      sku text, sku_key text, name text, name_key text, description text,
+      price text, quantity text, category text, category_key text,
+      product_id bigint, old_quantity integer,
+      row_error text, problems jsonb,
+      sku_error text, name_error text, description_error text,
+      price_error text, quantity_error text, category_error text
+    ) ON COMMIT DROP`;
+  await sql`
+    INSERT INTO import_rows
+    SELECT s.line, s.sku, lower(s.sku), n.name, lower(n.name), s.description,
+           n.price, n.quantity, n.category, lower(n.category),
+           p.id, p.quantity, s.row_error, s.problems,
+           CASE
+             WHEN s.row_error IS NOT NULL OR s.problems ? 'sku' THEN NULL
+             WHEN s.sku IS NULL OR s.sku = '' THEN 'is required'
+             WHEN s.sku !~ ${SKU_PATTERN.source} THEN ${SKU_MESSAGE}
+             WHEN ${mode} = 'insert' AND p.id IS NOT NULL THEN 'a product with this SKU already exists'
+           END,
+           CASE
+             WHEN s.row_error IS NOT NULL OR s.problems ? 'name' THEN NULL
+             WHEN s.name IS NULL THEN 'is required'
+             WHEN n.name = '' THEN 'must not be empty'
+             WHEN char_length(n.name) > 200 THEN 'must be at most 200 characters'
+             WHEN o.id IS NOT NULL AND o.id IS DISTINCT FROM p.id THEN 'another product (SKU ' || o.sku || ') has this name'
+           END,
+           CASE
+             WHEN s.row_error IS NOT NULL OR s.problems ? 'description' THEN NULL
+             WHEN char_length(s.description) > 2000 THEN 'must be at most 2000 characters'
+           END,
+           CASE
+             WHEN s.row_error IS NOT NULL OR s.problems ? 'price' THEN NULL
+             WHEN n.price IS NULL THEN 'is required'
+             WHEN n.price !~ ${PRICE_PATTERN} THEN ${PRICE_MESSAGE}
+           END,
+           CASE
+             WHEN s.row_error IS NOT NULL OR s.problems ? 'quantity' OR n.quantity IS NULL THEN NULL
+             WHEN n.quantity !~ ${QUANTITY_PATTERN} THEN 'must be a whole number'
+             WHEN n.quantity::numeric < 0 THEN 'must be at least 0'
+             WHEN n.quantity::numeric > 2147483647 THEN 'must be at most 2147483647'
+           END,
+           CASE
+             WHEN s.row_error IS NOT NULL OR s.problems ? 'category' THEN NULL
+             WHEN n.category = '' THEN 'must not be empty'
+             WHEN char_length(n.category) > 100 THEN 'must be at most 100 characters'
+           END
+    FROM import_staging s
+    CROSS JOIN LATERAL (
+      SELECT btrim(s.name, ${WHITESPACE}) AS name,
+             nullif(btrim(s.price, ${WHITESPACE}), '') AS price,
+             nullif(btrim(s.quantity, ${WHITESPACE}), '') AS quantity,
+             coalesce(btrim(s.category, ${WHITESPACE}), ${DEFAULT_CATEGORY}) AS category
+    ) n
+    LEFT JOIN products p ON p.archived_at IS NULL AND lower(p.sku) = lower(s.sku)
+    LEFT JOIN products o ON o.archived_at IS NULL AND lower(o.name) = lower(n.name)`;
+  await sql`ANALYZE import_rows`;
+
+  await sql`
+    CREATE TEMP TABLE import_errors (line integer NOT NULL, ord integer NOT NULL, field text NOT NULL, message text NOT NULL)
+    ON COMMIT DROP`;
+  await sql`
+    INSERT INTO import_errors (line, ord, field, message)
+    SELECT line, 0, 'row', row_error FROM import_rows WHERE row_error IS NOT NULL
+    UNION ALL
+    SELECT r.line, coalesce(array_position(ARRAY['sku', 'name', 'description', 'price', 'quantity', 'category'], p.key), 7),
+           p.key, p.value
+    FROM import_rows r CROSS JOIN LATERAL jsonb_each_text(r.problems) p
+    WHERE r.problems IS NOT NULL
+    UNION ALL
+    SELECT r.line, e.ord, e.field, e.message
+    FROM import_rows r CROSS JOIN LATERAL (VALUES
+      (1, 'sku', r.sku_error), (2, 'name', r.name_error), (3, 'description', r.description_error),
+      (4, 'price', r.price_error), (5, 'quantity', r.quantity_error), (6, 'category', r.category_error)
+    ) e (ord, field, message)
+    WHERE num_nonnulls(r.sku_error, r.name_error, r.description_error, r.price_error, r.quantity_error, r.category_error) > 0
+      AND e.message IS NOT NULL
+    UNION ALL
+    SELECT r.line, 1, 'sku', 'duplicate of line ' || d.first_line
+    FROM import_rows r
+    JOIN (SELECT sku_key, min(line) AS first_line FROM import_rows
+          WHERE sku_key IS NOT NULL AND sku_error IS NULL
+          GROUP BY sku_key HAVING count(*) > 1) d ON d.sku_key = r.sku_key
+    WHERE r.line > d.first_line AND r.sku_error IS NULL
+    UNION ALL
+    SELECT r.line, 2, 'name', 'duplicate of line ' || d.first_line
+    FROM import_rows r
+    JOIN (SELECT name_key, min(line) AS first_line FROM import_rows
+          WHERE name_key IS NOT NULL AND name_error IS NULL
+          GROUP BY name_key HAVING count(*) > 1) d ON d.name_key = r.name_key
+    WHERE r.line > d.first_line AND r.name_error IS NULL`;
+}
+
+export type CheckReport = { rows: number; invalidRows: number; errorCount: number; errors: RowError[] };
+
+/** How many rows were read and are invalid, and the first `limit` errors in line order. */
+export async function readCheckReport(sql: Sql, limit: number): Promise<CheckReport> {
+  const [counts] = await sql<{ rows: number; invalid_rows: number; error_count: number }[]>`
+    SELECT (SELECT count(*)::int FROM import_rows) AS rows,
+           (SELECT count(DISTINCT line)::int FROM import_errors) AS invalid_rows,
+           (SELECT count(*)::int FROM import_errors) AS error_count`;
+  const errors = await sql<RowError[]>`
+    SELECT line, field, message FROM import_errors ORDER BY line, ord, field LIMIT ${limit}`;
+  return { rows: counts!.rows, invalidRows: counts!.invalid_rows, errorCount: counts!.error_count, errors: [...errors] };
+}
+
+export type ApplyCounts = { inserted: number; updated: number; unchanged: number; categoriesCreated: number };
+
+/**
+ * Applies the valid rows: creates their missing categories, writes a
+ * count_correction movement for every existing product whose stock the file
+ * changes, updates the existing products that differ, and inserts the new ones
+ * with an 'initial' movement for their stock. Set-based throughout; the
+ * products the file names are locked (lockListedProducts).
+ */
+export async function applyRows(sql: Sql, note: string): Promise<ApplyCounts> {
+  await sql`DELETE FROM import_rows r USING import_errors e WHERE r.line = e.line`;
+
+  const categories = await sql`
+    INSERT INTO categories (name)
+    SELECT DISTINCT ON (r.category_key) r.category FROM import_rows r
+    WHERE NOT EXISTS (SELECT 1 FROM categories c WHERE lower(c.name) = r.category_key)
+    ORDER BY r.category_key, r.line
+    ON CONFLICT (lower(name)) DO NOTHING`;
+
+  await sql`
+    INSERT INTO stock_movements (product_id, delta, reason, note, quantity_after)
+    SELECT r.product_id, r.quantity::integer - r.old_quantity, 'count_correction', ${note}, r.quantity::integer
+    FROM import_rows r
+    WHERE r.product_id IS NOT NULL AND r.quantity IS NOT NULL AND r.quantity::integer <> r.old_quantity
+    ORDER BY r.line`;
+
+  const updated = await sql`
+    UPDATE products p
+    SET name = r.name, description = r.description, price = r.price::numeric, category_id = c.id,
+        quantity = coalesce(r.quantity::integer, p.quantity)
+    FROM import_rows r JOIN categories c ON lower(c.name) = r.category_key
+    WHERE p.id = r.product_id
+      AND (p.name, p.description, p.price, p.category_id, p.quantity)
+          IS DISTINCT FROM (r.name, r.description, r.price::numeric, c.id, coalesce(r.quantity::integer, p.quantity))`;
+
+  const [inserted] = await sql<{ inserted: number; matched: number }[]>`
+    WITH inserted AS (
+      INSERT INTO products (sku, name, description, price, quantity, category_id)
+      SELECT r.sku, r.name, r.description, r.price::numeric, coalesce(r.quantity::integer, 0), c.id
+      FROM import_rows r JOIN categories c ON lower(c.name) = r.category_key
+      WHERE r.product_id IS NULL
+      ORDER BY r.line
+      RETURNING id, quantity
+    ), initial AS (
+      INSERT INTO stock_movements (product_id, delta, reason, note, quantity_after)
+      SELECT id, quantity, 'initial', ${note}, quantity FROM inserted WHERE quantity > 0 ORDER BY id
+    )
+    SELECT (SELECT count(*)::int FROM inserted) AS inserted,
+           (SELECT count(*)::int FROM import_rows WHERE product_id IS NOT NULL) AS matched`;
+
+  return {
+    inserted: inserted!.inserted,
+    updated: updated.count,
+    unchanged: inserted!.matched - updated.count,
+    categoriesCreated: categories.count,
+  };
+}
+
+/** Drops the import's temporary tables (also dropped at commit; this frees them inside a longer transaction). */
+export async function dropImportTables(sql: Sql): Promise<void> {
+  await sql`DROP TABLE IF EXISTS import_staging, import_rows, import_errors`;
+}
+
+// ---------------------------------------------------------------------------
+// Export
+
+/** A category's id by name, case-insensitively. */
+export async function findCategoryId(sql: Sql, name: string): Promise<number | undefined> {
+  const [row] = await sql<{ id: number }[]>`SELECT id FROM categories WHERE lower(name) = lower(${name})`;
+  return row?.id;
+}
+
+/** How many active products an export writes. */
+export async function countActiveProducts(sql: Sql, categoryId?: number): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`
+    SELECT count(*)::int AS n FROM products
+    WHERE archived_at IS NULL AND ${categoryId === undefined ? sql`true` : sql`category_id = ${categoryId}`}`;
+  return row!.n;
+}
+
+/**
+ * Active products as CSV with a header row, ordered by name as the API lists
+ * them (case-insensitively), streamed by COPY. A null description is an empty
+ * field, an empty one "" (the import reads them back the same way).
+ */
+export function copyProductsOut(sql: Sql, categoryId?: number) {
+  // COPY takes no bind parameters; the only value inlined is an integer id.
+  const byCategory = categoryId === undefined ? '' : `AND p.category_id = ${Math.trunc(Number(categoryId))}`;
+  return sql.unsafe(`
+    COPY (
+      SELECT p.sku, p.name, p.description, p.price, p.quantity, c.name AS category
+      FROM products p JOIN categories c ON c.id = p.category_id
+      WHERE p.archived_at IS NULL ${byCategory}
+      ORDER BY lower(p.name)
+    ) TO STDOUT WITH (FORMAT csv, HEADER true)`).readable();
+}
