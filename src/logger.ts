@@ -9,8 +9,21 @@ export type Logger = {
 
 export type LogSink = (line: string) => void;
 
+/**
+ * Standard output, written once per event-loop turn: under load, one write
+ * carries many lines instead of one system call each. Flushed on exit.
+ */
+let pending: string[] = [];
+const flush = () => {
+  if (pending.length === 0) return;
+  const text = pending.join('');
+  pending = [];
+  process.stdout.write(text);
+};
+process.on('exit', flush);
 const stdout: LogSink = (line) => {
-  process.stdout.write(line + '\n');
+  if (pending.length === 0) setImmediate(flush);
+  pending.push(line + '\n');
 };
 
 function pretty(time: string, lvl: Level, msg: string, fields: Record<string, unknown>): string {
