@@ -118,7 +118,7 @@ async function startService(apiUrl: string, processes = 1): Promise<Server> {
   });
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 300; i++) {
-    if (await fetch(`${base}/readyz`).then((r) => r.ok, () => false)) break;
+    if (listeners(port) >= processes && (await fetch(`${base}/readyz`).then((r) => r.ok, () => false))) break;
     await Bun.sleep(50);
   }
   return {
@@ -128,6 +128,15 @@ async function startService(apiUrl: string, processes = 1): Promise<Server> {
       await proc.exited;
     },
   };
+}
+
+/** Sockets listening on 127.0.0.1:port (one per server process), from the kernel's table. */
+function listeners(port: number): number {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  return readFileSync('/proc/net/tcp', 'utf8').split('\n').filter((l) => {
+    const cols = l.trim().split(/\s+/);
+    return cols[1] === local && cols[3] === '0A';
+  }).length;
 }
 
 /** Peak resident memory (VmHWM) of a process and its children, in MiB. */
