@@ -12,8 +12,10 @@ export const PriceInput = z
       .number()
       .min(0, 'must be at least 0')
       .max(MAX_PRICE, `must be at most ${MAX_PRICE}`)
-      .refine((n) => PRICE_TEXT.test(String(n)), 'must have at most 2 decimals'),
-    z.string().regex(PRICE_TEXT, 'must be a decimal number with at most 2 decimals, 0 to 99999999.99'),
+      .refine((n) => PRICE_TEXT.test(String(n)), 'must have at most 2 decimals')
+      .openapi({ example: 19.99 }),
+    z.string().regex(PRICE_TEXT, 'must be a decimal number with at most 2 decimals, 0 to 99999999.99')
+      .openapi({ example: '19.99' }),
   ])
   .openapi({ description: 'Price, a number or a decimal string with at most 2 decimals', example: 19.99 });
 
@@ -57,7 +59,8 @@ export const ProductListQuery = z.object({
   sku: text().max(64).optional().openapi({ description: 'Exact SKU, case-insensitive', example: 'ELEC-WL-MOUSE' }),
   sort: z.enum(SORTS).default('name').openapi({ description: 'Sort key; a leading "-" sorts descending. Ties are broken by id.', example: 'price' }),
   limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ description: 'Page size', example: 50 }),
-  cursor: z.string().max(1000).optional().openapi({ description: 'Opaque cursor from the previous page\'s Link rel="next"' }),
+  cursor: z.string().max(1000).optional()
+    .openapi({ description: 'Opaque cursor from the previous page\'s Link rel="next"', example: 'WyJwcmljZSIsIjE5LjkwIiw0Ml0' }),
 });
 
 export const ProductIdParam = z.object({
@@ -77,7 +80,11 @@ export const ProductPatchSchema = z
       .unknown()
       .refine(() => false, 'quantity changes only through POST /products/{id}/stock-adjustments')
       .optional()
-      .openapi({ description: 'Not accepted: stock changes go through POST /products/{id}/stock-adjustments' }),
+      .openapi({
+        readOnly: true,
+        description: 'Not accepted: stock changes go through POST /products/{id}/stock-adjustments',
+        example: 85,
+      }),
   })
   .openapi('ProductPatch', { description: 'A JSON merge patch: fields present are changed, `description: null` clears it' });
 

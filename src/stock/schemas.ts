@@ -35,5 +35,6 @@ export const StockAdjustmentResultSchema = z
 
 export const MovementListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ description: 'Page size', example: 50 }),
-  cursor: z.string().max(200).optional().openapi({ description: 'Opaque cursor from the previous page\'s Link rel="next"' }),
+  cursor: z.string().max(200).optional()
+    .openapi({ description: 'Opaque cursor from the previous page\'s Link rel="next"', example: 'WyJtb3ZlbWVudHMiLDEyMDBd' }),
 });
