@@ -127,6 +127,7 @@ describe('explorer at /docs', () => {
     // The explorer fills query parameters with their examples; list the whole category.
     await block.locator('tr[data-param-name="category"] input').fill(CATEGORY);
     await block.locator('tr[data-param-name="sku"] input').fill('');
+    await block.locator('tr[data-param-name="cursor"] input').fill('');
     await block.locator('tr[data-param-name="sort"] select').selectOption('name');
     const { status, body, url } = await execute(block);
     expect(status).toBe('200');
