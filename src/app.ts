@@ -7,7 +7,7 @@ import type { Pool } from './db.ts';
 import { ApiError, fromDatabaseError, problemResponse } from './errors.ts';
 import { categoriesApi } from './categories/index.ts';
 import { healthApi } from './health/index.ts';
-import { requireApiKey } from './http/auth.ts';
+import { createKeyMatcher, requireApiKey } from './http/auth.ts';
 import type { AppEnv } from './http/context.ts';
 import { mountDocs } from './http/docs.ts';
 import { limitBody, limitRequestLine, requestLog } from './http/middleware.ts';
@@ -64,16 +64,18 @@ export function createApp(deps: AppDeps) {
     }));
   }
   app.use('*', limitRequestLine);
-  if (config.apiKeys.length) app.use('*', requireApiKey(config.apiKeys, config.readsRequireKey));
   app.use('*', async (c, next) => {
     c.set('sql', sql);
     await next();
   });
   app.use('*', limitBody);
   app.use('*', unlessStatic(gate.middleware));
+  const matchKey = createKeyMatcher(config.apiKeys);
+  // Counted before the key check, so that guessing keys is limited too.
   if (config.rateLimitMax > 0) {
-    app.use('*', unlessStatic(rateLimit(config.rateLimitMax, config.rateLimitWindowS, config.trustProxy)));
+    app.use('*', unlessStatic(rateLimit(config.rateLimitMax, config.rateLimitWindowS, config.trustProxy, matchKey)));
   }
+  if (config.apiKeys.length) app.use('*', requireApiKey(matchKey, config.readsRequireKey));
   app.use('*', idempotency);
 
   app.route('/', healthApi);

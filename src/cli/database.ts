@@ -77,6 +77,17 @@ export async function provisionApiRole(
   return withDatabase(adminUrl, spec.database, api.user, api.password);
 }
 
+/** The API role may read dbmate's applied versions but not change them. */
+export async function protectMigrationHistory(ownerUrl: string, apiUser = API_ROLE.user): Promise<void> {
+  const sql = postgres(ownerUrl, { max: 1, onnotice: () => {} });
+  try {
+    const [role] = await sql`SELECT 1 FROM pg_roles WHERE rolname = ${apiUser}`;
+    if (role) await sql`REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON schema_migrations FROM ${sql(apiUser)}`;
+  } finally {
+    await sql.end();
+  }
+}
+
 /** A SQL string literal; CREATE ROLE takes no bind parameters. */
 function quoteLiteral(text: string): string {
   return `'${text.replaceAll("'", "''")}'`;

@@ -41,8 +41,10 @@ export function progressPrinter(out: Output): (p: ImportProgress) => void {
   return (p) => {
     if (p.phase === 'read') {
       if (out.isTTY) {
-        if (p.seconds - lastDraw >= 0.1) out.write(bar(p));
-        lastDraw = p.seconds;
+        if (p.seconds - lastDraw >= 0.1) {
+          out.write(bar(p));
+          lastDraw = p.seconds;
+        }
       } else if (p.rows >= nextRows) {
         out.write(`read ${p.rows} rows (${secs(p.seconds)}, ${perSecond(p.rows, p.seconds)} rows/s)\n`);
         nextRows = (Math.floor(p.rows / PLAIN_EVERY_ROWS) + 1) * PLAIN_EVERY_ROWS;

@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path';
 import { startServer } from '../server.ts';
-import { dbmate, DEFAULT_DATABASE, loadSeeds, provisionApiRole, provisionDatabase, ROOT } from './database.ts';
+import { dbmate, DEFAULT_DATABASE, loadSeeds, protectMigrationHistory, provisionApiRole, provisionDatabase, ROOT } from './database.ts';
 
 const say = (line: string) => process.stdout.write(`run.sh: ${line}\n`);
 
@@ -39,6 +39,7 @@ async function main() {
 
   try {
     await dbmate(ownerUrl, ['--wait', 'up']);
+    await protectMigrationHistory(ownerUrl);
     const seeds = await loadSeeds(ownerUrl);
     say(`seeds loaded (${seeds.join(', ')}); existing rows are kept`);
   } catch (error) {

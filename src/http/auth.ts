@@ -9,22 +9,37 @@ const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/metrics', '/openapi.json'
 const digest = (text: string) => createHash('sha256').update(text).digest();
 
 /**
- * API keys: when any are configured, writes need `Authorization: Bearer <key>`
- * (reads too with `readsRequireKey`). Keys are compared as SHA-256 digests in
- * constant time, so neither their content nor their length leaks through timing.
+ * Which configured key an `Authorization: Bearer <key>` header carries: its
+ * index, or -1. Keys are compared as SHA-256 digests in constant time, every
+ * key every time, so neither their content nor their length leaks through timing.
  */
-export function requireApiKey(keys: string[], readsRequireKey: boolean): MiddlewareHandler<AppEnv> {
+export function createKeyMatcher(keys: string[]): (authorization: string | undefined) => number {
   const digests = keys.map(digest);
+  return (authorization) => {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
+    if (!match) return -1;
+    const given = digest(match[1]!);
+    let found = -1;
+    digests.forEach((d, i) => {
+      if (timingSafeEqual(d, given) && found === -1) found = i;
+    });
+    return found;
+  };
+}
+
+/**
+ * API keys: when any are configured, writes need a valid bearer key (reads
+ * too with `readsRequireKey`); probes, the document and the explorer stay open.
+ */
+export function requireApiKey(
+  matchKey: (authorization: string | undefined) => number,
+  readsRequireKey: boolean,
+): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const path = c.req.path;
     const open = PUBLIC_PATHS.has(path) || path === '/docs' || path.startsWith('/docs/');
     if (open || (READS.has(c.req.method) && !readsRequireKey)) return next();
-    const header = c.req.header('authorization') ?? '';
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    const given = match ? digest(match[1]!) : undefined;
-    let ok = false;
-    for (const d of digests) ok = (given !== undefined && timingSafeEqual(d, given)) || ok;
-    if (!ok) {
+    if (matchKey(c.req.header('authorization')) === -1) {
       throw new ApiError('unauthorized', 'send a valid API key as `Authorization: Bearer <key>`', undefined, {
         'www-authenticate': 'Bearer realm="inventory"',
       });

@@ -1,4 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
+import { matchedRoutes } from 'hono/route';
 import { createHash } from 'node:crypto';
 import type { Pool } from '../db.ts';
 import { ApiError } from '../errors.ts';
@@ -6,6 +7,7 @@ import type { AppEnv } from '../http/context.ts';
 import { claimKey, findKey, purgeExpiredKeys, releaseKey, storeResponse, type Scope, type StoredResponse } from './queries.ts';
 
 const KEY = /^[\x20-\x7e]{1,255}$/;
+const MAX_SCOPED_PATH = 256;
 const REPLAYED_HEADERS = ['content-type', 'location', 'etag', 'link'];
 const ROLLBACK = Symbol('rollback');
 
@@ -36,6 +38,10 @@ function replay(stored: StoredResponse): Response {
 export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
   const key = c.req.method === 'POST' ? c.req.header('idempotency-key') : undefined;
   if (key === undefined) return next();
+  // Only requests that reach an operation hold a key: an unknown route (or a
+  // path no operation could take, such as a 5 KB id) is answered without one.
+  const routed = matchedRoutes(c).some((r) => r.method !== 'ALL');
+  if (!routed || c.req.path.length > MAX_SCOPED_PATH) return next();
   if (!KEY.test(key)) {
     throw new ApiError('validation_failed', 'the Idempotency-Key header is not valid', [
       { path: 'idempotency-key', message: '1 to 255 printable ASCII characters' },

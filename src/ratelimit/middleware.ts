@@ -5,29 +5,42 @@ import { ApiError } from '../errors.ts';
 import type { AppEnv } from '../http/context.ts';
 import { countRequest, purgeOldWindows } from './queries.ts';
 
-/** Who a request counts against: its API key when it sends one, else its address. */
-export function clientOf(c: Context<AppEnv>, trustProxy: boolean): string {
-  const auth = c.req.header('authorization');
-  if (auth) return `key:${createHash('sha256').update(auth).digest('hex').slice(0, 32)}`;
-  if (trustProxy) {
-    const forwarded = c.req.header('x-forwarded-for')?.split(',')[0]?.trim();
-    if (forwarded) return `ip:${forwarded}`;
+/**
+ * Who a request counts against: the configured API key it proves it holds;
+ * otherwise its address — behind a trusted proxy the last X-Forwarded-For
+ * entry (the one the proxy appended), never what the client wrote itself.
+ * A made-up token identifies nobody, so it cannot buy a fresh count.
+ */
+export function clientOf(c: Context<AppEnv>, trustProxy: boolean, matchKey: (auth: string | undefined) => number): string {
+  const key = matchKey(c.req.header('authorization'));
+  if (key !== -1) return `key:${key}`;
+  let address: string | undefined;
+  if (trustProxy) address = c.req.header('x-forwarded-for')?.split(',').at(-1)?.trim();
+  if (!address) {
+    try {
+      address = getConnInfo(c).remote.address;
+    } catch {
+      // requests made in-process (app.request) have no socket
+    }
   }
-  try {
-    return `ip:${getConnInfo(c).remote.address ?? 'unknown'}`;
-  } catch {
-    return 'ip:unknown'; // requests made in-process (app.request) have no socket
-  }
+  address ||= 'unknown';
+  // An address is short; anything longer is hashed so that it fits the index.
+  return address.length <= 64 ? `ip:${address}` : `ip#${createHash('sha256').update(address).digest('hex')}`;
 }
 
 /**
  * Fixed-window rate limit per client, counted in PostgreSQL so that every API
  * process shares it. Answers 429 with Retry-After when a client is over.
  */
-export function rateLimit(max: number, windowS: number, trustProxy: boolean): MiddlewareHandler<AppEnv> {
+export function rateLimit(
+  max: number,
+  windowS: number,
+  trustProxy: boolean,
+  matchKey: (auth: string | undefined) => number,
+): MiddlewareHandler<AppEnv> {
   let lastPurge = 0;
   return async (c, next) => {
-    const { requests, resetS } = await countRequest(c.var.sql, clientOf(c, trustProxy), windowS);
+    const { requests, resetS } = await countRequest(c.var.sql, clientOf(c, trustProxy, matchKey), windowS);
     if (Date.now() - lastPurge > windowS * 1000) {
       lastPurge = Date.now();
       await purgeOldWindows(c.var.sql, windowS);

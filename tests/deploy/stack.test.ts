@@ -2,6 +2,7 @@ import { afterAll, describe, expect, test } from 'bun:test';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import postgres from 'postgres';
 import { freePort } from '../../src/cli/embedded-postgres.ts';
 
 // Runs what `./run.sh` runs (src/cli/stack.ts) on its own ports and data directory.
@@ -59,6 +60,16 @@ describe('./run.sh serve (embedded PostgreSQL)', () => {
     });
     expect(created.status).toBe(201);
     const { id } = (await created.json()) as { id: number };
+
+    // The API's role works with rows but cannot touch the schema or the migration history.
+    const api = postgres(`postgres://inventory_api:inventory_api_pass@127.0.0.1:${pgPort}/inventory_db`, { max: 1, onnotice: () => {} });
+    try {
+      expect((await api`SELECT count(*)::int AS n FROM schema_migrations`)[0]!.n).toBeGreaterThan(0);
+      expect(await api`INSERT INTO schema_migrations VALUES ('29990101000000')`.catch((e) => e.code)).toBe('42501');
+      expect(await api`DROP TABLE products`.catch((e) => e.code)).toBe('42501');
+    } finally {
+      await api.end();
+    }
 
     first.proc.kill('SIGINT');
     expect(await first.proc.exited).toBe(0);
