@@ -4,12 +4,19 @@ import { ApiError } from '../errors.ts';
 export const etag = (version: number) => `"${version}"`;
 
 /**
- * The version an If-Match header asks for: undefined when absent or `*`.
- * A value that names no version of ours can never match: 412.
+ * The versions an If-Match header accepts: undefined when absent or `*`.
+ * If-Match compares strongly (RFC 9110), so a weak tag never matches; a header
+ * that names no version of ours can never match either: 412.
  */
-export function expectedVersion(ifMatch: string | undefined): number | undefined {
+export function expectedVersions(ifMatch: string | undefined): number[] | undefined {
   if (ifMatch === undefined || ifMatch.trim() === '*') return undefined;
-  const match = /^\s*(?:W\/)?"(\d{1,9})"\s*$/.exec(ifMatch);
-  if (!match) throw new ApiError('precondition_failed', 'If-Match does not name a version of this resource');
-  return Number(match[1]);
+  const versions = ifMatch
+    .split(',')
+    .map((tag) => /^\s*"(\d{1,9})"\s*$/.exec(tag)?.[1])
+    .filter((v): v is string => v !== undefined)
+    .map(Number);
+  if (versions.length === 0) {
+    throw new ApiError('precondition_failed', 'If-Match does not name a current version of this resource');
+  }
+  return versions;
 }

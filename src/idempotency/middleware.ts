@@ -51,6 +51,7 @@ export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
   const scope: Scope = { method: c.req.method, path: c.req.path.replace(/(.)\/$/, '$1'), key };
   const hash = createHash('sha256').update(await c.req.text()).digest('base64url');
 
+  await purgeExpiredKeys(pool);
   if (!(await claimKey(pool, scope, hash))) {
     const record = await findKey(pool, scope);
     if (record && record.request_hash !== hash) {
@@ -61,7 +62,6 @@ export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
     }
     return replay({ status: record.status, headers: record.response_headers ?? {}, body: record.response_body ?? '' });
   }
-  await purgeExpiredKeys(pool);
 
   try {
     await pool.begin(async (tx) => {

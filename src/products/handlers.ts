@@ -6,7 +6,7 @@ import { transaction, type Sql } from '../db.ts';
 import { ApiError } from '../errors.ts';
 import type { AppEnv } from '../http/context.ts';
 import { decodeCursor, encodeCursor, nextLink } from '../http/cursor.ts';
-import { etag, expectedVersion } from '../http/etag.ts';
+import { etag, expectedVersions } from '../http/etag.ts';
 import {
   archiveProduct, findProductById, insertProduct, listProducts, productState, restoreProduct, updateProduct,
   type Keyset, type NewProduct, type ProductChanges, type ProductRow,
@@ -78,12 +78,12 @@ export const getProduct: RouteHandler<typeof getProductRoute, AppEnv> = async (c
 export const updateProductHandler: RouteHandler<typeof updateProductRoute, AppEnv> = async (c) => {
   const { id } = c.req.valid('param');
   const { quantity: _, category, price, ...rest } = c.req.valid('json');
-  const version = expectedVersion(c.req.valid('header')['if-match']);
+  const versions = expectedVersions(c.req.valid('header')['if-match']);
   const changes: ProductChanges = { ...rest, ...(price === undefined ? {} : { price: String(price) }) };
   // A new category is created only when the product change commits with it.
   const row = await transaction(c.var.sql, async (tx) => {
     if (category !== undefined) changes.category_id = (await ensureCategory(tx, category)).id;
-    const updated = await updateProduct(tx, id, changes, version);
+    const updated = await updateProduct(tx, id, changes, versions);
     if (!updated) throw await missingOrStale(tx, id);
     return updated;
   });
@@ -92,8 +92,8 @@ export const updateProductHandler: RouteHandler<typeof updateProductRoute, AppEn
 
 export const archiveProductHandler: RouteHandler<typeof archiveProductRoute, AppEnv> = async (c) => {
   const { id } = c.req.valid('param');
-  const version = expectedVersion(c.req.valid('header')['if-match']);
-  if (await archiveProduct(c.var.sql, id, version)) return c.body(null, 204);
+  const versions = expectedVersions(c.req.valid('header')['if-match']);
+  if (await archiveProduct(c.var.sql, id, versions)) return c.body(null, 204);
   throw await missingOrStale(c.var.sql, id);
 };
 

@@ -95,14 +95,14 @@ export async function productState(sql: Sql, id: number): Promise<'active' | 'ar
 }
 
 /**
- * Applies a merge patch to an active product, only when its version still is
- * `expectedVersion` (when given). Undefined when no row matched.
+ * Applies a merge patch to an active product, only when its version is one of
+ * `expectedVersions` (when given). Undefined when no row matched.
  */
 export async function updateProduct(
   sql: Sql,
   id: number,
   changes: ProductChanges,
-  expectedVersion?: number,
+  expectedVersions?: number[],
 ): Promise<ProductRow | undefined> {
   const columns = Object.keys(changes) as (keyof ProductChanges)[];
   // An empty patch still matches the row (and its version) but writes nothing.
@@ -111,7 +111,7 @@ export async function updateProduct(
     WITH p AS (
       UPDATE products SET ${assignments}
       WHERE id = ${id} AND archived_at IS NULL
-        AND ${expectedVersion === undefined ? sql`true` : sql`version = ${expectedVersion}`}
+        AND ${expectedVersions === undefined ? sql`true` : sql`version = ANY(${expectedVersions}::int[])`}
       RETURNING *
     )
     SELECT ${productColumns(sql)} FROM p`;
@@ -119,11 +119,11 @@ export async function updateProduct(
 }
 
 /** Archives an active product; false when none matched (missing, archived, or another version). */
-export async function archiveProduct(sql: Sql, id: number, expectedVersion?: number): Promise<boolean> {
+export async function archiveProduct(sql: Sql, id: number, expectedVersions?: number[]): Promise<boolean> {
   const rows = await sql`
     UPDATE products SET archived_at = now()
     WHERE id = ${id} AND archived_at IS NULL
-      AND ${expectedVersion === undefined ? sql`true` : sql`version = ${expectedVersion}`}
+      AND ${expectedVersions === undefined ? sql`true` : sql`version = ANY(${expectedVersions}::int[])`}
     RETURNING id`;
   return rows.length === 1;
 }
