@@ -59,7 +59,8 @@ export async function startEmbeddedPostgres(o: EmbeddedOptions): Promise<Running
   return {
     adminUrl: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${o.port}/postgres`,
     port: o.port,
-    stop: () => pg.stop(),
+    // A server killed from outside has already exited; do not wait for an exit that came before.
+    stop: () => Promise.race([pg.stop(), Bun.sleep(5000)]),
   };
 }
 

@@ -4,12 +4,14 @@ import { createHash } from 'node:crypto';
 import type { Pool } from '../db.ts';
 import { ApiError } from '../errors.ts';
 import type { AppEnv } from '../http/context.ts';
-import { claimKey, findKey, purgeExpiredKeys, releaseKey, storeResponse, type Scope, type StoredResponse } from './queries.ts';
+import { findKey, purgeExpiredKeys, storeResponse, tryLockKey, type Scope, type StoredResponse } from './queries.ts';
 
 const KEY = /^[\x20-\x7e]{1,255}$/;
 const MAX_SCOPED_PATH = 256;
 const REPLAYED_HEADERS = ['content-type', 'location', 'etag', 'link'];
-const ROLLBACK = Symbol('rollback');
+/** Thrown to roll back: the request's own writes (refused request), or everything (server error). */
+const UNDO_REQUEST = Symbol('undo request');
+const UNDO_ALL = Symbol('undo all');
 
 async function snapshot(res: Response): Promise<StoredResponse> {
   const headers: Record<string, string> = {};
@@ -27,13 +29,19 @@ function replay(stored: StoredResponse): Response {
   });
 }
 
+/** A 64-bit advisory lock id for a key's scope. */
+function lockIdOf(s: Scope): bigint {
+  return createHash('sha256').update(`${s.method}\0${s.path}\0${s.key}`).digest().readBigInt64BE(0);
+}
+
 /**
- * Idempotency-Key on POST. The first request with a key claims it (committed
- * at once, so concurrent repeats see it running), then runs in a transaction
- * that also stores its response: the effect and the stored answer commit
- * together or not at all. Repeats with the same body get the stored answer;
- * a different body is refused. Keys are scoped to method and path and expire
- * after 24 hours.
+ * Idempotency-Key on POST. The request runs in one transaction that holds the
+ * key's advisory lock and stores the answer: its effect and its stored answer
+ * commit together or not at all, and a repeat arriving meanwhile finds the
+ * lock taken (409 request_in_progress). A repeat with the same body later gets
+ * the stored answer; a different body is refused. A refused request (4xx) is
+ * stored with its writes undone; a server error stores nothing, so a retry runs
+ * again. Keys are scoped to method and path and expire after 24 hours.
  */
 export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
   const key = c.req.method === 'POST' ? c.req.header('idempotency-key') : undefined;
@@ -50,37 +58,38 @@ export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
   const pool = c.var.sql as Pool;
   const scope: Scope = { method: c.req.method, path: c.req.path.replace(/(.)\/$/, '$1'), key };
   const hash = createHash('sha256').update(await c.req.text()).digest('base64url');
-
   await purgeExpiredKeys(pool);
-  if (!(await claimKey(pool, scope, hash))) {
-    const record = await findKey(pool, scope);
-    if (record && record.request_hash !== hash) {
-      throw new ApiError('idempotency_key_reused', 'this Idempotency-Key was used with a different request body');
-    }
-    if (!record || record.status === null) {
-      throw new ApiError('request_in_progress', 'a request with this Idempotency-Key is still running; retry later');
-    }
-    return replay({ status: record.status, headers: record.response_headers ?? {}, body: record.response_body ?? '' });
-  }
 
+  let replayed: Response | undefined;
   try {
     await pool.begin(async (tx) => {
-      c.set('sql', tx);
-      await next();
-      if (c.res.status >= 400) throw ROLLBACK; // nothing of a refused request is kept
-      await storeResponse(tx, scope, await snapshot(c.res));
+      if (!(await tryLockKey(tx, lockIdOf(scope)))) {
+        throw new ApiError('request_in_progress', 'a request with this Idempotency-Key is still running; retry later');
+      }
+      const record = await findKey(tx, scope);
+      if (record) {
+        if (record.request_hash !== hash) {
+          throw new ApiError('idempotency_key_reused', 'this Idempotency-Key was used with a different request body');
+        }
+        replayed = replay({ status: record.status, headers: record.response_headers ?? {}, body: record.response_body ?? '' });
+        return;
+      }
+      try {
+        await tx.savepoint(async (sp) => {
+          c.set('sql', sp);
+          await next();
+          if (c.res.status >= 400) throw UNDO_REQUEST; // nothing of a refused request is kept
+        });
+      } catch (error) {
+        if (error !== UNDO_REQUEST) throw error;
+      } finally {
+        c.set('sql', pool);
+      }
+      if (c.res.status >= 500) throw UNDO_ALL;
+      await storeResponse(tx, scope, hash, await snapshot(c.res));
     });
   } catch (error) {
-    if (error !== ROLLBACK) {
-      await releaseKey(pool, scope).catch(() => {});
-      throw error;
-    }
-  } finally {
-    c.set('sql', pool);
+    if (error !== UNDO_ALL) throw error;
   }
-  if (c.res.status >= 500) {
-    await releaseKey(pool, scope).catch(() => {});
-  } else if (c.res.status >= 400) {
-    await storeResponse(pool, scope, await snapshot(c.res));
-  }
+  if (replayed) return replayed;
 };

@@ -6,49 +6,41 @@ export type StoredResponse = { status: number; headers: Record<string, string>; 
 
 export type KeyRecord = {
   request_hash: string;
-  status: number | null;
+  status: number;
   response_headers: Record<string, string> | null;
   response_body: string | null;
 };
 
-/** How long a claim may stay unanswered before a retry may take it over (its request must have died). */
-const ABANDONED_AFTER = '5 minutes';
-
 /**
- * Claims a key for a new request. True when this request owns it now: the key
- * was new, had expired, or was left unanswered by a request that died.
+ * Takes the transaction-scoped advisory lock of a key: false when another
+ * request with the same key holds it (is running right now). The lock goes
+ * with the transaction, so a request that dies, or whose connection drops,
+ * leaves nothing behind that would block its retry.
  */
-export async function claimKey(sql: Sql, s: Scope, requestHash: string): Promise<boolean> {
-  const rows = await sql`
-    INSERT INTO idempotency_keys (method, path, key, request_hash)
-    VALUES (${s.method}, ${s.path}, ${s.key}, ${requestHash})
-    ON CONFLICT (method, path, key) DO UPDATE
-      SET request_hash = EXCLUDED.request_hash, status = NULL, response_headers = NULL, response_body = NULL,
-          created_at = now(), expires_at = now() + interval '24 hours'
-      WHERE idempotency_keys.expires_at < now()
-         OR (idempotency_keys.status IS NULL AND idempotency_keys.created_at < now() - ${ABANDONED_AFTER}::interval)
-    RETURNING 1`;
-  return rows.length === 1;
+export async function tryLockKey(sql: Sql, lockId: bigint): Promise<boolean> {
+  const [row] = await sql<{ locked: boolean }[]>`SELECT pg_try_advisory_xact_lock(${lockId.toString()}::bigint) AS locked`;
+  return row!.locked;
 }
 
+/** The stored answer of a key, unless it has expired. */
 export async function findKey(sql: Sql, s: Scope): Promise<KeyRecord | undefined> {
   const [row] = await sql<KeyRecord[]>`
     SELECT request_hash, status, response_headers, response_body
     FROM idempotency_keys
-    WHERE method = ${s.method} AND path = ${s.path} AND key = ${s.key} AND expires_at >= now()`;
+    WHERE method = ${s.method} AND path = ${s.path} AND key = ${s.key}
+      AND status IS NOT NULL AND expires_at >= now()`;
   return row;
 }
 
-export async function storeResponse(sql: Sql, s: Scope, r: StoredResponse): Promise<void> {
+/** Stores the answer of a key for 24 hours (replacing an expired one). */
+export async function storeResponse(sql: Sql, s: Scope, requestHash: string, r: StoredResponse): Promise<void> {
   await sql`
-    UPDATE idempotency_keys
-    SET status = ${r.status}, response_headers = ${sql.json(r.headers)}, response_body = ${r.body}
-    WHERE method = ${s.method} AND path = ${s.path} AND key = ${s.key}`;
-}
-
-/** Gives a key up, so that a retry runs the request again (used when it failed on our side). */
-export async function releaseKey(sql: Sql, s: Scope): Promise<void> {
-  await sql`DELETE FROM idempotency_keys WHERE method = ${s.method} AND path = ${s.path} AND key = ${s.key} AND status IS NULL`;
+    INSERT INTO idempotency_keys (method, path, key, request_hash, status, response_headers, response_body)
+    VALUES (${s.method}, ${s.path}, ${s.key}, ${requestHash}, ${r.status}, ${sql.json(r.headers)}, ${r.body})
+    ON CONFLICT (method, path, key) DO UPDATE
+      SET request_hash = EXCLUDED.request_hash, status = EXCLUDED.status,
+          response_headers = EXCLUDED.response_headers, response_body = EXCLUDED.response_body,
+          created_at = now(), expires_at = now() + interval '24 hours'`;
 }
 
 /** Deletes a batch of expired keys; called as keys are used, so no scheduled job is needed. */

@@ -4,6 +4,7 @@ import { createApp } from '../../src/app.ts';
 import { createPool } from '../../src/db.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createTestApp, listen, type TestApp } from '../support/app.ts';
+import { expectProblem } from '../support/problem.ts';
 
 let t: TestApp;
 beforeAll(async () => { t = await createTestApp({ poolMax: 20 }); });
@@ -45,14 +46,6 @@ async function keyRow(path: string, key: string) {
     SELECT request_hash, status, response_body, created_at, expires_at
     FROM idempotency_keys WHERE method = 'POST' AND path = ${path} AND key = ${key}`;
   return row;
-}
-
-async function problem(res: Response, status: number, code: string) {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toStartWith('application/problem+json');
-  const body = await json(res);
-  expect(body.code).toBe(code);
-  return body;
 }
 
 /** Waits, bounded, until `condition` holds. */
@@ -188,7 +181,7 @@ describe('Idempotency-Key: conflicts', () => {
     expect((await postRaw(path, JSON.stringify({ delta: -1, reason: 'sold' }), key)).status).toBe(201);
     const stored = await keyRow(path, key);
 
-    await problem(await postRaw(path, JSON.stringify({ delta: -2, reason: 'sold' }), key), 422, 'idempotency_key_reused');
+    await expectProblem(await postRaw(path, JSON.stringify({ delta: -2, reason: 'sold' }), key), 422, 'idempotency_key_reused');
     expect(await stockOf(id)).toEqual({ quantity: 9, movements: 2 });
     expect(await keyRow(path, key)).toEqual(stored!);
   });
@@ -218,14 +211,23 @@ describe('Idempotency-Key: conflicts', () => {
     const path = `/products/${id}/stock-adjustments`;
     const raw = JSON.stringify({ delta: -1, reason: 'sold' });
     const key = newKey();
-    await t.db.sql`
-      INSERT INTO idempotency_keys (method, path, key, request_hash) VALUES ('POST', ${path}, ${key}, ${bodyHash(raw)})`;
-
-    await problem(await postRaw(path, raw, key), 409, 'request_in_progress');
-    // A different body under a running key is still a reuse.
-    await problem(await postRaw(path, JSON.stringify({ delta: -5, reason: 'sold' }), key), 422, 'idempotency_key_reused');
-    expect(await stockOf(id)).toEqual({ quantity: 10, movements: 1 });
-    expect(await keyRow(path, key)).toMatchObject({ status: null });
+    // A request running with this key holds the key's advisory lock for its transaction.
+    const lockId = createHash('sha256').update(`POST\0${path}\0${key}`).digest().readBigInt64BE(0);
+    const holder = await t.db.sql.reserve();
+    try {
+      await holder`SELECT pg_advisory_lock(${lockId.toString()}::bigint)`;
+      await expectProblem(await postRaw(path, raw, key), 409, 'request_in_progress');
+      // While it runs, any repeat is told to wait, whatever its body.
+      await expectProblem(await postRaw(path, JSON.stringify({ delta: -5, reason: 'sold' }), key), 409, 'request_in_progress');
+      expect(await stockOf(id)).toEqual({ quantity: 10, movements: 1 });
+      expect(await keyRow(path, key)).toBeUndefined();
+    } finally {
+      await holder`SELECT pg_advisory_unlock_all()`;
+      holder.release();
+    }
+    // Once it is over, the key is free: the request runs.
+    expect((await postRaw(path, raw, key)).status).toBe(201);
+    expect(await stockOf(id)).toEqual({ quantity: 9, movements: 2 });
   });
 
   test('a repeat of a request blocked in the database gets 409, then the stored answer once it finishes', async () => {
@@ -254,7 +256,7 @@ describe('Idempotency-Key: conflicts', () => {
           WHERE datname = current_database() AND wait_event_type = 'Lock'`;
         return row!.n > 0;
       });
-      await problem(await postRaw(path, raw, key), 409, 'request_in_progress');
+      await expectProblem(await postRaw(path, raw, key), 409, 'request_in_progress');
     } finally {
       release();
       await holder;
@@ -378,7 +380,7 @@ describe('Idempotency-Key: failed requests', () => {
     const raw = JSON.stringify({ delta: -5, reason: 'sold' });
     const key = newKey();
     const first = await postRaw(path, raw, key);
-    const firstBody = await problem(first, 409, 'insufficient_stock');
+    const firstBody = await expectProblem(first, 409, 'insufficient_stock');
     expect(await stockOf(id)).toEqual({ quantity: 2, movements: 1 });
 
     const again = await postRaw(path, raw, key);
@@ -399,7 +401,7 @@ describe('Idempotency-Key: failed requests', () => {
     const name = unique('Copy');
     const raw = JSON.stringify({ name, price: 1, sku, quantity: 4 });
     const key = newKey();
-    await problem(await postRaw('/products', raw, key), 409, 'duplicate_sku');
+    await expectProblem(await postRaw('/products', raw, key), 409, 'duplicate_sku');
     const again = await postRaw('/products', raw, key);
     expect(again.status).toBe(409);
     expect(again.headers.get('idempotent-replayed')).toBe('true');
@@ -416,7 +418,7 @@ describe('Idempotency-Key: failed requests', () => {
   ])('refuses a key %s with 422 and writes nothing', async (_, key) => {
     const id = await createProduct(5);
     const path = `/products/${id}/stock-adjustments`;
-    const body = await problem(await postRaw(path, '{"delta":-1,"reason":"sold"}', key), 422, 'validation_failed');
+    const body = await expectProblem(await postRaw(path, '{"delta":-1,"reason":"sold"}', key), 422, 'validation_failed');
     expect(body.errors.map((e: { path: string }) => e.path)).toEqual(['idempotency-key']);
     expect(await stockOf(id)).toEqual({ quantity: 5, movements: 1 });
     const [row] = await t.db.sql`SELECT count(*)::int AS n FROM idempotency_keys WHERE path = ${path}`;
