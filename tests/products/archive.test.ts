@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createTestApp, type TestApp } from '../support/app.ts';
+import { expectProblem } from '../support/problem.ts';
 
 let t: TestApp;
 beforeAll(async () => { t = await createTestApp(); });
@@ -49,14 +50,6 @@ async function archivedAt(id: number) {
   return row?.archived_at ?? null;
 }
 
-async function problem(res: Response, status: number, code: string) {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toStartWith('application/problem+json');
-  const body = await json(res);
-  expect(body.code).toBe(code);
-  return body;
-}
-
 describe('DELETE /products/{id}: archive', () => {
   test('answers 204 with no body and the product disappears from lookups and listings', async () => {
     const category = unique('Shelf');
@@ -68,7 +61,7 @@ describe('DELETE /products/{id}: archive', () => {
     expect(res.status).toBe(204);
     expect(await res.text()).toBe('');
 
-    await problem(await t.request(`/products/${product.id}`), 404, 'not_found');
+    await expectProblem(await t.request(`/products/${product.id}`), 404, 'not_found');
     expect(await listedIds('')).not.toContain(product.id);
     expect(await listedIds(`category=${encodeURIComponent(category)}`)).toEqual([neighbour.id]);
     expect(await listedIds(`sku=${product.sku}`)).toEqual([]);
@@ -101,7 +94,7 @@ describe('DELETE /products/{id}: archive', () => {
   test('refuses stock adjustments on the archived product with 404', async () => {
     const { product } = await createProduct();
     expect((await archive(product.id)).status).toBe(204);
-    await problem(await t.post(`/products/${product.id}/stock-adjustments`, { delta: 1, reason: 'received' }), 404, 'not_found');
+    await expectProblem(await t.post(`/products/${product.id}/stock-adjustments`, { delta: 1, reason: 'received' }), 404, 'not_found');
     const [row] = await t.db.sql`SELECT count(*)::int AS n FROM stock_movements WHERE product_id = ${product.id}`;
     expect(row!.n).toBe(1);
   });
@@ -110,15 +103,15 @@ describe('DELETE /products/{id}: archive', () => {
     const { product } = await createProduct();
     expect((await archive(product.id)).status).toBe(204);
     const first = await archivedAt(product.id);
-    await problem(await archive(product.id), 404, 'not_found');
+    await expectProblem(await archive(product.id), 404, 'not_found');
     expect(await archivedAt(product.id)).toEqual(first);
-    await problem(await archive(987654321), 404, 'not_found');
+    await expectProblem(await archive(987654321), 404, 'not_found');
   });
 
   test('refuses a stale If-Match with 412 and keeps the product', async () => {
     const { product, etag } = await createProduct();
     expect((await t.post(`/products/${product.id}/stock-adjustments`, { delta: 1, reason: 'received' })).status).toBe(201);
-    await problem(await archive(product.id, { 'if-match': etag }), 412, 'precondition_failed');
+    await expectProblem(await archive(product.id, { 'if-match': etag }), 412, 'precondition_failed');
     expect(await archivedAt(product.id)).toBeNull();
     expect((await t.request(`/products/${product.id}`)).status).toBe(200);
   });
@@ -157,7 +150,7 @@ describe('POST /products/{id}/restore', () => {
     const { product } = await createProduct();
     expect((await archive(product.id)).status).toBe(204);
     expect((await t.post('/products', { name: product.name, price: 1 })).status).toBe(201);
-    await problem(await restore(product.id), 409, 'duplicate_name');
+    await expectProblem(await restore(product.id), 409, 'duplicate_name');
     expect(await archivedAt(product.id)).not.toBeNull();
   });
 
@@ -165,14 +158,14 @@ describe('POST /products/{id}/restore', () => {
     const { product } = await createProduct();
     expect((await archive(product.id)).status).toBe(204);
     expect((await t.post('/products', { name: unique('Usurper'), sku: product.sku, price: 1 })).status).toBe(201);
-    await problem(await restore(product.id), 409, 'duplicate_sku');
+    await expectProblem(await restore(product.id), 409, 'duplicate_sku');
     expect(await archivedAt(product.id)).not.toBeNull();
   });
 
   test('answers 404 for a product that is not archived, or unknown', async () => {
     const { product } = await createProduct();
-    await problem(await restore(product.id), 404, 'not_found');
-    await problem(await restore(987654321), 404, 'not_found');
+    await expectProblem(await restore(product.id), 404, 'not_found');
+    await expectProblem(await restore(987654321), 404, 'not_found');
   });
 });
 
@@ -189,13 +182,13 @@ describe('DELETE /categories/{id}', () => {
     const res = await removeCategory(category.id);
     expect(res.status).toBe(204);
     expect(await categoryListing(category.name)).toBeUndefined();
-    await problem(await removeCategory(category.id), 404, 'not_found');
+    await expectProblem(await removeCategory(category.id), 404, 'not_found');
   });
 
   test('refuses a category with products with 409 category_not_empty', async () => {
     const category = await createCategory();
     await createProduct({ category: category.name });
-    await problem(await removeCategory(category.id), 409, 'category_not_empty');
+    await expectProblem(await removeCategory(category.id), 409, 'category_not_empty');
     expect(await categoryListing(category.name)).toBeDefined();
   });
 
@@ -204,11 +197,11 @@ describe('DELETE /categories/{id}', () => {
     const { product } = await createProduct({ category: category.name });
     expect((await archive(product.id)).status).toBe(204);
     expect((await categoryListing(category.name))!.product_count).toBe(0);
-    await problem(await removeCategory(category.id), 409, 'category_not_empty');
+    await expectProblem(await removeCategory(category.id), 409, 'category_not_empty');
     expect(await categoryListing(category.name)).toBeDefined();
   });
 
   test('answers 404 for an unknown category', async () => {
-    await problem(await removeCategory(987654321), 404, 'not_found');
+    await expectProblem(await removeCategory(987654321), 404, 'not_found');
   });
 });

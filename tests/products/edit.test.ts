@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createTestApp, listen, type TestApp } from '../support/app.ts';
+import { expectProblem } from '../support/problem.ts';
 
 let t: TestApp;
 beforeAll(async () => { t = await createTestApp(); });
@@ -45,16 +46,8 @@ async function categoryCount(name: string): Promise<number> {
   return row!.n;
 }
 
-async function problem(res: Response, status: number, code: string) {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toStartWith('application/problem+json');
-  const body = await json(res);
-  expect(body.code).toBe(code);
-  return body;
-}
-
 async function refusedPaths(res: Response): Promise<string[]> {
-  const body = await problem(res, 422, 'validation_failed');
+  const body = await expectProblem(res, 422, 'validation_failed');
   return [...new Set<string>(body.errors.map((e: { path: string }) => e.path))].sort();
 }
 
@@ -145,7 +138,7 @@ describe('PATCH /products/{id}: refused input', () => {
   test('refuses quantity with 422 pointing to stock adjustments, and writes nothing', async () => {
     const { product } = await createProduct();
     const before = await stored(product.id);
-    const body = await problem(await patch(product.id, { quantity: 99, name: unique('Not applied') }), 422, 'validation_failed');
+    const body = await expectProblem(await patch(product.id, { quantity: 99, name: unique('Not applied') }), 422, 'validation_failed');
     expect(body.errors).toHaveLength(1);
     expect(body.errors[0].path).toBe('quantity');
     expect(body.errors[0].message).toContain('stock-adjustments');
@@ -175,8 +168,8 @@ describe('PATCH /products/{id}: refused input', () => {
 
   test('refuses a body that is not JSON with 415 or 400', async () => {
     const { product } = await createProduct();
-    await problem(await patch(product.id, 'name=x', { 'content-type': 'text/plain' }), 415, 'unsupported_media_type');
-    await problem(await patch(product.id, '{"name":'), 400, 'malformed_json');
+    await expectProblem(await patch(product.id, 'name=x', { 'content-type': 'text/plain' }), 415, 'unsupported_media_type');
+    await expectProblem(await patch(product.id, '{"name":'), 400, 'malformed_json');
   });
 
   test('answers 422 for an id that is not a positive integer', async () => {
@@ -191,7 +184,7 @@ describe('PATCH /products/{id}: conflicts', () => {
     const { product: other } = await createProduct();
     const { product } = await createProduct();
     const before = await stored(product.id);
-    await problem(await patch(product.id, { sku: other.sku.toLowerCase(), description: 'lost' }), 409, 'duplicate_sku');
+    await expectProblem(await patch(product.id, { sku: other.sku.toLowerCase(), description: 'lost' }), 409, 'duplicate_sku');
     expect(await stored(product.id)).toEqual(before);
   });
 
@@ -199,16 +192,16 @@ describe('PATCH /products/{id}: conflicts', () => {
     const { product: other } = await createProduct();
     const { product } = await createProduct();
     const before = await stored(product.id);
-    await problem(await patch(product.id, { name: other.name.toUpperCase() }), 409, 'duplicate_name');
+    await expectProblem(await patch(product.id, { name: other.name.toUpperCase() }), 409, 'duplicate_name');
     expect(await stored(product.id)).toEqual(before);
   });
 
   test('answers 404 for an unknown or archived product', async () => {
-    await problem(await patch(987654321, { name: unique('Nobody') }), 404, 'not_found');
+    await expectProblem(await patch(987654321, { name: unique('Nobody') }), 404, 'not_found');
     const { product } = await createProduct();
     expect((await t.request(`/products/${product.id}`, { method: 'DELETE' })).status).toBe(204);
-    await problem(await patch(product.id, { name: unique('Ghost') }), 404, 'not_found');
-    await problem(await patch(product.id, { name: unique('Ghost') }, { 'if-match': '*' }), 404, 'not_found');
+    await expectProblem(await patch(product.id, { name: unique('Ghost') }), 404, 'not_found');
+    await expectProblem(await patch(product.id, { name: unique('Ghost') }, { 'if-match': '*' }), 404, 'not_found');
   });
 
   test.each([
@@ -275,14 +268,14 @@ describe('PATCH /products/{id}: ETags and If-Match', () => {
     const { product, etag } = await createProduct();
     expect((await patch(product.id, { description: 'first' })).status).toBe(200);
     const before = await stored(product.id);
-    await problem(await patch(product.id, { description: 'second' }, { 'if-match': etag }), 412, 'precondition_failed');
+    await expectProblem(await patch(product.id, { description: 'second' }, { 'if-match': etag }), 412, 'precondition_failed');
     expect(await stored(product.id)).toEqual(before);
   });
 
   test('a stock adjustment makes an earlier ETag stale', async () => {
     const { product, etag } = await createProduct();
     expect((await t.post(`/products/${product.id}/stock-adjustments`, { delta: -1, reason: 'sold' })).status).toBe(201);
-    await problem(await patch(product.id, { price: 1 }, { 'if-match': etag }), 412, 'precondition_failed');
+    await expectProblem(await patch(product.id, { price: 1 }, { 'if-match': etag }), 412, 'precondition_failed');
     expect((await stored(product.id)).price).toBe('10.00');
   });
 
@@ -297,7 +290,7 @@ describe('PATCH /products/{id}: ETags and If-Match', () => {
   test('If-Match that names no version of ours is refused with 412', async () => {
     const { product } = await createProduct();
     const before = await stored(product.id);
-    await problem(await patch(product.id, { description: 'x' }, { 'if-match': 'not-an-etag' }), 412, 'precondition_failed');
+    await expectProblem(await patch(product.id, { description: 'x' }, { 'if-match': 'not-an-etag' }), 412, 'precondition_failed');
     expect(await stored(product.id)).toEqual(before);
   });
 
@@ -311,7 +304,7 @@ describe('PATCH /products/{id}: ETags and If-Match', () => {
   test('If-Match compares strongly: the current version as a weak tag is refused with 412', async () => {
     const { product, etag } = await createProduct();
     const before = await stored(product.id);
-    await problem(await patch(product.id, { description: 'weak' }, { 'if-match': `W/${etag}` }), 412, 'precondition_failed');
+    await expectProblem(await patch(product.id, { description: 'weak' }, { 'if-match': `W/${etag}` }), 412, 'precondition_failed');
     expect(await stored(product.id)).toEqual(before);
   });
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createTestApp, type TestApp } from '../support/app.ts';
+import { expectProblem } from '../support/problem.ts';
 
 let t: TestApp;
 beforeAll(async () => { t = await createTestApp(); });
@@ -49,14 +50,6 @@ async function createProduct(body: Record<string, unknown>, app: TestApp = t): P
 }
 
 const entry = (r: Report, category: string) => r.categories.find((c) => c.category === category);
-
-async function problem(res: Response, status: number, code: string) {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toStartWith('application/problem+json');
-  const body = await json(res);
-  expect(body.code).toBe(code);
-  return body;
-}
 
 describe('GET /reports/inventory: totals', () => {
   test('answers the categories and the total, without low_stock unless asked', async () => {
@@ -213,7 +206,7 @@ describe('GET /reports/inventory: low stock', () => {
   });
 
   test.each(['0', '-1', 'abc', '1.5', ''])('refuses low_stock_below=%s with 422', async (value) => {
-    const body = await problem(await t.request(`/reports/inventory?low_stock_below=${value}`), 422, 'validation_failed');
+    const body = await expectProblem(await t.request(`/reports/inventory?low_stock_below=${value}`), 422, 'validation_failed');
     expect(body.errors.map((e: { path: string }) => e.path)).toEqual(['low_stock_below']);
   });
 });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createTestApp, listen, type TestApp } from '../support/app.ts';
+import { expectProblem } from '../support/problem.ts';
 
 let t: TestApp;
 beforeAll(async () => { t = await createTestApp({ poolMax: 20 }); });
@@ -31,17 +32,9 @@ async function ledgerOf(id: number) {
   return row!;
 }
 
-async function problem(res: Response, status: number, code: string) {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toStartWith('application/problem+json');
-  const body = await json(res);
-  expect(body.code).toBe(code);
-  return body;
-}
-
 /** The distinct field paths a 422 validation_failed names. */
 async function refusedPaths(res: Response): Promise<string[]> {
-  const body = await problem(res, 422, 'validation_failed');
+  const body = await expectProblem(res, 422, 'validation_failed');
   return [...new Set<string>(body.errors.map((e: { path: string }) => e.path))].sort();
 }
 
@@ -125,14 +118,14 @@ describe('POST /products/{id}/stock-adjustments: refused input writes nothing', 
 
   test('names an unknown field as such', async () => {
     const { id } = await createProduct(5);
-    const body = await problem(await adjust(id, { delta: 1, reason: 'received', colour: 'red' }), 422, 'validation_failed');
+    const body = await expectProblem(await adjust(id, { delta: 1, reason: 'received', colour: 'red' }), 422, 'validation_failed');
     expect(body.errors).toEqual([{ path: 'colour', message: 'unknown field' }]);
   });
 
   test('refuses an adjustment that would overflow the stored quantity and writes nothing', async () => {
     const { id } = await createProduct(2147483647);
     const before = await ledgerOf(id);
-    await problem(await adjust(id, { delta: 1, reason: 'received' }), 422, 'validation_failed');
+    await expectProblem(await adjust(id, { delta: 1, reason: 'received' }), 422, 'validation_failed');
     expect(await ledgerOf(id)).toEqual(before);
   });
 });
@@ -141,7 +134,7 @@ describe('POST /products/{id}/stock-adjustments: errors', () => {
   test('refuses to take stock below zero with 409 insufficient_stock and writes nothing', async () => {
     const { id } = await createProduct(3);
     const before = await ledgerOf(id);
-    const body = await problem(await adjust(id, { delta: -4, reason: 'sold', note: 'order 7' }), 409, 'insufficient_stock');
+    const body = await expectProblem(await adjust(id, { delta: -4, reason: 'sold', note: 'order 7' }), 409, 'insufficient_stock');
     expect(body.status).toBe(409);
     expect(await ledgerOf(id)).toEqual(before);
     expect(before).toMatchObject({ quantity: 3, movements: 1 });
@@ -151,12 +144,12 @@ describe('POST /products/{id}/stock-adjustments: errors', () => {
 
   test('refuses any removal from an empty product', async () => {
     const { id } = await createProduct(0);
-    await problem(await adjust(id, { delta: -1, reason: 'damaged' }), 409, 'insufficient_stock');
+    await expectProblem(await adjust(id, { delta: -1, reason: 'damaged' }), 409, 'insufficient_stock');
     expect(await ledgerOf(id)).toMatchObject({ quantity: 0, movements: 0 });
   });
 
   test('answers 404 for an unknown product', async () => {
-    await problem(await adjust(987654321, { delta: 1, reason: 'received' }), 404, 'not_found');
+    await expectProblem(await adjust(987654321, { delta: 1, reason: 'received' }), 404, 'not_found');
     const [row] = await t.db.sql`SELECT count(*)::int AS n FROM stock_movements WHERE product_id = 987654321`;
     expect(row!.n).toBe(0);
   });
@@ -165,8 +158,8 @@ describe('POST /products/{id}/stock-adjustments: errors', () => {
     const { id } = await createProduct(5);
     expect((await t.request(`/products/${id}`, { method: 'DELETE' })).status).toBe(204);
     const before = await ledgerOf(id);
-    await problem(await adjust(id, { delta: 1, reason: 'received' }), 404, 'not_found');
-    await problem(await adjust(id, { delta: -1, reason: 'sold' }), 404, 'not_found');
+    await expectProblem(await adjust(id, { delta: 1, reason: 'received' }), 404, 'not_found');
+    await expectProblem(await adjust(id, { delta: -1, reason: 'sold' }), 404, 'not_found');
     expect(await ledgerOf(id)).toEqual(before);
   });
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createTestApp, type TestApp } from '../support/app.ts';
+import { expectProblem } from '../support/problem.ts';
 
 let t: TestApp;
 beforeAll(async () => { t = await createTestApp(); });
@@ -40,14 +41,6 @@ function nextOf(res: Response): string | null {
   const match = /^<([^>]+)>;\s*rel="next"$/.exec(link);
   expect(match).not.toBeNull();
   return match![1]!;
-}
-
-async function problem(res: Response, status: number, code: string) {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toStartWith('application/problem+json');
-  const body = await json(res);
-  expect(body.code).toBe(code);
-  return body;
 }
 
 describe('GET /products/{id}/stock-movements: listing', () => {
@@ -93,7 +86,7 @@ describe('GET /products/{id}/stock-movements: listing', () => {
   });
 
   test('answers 404 for an unknown product', async () => {
-    await problem(await t.request('/products/987654321/stock-movements'), 404, 'not_found');
+    await expectProblem(await t.request('/products/987654321/stock-movements'), 404, 'not_found');
   });
 });
 
@@ -151,7 +144,7 @@ describe('GET /products/{id}/stock-movements: keyset pagination', () => {
 
   test.each(['0', '1001', '-1', '2.5', 'abc'])('refuses limit=%s with 422', async (limit) => {
     const id = await productWithMovements(1, 0);
-    const body = await problem(await t.request(`/products/${id}/stock-movements?limit=${limit}`), 422, 'validation_failed');
+    const body = await expectProblem(await t.request(`/products/${id}/stock-movements?limit=${limit}`), 422, 'validation_failed');
     expect(body.errors.map((e: { path: string }) => e.path)).toContain('limit');
   });
 
@@ -164,7 +157,7 @@ describe('GET /products/{id}/stock-movements: keyset pagination', () => {
     ['an over-long cursor', foreign(['movements', 5, 'x'.repeat(200)])],
   ])('refuses %s with 422', async (_, cursor) => {
     const id = await productWithMovements(1, 0);
-    const body = await problem(
+    const body = await expectProblem(
       await t.request(`/products/${id}/stock-movements?cursor=${encodeURIComponent(cursor)}`), 422, 'validation_failed');
     expect(body.errors.map((e: { path: string }) => e.path)).toEqual(['cursor']);
   });
