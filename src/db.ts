@@ -10,14 +10,13 @@ const TIMESTAMPTZ = 1184;
 const INT8 = 20;
 
 /**
- * "2026-01-31 12:00:00.12+00" (a timestamptz as a UTC session sends it) as the
- * API writes timestamps: "2026-01-31T12:00:00.120000Z", microseconds kept (a JS
- * Date would drop them and break keyset cursors), the same text PostgreSQL's
- * to_char(... 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') gives for listings.
+ * "2026-01-31 12:00:00.12+00" (a timestamptz as a UTC, ISO-style session sends
+ * it) as the API writes timestamps, "2026-01-31T12:00:00.12Z": RFC 3339 in UTC
+ * with the microseconds kept (a JS Date would drop them and break keyset
+ * cursors); listings build the same text in SQL.
  */
 export function rfc3339(text: string): string {
-  const fraction = text.charCodeAt(19) === 46 /* . */ ? text.slice(20, text.length - 3) : '';
-  return `${text.slice(0, 10)}T${text.slice(11, 19)}.${fraction.padEnd(6, '0')}Z`;
+  return `${text.slice(0, 10)}T${text.slice(11, -3)}Z`;
 }
 
 /** Opens the service's one connection pool. Sessions run in UTC. */
@@ -36,6 +35,7 @@ export function createPool(
     onnotice: () => {},
     connection: {
       TimeZone: 'UTC',
+      DateStyle: 'ISO',
       application_name: appName,
       // A stuck statement is cancelled by the server and answered with 503.
       statement_timeout: config.statementTimeoutMs ?? 5000,

@@ -1,7 +1,6 @@
 -- The service's lookup SQL (src/products/queries.ts findProductById).
 \set id random(1, :max_id)
-SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity,
-       (SELECT c.name FROM categories c WHERE c.id = p.category_id) AS category,
+SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, c.name AS category,
        p.created_at, p.updated_at, p.version
-FROM products p
+FROM products p JOIN categories c ON c.id = p.category_id
 WHERE p.id = :id AND p.archived_at IS NULL;

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { transaction, type Sql } from '../db.ts';
 import {
-  applyRows, checkRows, copyIntoStaging, createStaging, dropImportTables, lockListedProducts, readCheckReport,
+  applyRows, checkRows, copyIntoStaging, createStaging, dropImportTables, readCheckReport,
   type ImportMode, type RowError,
 } from './queries.ts';
 import { copyLine, FileShapeError, parserFor } from './rows.ts';
@@ -82,7 +82,6 @@ export async function importFile(sql: Sql, path: string, options: ImportOptions 
       await createStaging(tx);
       await pipeline(Readable.from(copyText()), await copyIntoStaging(tx));
       report('check');
-      await lockListedProducts(tx);
       await checkRows(tx, options.mode ?? 'upsert');
       const check = await readCheckReport(tx, options.maxErrors ?? 1000);
       const result: ImportResult = {

@@ -52,30 +52,13 @@ export function copyIntoStaging(sql: Sql) {
 }
 
 /**
- * Locks the active products whose SKUs the file names, in id order, so their
- * stock cannot change between reading it here and writing the correction.
- */
-export async function lockListedProducts(sql: Sql): Promise<number> {
-  await sql`ANALYZE import_staging`;
-  const [row] = await sql<{ locked: number }[]>`
-    WITH locked AS (
-      SELECT p.id FROM products p
-      WHERE p.archived_at IS NULL
-        AND lower(p.sku) IN (SELECT lower(s.sku) FROM import_staging s WHERE s.sku IS NOT NULL)
-      ORDER BY p.id
-      FOR UPDATE OF p
-    )
-    SELECT count(*)::int AS locked FROM locked`;
-  return row!.locked;
-}
-
-/**
  * Normalises every staged row (trimmed name and category, the default
  * category), matches it to the active product with its SKU and to the active
  * product holding its name, and decides each field's error, if any, as the
  * API would. Then collects the errors, duplicates within the file included.
  */
 export async function checkRows(sql: Sql, mode: ImportMode): Promise<void> {
+  await sql`ANALYZE import_staging`;
   await sql`
     CREATE TEMP TABLE import_rows (
       line integer NOT NULL,
@@ -191,37 +174,47 @@ export async function readCheckReport(sql: Sql, limit: number): Promise<CheckRep
 export type ApplyCounts = { inserted: number; updated: number; unchanged: number; categoriesCreated: number };
 
 /**
- * Applies the valid rows: creates their missing categories, writes a
- * count_correction movement for every existing product whose stock the file
- * changes, updates the existing products that differ, and inserts the new ones
- * with an 'initial' movement for their stock. Set-based throughout; the
- * products the file names are locked (lockListedProducts).
+ * Applies the valid rows: creates their missing categories, updates the
+ * existing products that differ from their row (with a count_correction
+ * movement when the stock changes), and inserts the new ones (with an
+ * 'initial' movement for their stock). Set-based throughout.
  */
 export async function applyRows(sql: Sql, note: string): Promise<ApplyCounts> {
   await sql`DELETE FROM import_rows r USING import_errors e WHERE r.line = e.line`;
 
   const categories = await sql`
     INSERT INTO categories (name)
-    SELECT DISTINCT ON (r.category_key) r.category FROM import_rows r
-    WHERE NOT EXISTS (SELECT 1 FROM categories c WHERE lower(c.name) = r.category_key)
-    ORDER BY r.category_key, r.line
+    SELECT r.category
+    FROM (SELECT category_key, min(line) AS line FROM import_rows GROUP BY category_key) first
+    JOIN import_rows r ON r.line = first.line
+    WHERE NOT EXISTS (SELECT 1 FROM categories c WHERE lower(c.name) = first.category_key)
     ON CONFLICT (lower(name)) DO NOTHING`;
 
-  await sql`
-    INSERT INTO stock_movements (product_id, delta, reason, note, quantity_after)
-    SELECT r.product_id, r.quantity::integer - r.old_quantity, 'count_correction', ${note}, r.quantity::integer
-    FROM import_rows r
-    WHERE r.product_id IS NOT NULL AND r.quantity IS NOT NULL AND r.quantity::integer <> r.old_quantity
-    ORDER BY r.line`;
-
+  // One statement: the products that change are locked, and their stock read,
+  // in the same breath as they are written, so a stock adjustment committed
+  // meanwhile is either before the correction (and counted in its delta) or after it.
   const updated = await sql`
+    WITH changing AS (
+      SELECT p.id, p.quantity AS old_quantity, r.line, c.id AS category_id,
+             coalesce(r.quantity::integer, p.quantity) AS quantity
+      FROM products p
+      JOIN import_rows r ON r.product_id = p.id
+      JOIN categories c ON lower(c.name) = r.category_key
+      WHERE p.archived_at IS NULL
+        AND (p.name, p.description, p.price, p.category_id, p.quantity)
+            IS DISTINCT FROM (r.name, r.description, r.price::numeric, c.id, coalesce(r.quantity::integer, p.quantity))
+      ORDER BY p.id
+      FOR NO KEY UPDATE OF p
+    ), corrections AS (
+      INSERT INTO stock_movements (product_id, delta, reason, note, quantity_after)
+      SELECT id, quantity - old_quantity, 'count_correction', ${note}, quantity
+      FROM changing WHERE quantity <> old_quantity
+    )
     UPDATE products p
-    SET name = r.name, description = r.description, price = r.price::numeric, category_id = c.id,
-        quantity = coalesce(r.quantity::integer, p.quantity)
-    FROM import_rows r JOIN categories c ON lower(c.name) = r.category_key
-    WHERE p.id = r.product_id
-      AND (p.name, p.description, p.price, p.category_id, p.quantity)
-          IS DISTINCT FROM (r.name, r.description, r.price::numeric, c.id, coalesce(r.quantity::integer, p.quantity))`;
+    SET name = r.name, description = r.description, price = r.price::numeric,
+        category_id = ch.category_id, quantity = ch.quantity
+    FROM changing ch JOIN import_rows r ON r.line = ch.line
+    WHERE p.id = ch.id`;
 
   const [inserted] = await sql<{ inserted: number; matched: number }[]>`
     WITH inserted AS (
@@ -229,11 +222,10 @@ export async function applyRows(sql: Sql, note: string): Promise<ApplyCounts> {
       SELECT r.sku, r.name, r.description, r.price::numeric, coalesce(r.quantity::integer, 0), c.id
       FROM import_rows r JOIN categories c ON lower(c.name) = r.category_key
       WHERE r.product_id IS NULL
-      ORDER BY r.line
       RETURNING id, quantity
     ), initial AS (
       INSERT INTO stock_movements (product_id, delta, reason, note, quantity_after)
-      SELECT id, quantity, 'initial', ${note}, quantity FROM inserted WHERE quantity > 0 ORDER BY id
+      SELECT id, quantity, 'initial', ${note}, quantity FROM inserted WHERE quantity > 0
     )
     SELECT (SELECT count(*)::int FROM inserted) AS inserted,
            (SELECT count(*)::int FROM import_rows WHERE product_id IS NOT NULL) AS matched`;

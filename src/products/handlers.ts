@@ -132,6 +132,11 @@ function parseCursor(text: string, sort: ProductSort, archived: boolean): Keyset
   return { key: value as string, id: id as number };
 }
 
+function keyOf(row: ProductRow, sort: ProductSort): [string, number] {
+  const field = sort.replace(/^-/, '') as 'name' | 'price' | 'created_at';
+  return [row[field], row.id];
+}
+
 export const listProductsHandler: RouteHandler<typeof listProductsRoute, AppEnv> = async (c) => {
   const q = c.req.valid('query');
   const archived = q.archived === 'true';
@@ -146,10 +151,8 @@ export const listProductsHandler: RouteHandler<typeof listProductsRoute, AppEnv>
   });
   if (rows.length > q.limit) {
     rows.length = q.limit;
-    const last = rows[rows.length - 1]!;
-    c.header('Link', nextLink(c.req.url, encodeCursor(archived ? `archived:${q.sort}` : q.sort, [last.key, last.id])));
+    const cursor = encodeCursor(archived ? `archived:${q.sort}` : q.sort, keyOf(rows[rows.length - 1]!, q.sort));
+    c.header('Link', nextLink(c.req.url, cursor));
   }
-  // PostgreSQL has serialised each product (the documented Product shape); join them into the array.
-  const body = `[${rows.map((r) => r.json).join(',')}]`;
-  return c.body(body, 200, { 'content-type': 'application/json' }) as never;
+  return c.json(rows.map(toProduct), 200);
 };

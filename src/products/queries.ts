@@ -14,9 +14,6 @@ export type ProductRow = {
   version: number;
 };
 
-/** A listed product as PostgreSQL serialised it, with its keyset (the sort key as text, and the id). */
-export type ListedProduct = { json: string; key: string; id: number };
-
 export type NewProduct = {
   sku: string;
   name: string;
@@ -46,12 +43,7 @@ export type ProductFilter = {
   after?: Keyset;
 };
 
-/**
- * The columns of a product as the API shows it, from `p` (products). The
- * category name is a scalar subquery rather than a join, so a listing plan is
- * always "scan the index in order, stop at the limit": a join would let a bad
- * row estimate turn it into a hash join and a sort of the whole table.
- */
+/** The columns of a product as the API shows it, from the row `p` a write statement returned. */
 const productColumns = (sql: Sql) => sql`
   p.id, p.sku, p.name, p.description, p.price, p.quantity,
   (SELECT c.name FROM categories c WHERE c.id = p.category_id) AS category,
@@ -81,8 +73,9 @@ export async function insertProduct(sql: Sql, n: NewProduct): Promise<ProductRow
 /** An active (not archived) product. */
 export async function findProductById(sql: Sql, id: number): Promise<ProductRow | undefined> {
   const [row] = await sql<ProductRow[]>`
-    SELECT ${productColumns(sql)}
-    FROM products p
+    SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, c.name AS category,
+           p.created_at, p.updated_at, p.version
+    FROM products p JOIN categories c ON c.id = p.category_id
     WHERE p.id = ${id} AND p.archived_at IS NULL`;
   return row;
 }
@@ -138,64 +131,56 @@ export async function restoreProduct(sql: Sql, id: number): Promise<ProductRow |
   return row;
 }
 
-/** A timestamp as the API writes it: RFC 3339 in UTC with microseconds, e.g. 2026-01-31T12:00:00.123456Z. */
-const rfc3339 = (sql: Sql, column: string) =>
-  sql`to_char(${sql(column)} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
-
 /**
- * One page of products in keyset order, each already serialised to JSON by
- * PostgreSQL (the API passes the text through instead of building and
- * stringifying row objects). Each sort has a partial index over active
- * products (and one led by category_id for the filtered listing), so a page
- * reads only its own rows. Fetches one row more than asked to tell whether
- * another page follows.
+ * One page of products in keyset order. Each sort has a partial index over
+ * active products (and one led by category_id for the filtered listing); the
+ * page is cut from it in an inner query that reads only its own rows, and only
+ * then joined to categories and put back in order (a sort of at most one page).
+ * Joined any earlier, a bad row estimate could turn the page into a hash join
+ * and a sort of every matching row. Fetches one row more than asked to tell
+ * whether another page follows.
  */
-export async function listProducts(sql: Sql, f: ProductFilter): Promise<ListedProduct[]> {
+export async function listProducts(sql: Sql, f: ProductFilter): Promise<ProductRow[]> {
   const a = f.after;
   const byCategory = f.category === undefined
     ? sql`true`
     : sql`p.category_id = (SELECT id FROM categories WHERE lower(name) = lower(${f.category}))`;
   const bySku = f.sku === undefined ? sql`true` : sql`lower(p.sku) = lower(${f.sku})`;
   const archived = f.archived ? sql`p.archived_at IS NOT NULL` : sql`p.archived_at IS NULL`;
-  const createdAt = rfc3339(sql, 'created_at');
   const page = {
     // Active names are unique, so the name alone orders them; archived ones may repeat a name.
     'name': f.archived
-      ? { after: a ? sql`(lower(p.name), p.id) > (lower(${a.key}), ${a.id})` : sql`true`, order: sql`lower(p.name), p.id`, key: sql`p.name` }
-      : { after: a ? sql`lower(p.name) > lower(${a.key})` : sql`true`, order: sql`lower(p.name)`, key: sql`p.name` },
+      ? { after: a ? sql`(lower(p.name), p.id) > (lower(${a.key}), ${a.id})` : sql`true`, order: sql`lower(p.name), p.id` }
+      : { after: a ? sql`lower(p.name) > lower(${a.key})` : sql`true`, order: sql`lower(p.name)` },
     '-name': f.archived
-      ? { after: a ? sql`(lower(p.name), p.id) < (lower(${a.key}), ${a.id})` : sql`true`, order: sql`lower(p.name) DESC, p.id DESC`, key: sql`p.name` }
-      : { after: a ? sql`lower(p.name) < lower(${a.key})` : sql`true`, order: sql`lower(p.name) DESC`, key: sql`p.name` },
+      ? { after: a ? sql`(lower(p.name), p.id) < (lower(${a.key}), ${a.id})` : sql`true`, order: sql`lower(p.name) DESC, p.id DESC` }
+      : { after: a ? sql`lower(p.name) < lower(${a.key})` : sql`true`, order: sql`lower(p.name) DESC` },
     'price': {
       after: a ? sql`(p.price, p.id) > (${a.key}::numeric, ${a.id})` : sql`true`,
       order: sql`p.price, p.id`,
-      key: sql`p.price::text`,
     },
     '-price': {
       after: a ? sql`(p.price, p.id) < (${a.key}::numeric, ${a.id})` : sql`true`,
       order: sql`p.price DESC, p.id DESC`,
-      key: sql`p.price::text`,
     },
     'created_at': {
       after: a ? sql`(p.created_at, p.id) > (${a.key}::timestamptz, ${a.id})` : sql`true`,
       order: sql`p.created_at, p.id`,
-      key: createdAt,
     },
     '-created_at': {
       after: a ? sql`(p.created_at, p.id) < (${a.key}::timestamptz, ${a.id})` : sql`true`,
       order: sql`p.created_at DESC, p.id DESC`,
-      key: createdAt,
     },
   }[f.sort];
-  return sql<ListedProduct[]>`
-    SELECT json_build_object(
-             'id', p.id, 'sku', p.sku, 'name', p.name, 'description', p.description,
-             'price', p.price, 'quantity', p.quantity,
-             'category', (SELECT c.name FROM categories c WHERE c.id = p.category_id),
-             'created_at', ${createdAt}, 'updated_at', ${rfc3339(sql, 'updated_at')})::text AS json,
-           ${page.key} AS key, p.id
-    FROM products p
-    WHERE ${archived} AND ${byCategory} AND ${bySku} AND ${page.after}
-    ORDER BY ${page.order}
-    LIMIT ${f.limit + 1}`;
+  return sql<ProductRow[]>`
+    SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, c.name AS category,
+           p.created_at, p.updated_at, p.version
+    FROM (
+      SELECT * FROM products p
+      WHERE ${archived} AND ${byCategory} AND ${bySku} AND ${page.after}
+      ORDER BY ${page.order}
+      LIMIT ${f.limit + 1}
+    ) p
+    JOIN categories c ON c.id = p.category_id
+    ORDER BY ${page.order}`;
 }
