@@ -190,7 +190,11 @@ async function runPgbench(pgbench: string, url: string, script: string, vars: Re
     pgbench, '-n', '-M', 'prepared', '-c', String(POOL), '-j', '1', '-T', String(SECONDS), '-l', '--sampling-rate=0.2',
     '-f', join(ROOT, 'bench/sql', script), ...Object.entries(vars).flatMap(([k, v]) => ['-D', `${k}=${v}`]),
     '-h', u.hostname, '-p', u.port, '-U', decodeURIComponent(u.username), u.pathname.slice(1),
-  ], { cwd: dir, env: { ...process.env, PGPASSWORD: decodeURIComponent(u.password) } });
+  ], {
+    cwd: dir,
+    // The same session settings as the service's pool (src/db.ts): plans made once per connection.
+    env: { ...process.env, PGPASSWORD: decodeURIComponent(u.password), PGOPTIONS: '-c plan_cache_mode=force_generic_plan' },
+  });
   const tps = Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(r.out)?.[1]);
   if (!tps) throw new Error(`pgbench failed: ${r.out}${r.err}`);
   const latencies = readdirSync(dir).flatMap((f) =>

@@ -36,6 +36,10 @@ export function createPool(
     connection: {
       TimeZone: 'UTC',
       DateStyle: 'ISO',
+      // Plan each prepared statement once per connection: re-planning a listing (eight
+      // candidate indexes) cost more than running it. The listings' generic plans are
+      // index scans too (tests/db/explain.test.ts checks both).
+      plan_cache_mode: 'force_generic_plan',
       application_name: appName,
       // A stuck statement is cancelled by the server and answered with 503.
       statement_timeout: config.statementTimeoutMs ?? 5000,
