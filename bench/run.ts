@@ -320,9 +320,9 @@ try {
 
   let importLine = '| bulk import | not measured: the import command is not available |';
   try {
-    const module = './import.ts';
-    const { benchImport } = (await import(module)) as { benchImport: (url: string, rows: number, out: string) => Promise<string> };
-    importLine = await benchImport(ownerUrl, PRODUCTS, OUT);
+    log('bulk import vs raw COPY');
+    const { benchImport } = await import('./import.ts');
+    importLine = await benchImport(pg.adminUrl, PRODUCTS, OUT);
   } catch (error) {
     importLine = `| bulk import | not measured: ${error instanceof Error ? error.message : String(error)} |`;
   }
