@@ -4,27 +4,9 @@ import { freePort } from '../src/cli/embedded-postgres.ts';
 import { createPool, type Pool } from '../src/db.ts';
 import { createLogger } from '../src/logger.ts';
 import { createTestApp, listen, type TestApp } from './support/app.ts';
+import { expectProblem } from './support/problem.ts';
 
-const PROBLEM_KEYS = new Set(['type', 'title', 'status', 'code', 'detail', 'instance', 'errors']);
 const LIMIT = 64 * 1024;
-
-/**
- * Checks a problem document: status, content type, the five members, nothing
- * else but instance and errors, and no stack trace. Returns the body.
- */
-async function expectProblem(res: Response, status: number, code: string) {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toStartWith('application/problem+json');
-  const text = await res.text();
-  expect(text).not.toMatch(/\n\s+at |\.ts:\d+/);
-  const body = JSON.parse(text);
-  // objectContaining, not toMatchObject: Bun 1.4.5's toMatchObject overwrites matched members with the matchers.
-  expect(body).toEqual(expect.objectContaining({
-    type: expect.any(String), title: expect.any(String), status, code, detail: expect.any(String),
-  }));
-  expect(Object.keys(body).filter((k) => !PROBLEM_KEYS.has(k))).toEqual([]);
-  return body;
-}
 
 const pathsOf = (problem: { errors: { path: string }[] }) => [...new Set(problem.errors.map((e) => e.path))].sort();
 

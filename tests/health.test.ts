@@ -4,19 +4,7 @@ import { freePort } from '../src/cli/embedded-postgres.ts';
 import { createPool, type Pool } from '../src/db.ts';
 import { createLogger } from '../src/logger.ts';
 import { createTestApp, type TestApp } from './support/app.ts';
-
-/** Resolves with `promise`, or fails once `ms` have passed without an answer. */
-async function within<T>(ms: number, promise: T | Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+import { within } from './support/time.ts';
 
 /** The service's app on a pool whose database is at `port`. */
 function appOnPort(port: number): { app: App; sql: Pool } {

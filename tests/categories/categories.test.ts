@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createTestApp, type TestApp } from '../support/app.ts';
+import { expectProblem } from '../support/problem.ts';
 
 type Category = { id: number; name: string; description: string | null; product_count: number; created_at: string };
 
@@ -16,14 +17,6 @@ async function listCategories(path = '/categories'): Promise<Category[]> {
 
 async function categoryRows(name: string) {
   return t.db.sql<{ name: string }[]>`SELECT name FROM categories WHERE lower(name) = lower(${name})`;
-}
-
-async function expectProblem(res: Response, status: number, code: string) {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toStartWith('application/problem+json');
-  const body = (await res.json()) as { code: string; errors: { path: string }[] };
-  expect(body.code).toBe(code);
-  return body;
 }
 
 describe('POST /categories: happy path', () => {

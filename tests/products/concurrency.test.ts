@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createTestApp, listen, type TestApp } from '../support/app.ts';
+import { within } from '../support/time.ts';
 
 let t: TestApp;
 let server: ReturnType<typeof listen>;
@@ -30,19 +31,6 @@ const tally = (values: unknown[]) => values.reduce<Record<string, number>>((acc,
   acc[String(v)] = (acc[String(v)] ?? 0) + 1;
   return acc;
 }, {});
-
-/** Resolves with `promise`, or fails once `ms` have passed without an answer. */
-async function within<T>(ms: number, promise: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 describe('concurrency: conflicts', () => {
   // An existing category, so that these races are about the product alone.

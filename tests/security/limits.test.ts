@@ -9,6 +9,7 @@ import { freePort } from '../../src/cli/embedded-postgres.ts';
 import { createPool } from '../../src/db.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createTestApp, listen, type TestApp } from '../support/app.ts';
+import { expectProblem } from '../support/problem.ts';
 
 const BODY_LIMIT = 64 * 1024;
 const URL_LIMIT = 8 * 1024;
@@ -24,13 +25,6 @@ afterAll(async () => {
   server?.stop();
   await t?.close();
 });
-
-async function expectProblem(res: Response, status: number, code: string) {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toStartWith('application/problem+json');
-  const body = await res.json();
-  expect(body).toEqual(expect.objectContaining({ status, code, detail: expect.any(String) }));
-}
 
 /** A product body of exactly `size` bytes: valid JSON, padded with whitespace. */
 function productBodyOfSize(size: number, name: string): string {
