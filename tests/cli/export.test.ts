@@ -6,6 +6,7 @@ import { PassThrough } from 'node:stream';
 import { exportCsv, UnknownCategoryError } from '../../src/cli/export.ts';
 import { importFile } from '../../src/import/import-file.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { runCommand } from '../support/command.ts';
 
 const root = join(import.meta.dir, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'inventory-export-'));
@@ -85,19 +86,7 @@ describe('export', () => {
 });
 
 describe('the export command', () => {
-  const runCli = async (...args: string[]) => {
-    const proc = Bun.spawn(['bun', 'src/cli/export.ts', ...args], {
-      cwd: root,
-      env: { PATH: process.env.PATH, DATABASE_URL: db.url },
-      stdin: 'ignore',
-      stdout: 'pipe',
-      stderr: 'pipe',
-    });
-    const [stdout, stderr, code] = await Promise.all([
-      new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited,
-    ]);
-    return { stdout, stderr, code };
-  };
+  const runCli = (...args: string[]) => runCommand('src/cli/export.ts', args, db.url);
 
   test('writes to stdout, or to --out, and reports on stderr', async () => {
     const toStdout = await runCli();

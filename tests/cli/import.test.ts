@@ -6,6 +6,7 @@ import { formatReport, progressPrinter } from '../../src/cli/import.ts';
 import { importFile, type ImportOptions, type ImportProgress } from '../../src/import/import-file.ts';
 import { SKU_PATTERN } from '../../src/products/schemas.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { runCommand } from '../support/command.ts';
 
 const root = join(import.meta.dir, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'inventory-import-'));
@@ -396,19 +397,7 @@ describe('import: applying', () => {
 });
 
 describe('the import command', () => {
-  const runCli = async (...args: string[]) => {
-    const proc = Bun.spawn(['bun', 'src/cli/import.ts', ...args], {
-      cwd: root,
-      env: { PATH: process.env.PATH, DATABASE_URL: db.url },
-      stdin: 'ignore',
-      stdout: 'pipe',
-      stderr: 'pipe',
-    });
-    const [stdout, stderr, code] = await Promise.all([
-      new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited,
-    ]);
-    return { stdout, stderr, code };
-  };
+  const runCli = (...args: string[]) => runCommand('src/cli/import.ts', args, db.url);
 
   test('prints plain progress and the summary when not on a terminal, and exits 0', async () => {
     const path = file('cli.csv', csv('sku,name,price,quantity', 'CLI-1,Cli One,1,3', 'CLI-2,Cli Two,2,'));

@@ -5,17 +5,13 @@ import { createPool } from '../../src/db.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createTestApp, listen, type TestApp } from '../support/app.ts';
 import { expectProblem } from '../support/problem.ts';
+import { json, nextNumber, unique } from '../support/values.ts';
 
 let t: TestApp;
 beforeAll(async () => { t = await createTestApp({ poolMax: 20 }); });
 afterAll(async () => { await t?.close(); });
 
-let counter = 0;
-const unique = (prefix: string) => `${prefix} ${++counter}`;
-
-/** A response's JSON body; the tests check its shape. */
-const json = (res: Response): Promise<any> => res.json();
-const newKey = () => `key-${++counter}-${crypto.randomUUID()}`;
+const newKey = () => `key-${nextNumber()}-${crypto.randomUUID()}`;
 
 /** How the service fingerprints a request body: sha256 of the raw bytes, base64url. */
 const bodyHash = (raw: string) => createHash('sha256').update(raw).digest('base64url');
@@ -396,7 +392,7 @@ describe('Idempotency-Key: failed requests', () => {
   });
 
   test('a refused product (duplicate SKU) is not created and its repeat replays the 409', async () => {
-    const sku = `DUP-${++counter}`;
+    const sku = `DUP-${nextNumber()}`;
     expect((await t.post('/products', { name: unique('Original'), price: 1, sku })).status).toBe(201);
     const name = unique('Copy');
     const raw = JSON.stringify({ name, price: 1, sku, quantity: 4 });

@@ -1,22 +1,17 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { expectProblem } from '../support/problem.ts';
+import { json, nextNumber, unique } from '../support/values.ts';
 
 let t: TestApp;
 beforeAll(async () => { t = await createTestApp(); });
 afterAll(async () => { await t?.close(); });
 
-let counter = 0;
-const unique = (prefix: string) => `${prefix} ${++counter}`;
-
-/** A response's JSON body; the tests check its shape. */
-const json = (res: Response): Promise<any> => res.json();
-
 type Product = { id: number; sku: string; name: string; quantity: number; category: string };
 
 async function createProduct(body: Record<string, unknown> = {}): Promise<{ product: Product; etag: string }> {
   const res = await t.post('/products', {
-    name: unique('Archivable'), sku: `ARCH-${++counter}`, price: 3, quantity: 4, category: 'Archive', ...body,
+    name: unique('Archivable'), sku: `ARCH-${nextNumber()}`, price: 3, quantity: 4, category: 'Archive', ...body,
   });
   expect(res.status).toBe(201);
   return { product: await json(res), etag: res.headers.get('etag')! };

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createTestApp, type TestApp } from '../support/app.ts';
+import { unique } from '../support/values.ts';
 
 const SKU_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
@@ -14,10 +15,6 @@ type Problem = { code: string; errors: { path: string; message: string }[] };
 let t: TestApp;
 beforeAll(async () => { t = await createTestApp(); });
 afterAll(async () => { await t?.close(); });
-
-let counter = 0;
-/** A name no other test in this file uses. */
-const unique = (prefix: string) => `${prefix} ${++counter}`;
 
 async function created(res: Response): Promise<Product> {
   expect(res.status).toBe(201);

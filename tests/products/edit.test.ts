@@ -1,16 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createTestApp, listen, type TestApp } from '../support/app.ts';
 import { expectProblem } from '../support/problem.ts';
+import { json, nextNumber, unique } from '../support/values.ts';
 
 let t: TestApp;
 beforeAll(async () => { t = await createTestApp(); });
 afterAll(async () => { await t?.close(); });
-
-let counter = 0;
-const unique = (prefix: string) => `${prefix} ${++counter}`;
-
-/** A response's JSON body; the tests check its shape. */
-const json = (res: Response): Promise<any> => res.json();
 
 type Product = {
   id: number; sku: string; name: string; description: string | null; price: number; quantity: number;
@@ -19,7 +14,7 @@ type Product = {
 
 async function createProduct(body: Record<string, unknown> = {}): Promise<{ product: Product; etag: string }> {
   const res = await t.post('/products', {
-    name: unique('Editable'), sku: `EDIT-${++counter}`, description: 'original', price: 10, quantity: 5,
+    name: unique('Editable'), sku: `EDIT-${nextNumber()}`, description: 'original', price: 10, quantity: 5,
     category: 'Editing', ...body,
   });
   expect(res.status).toBe(201);
@@ -66,7 +61,7 @@ describe('PATCH /products/{id}: merge semantics', () => {
 
   test('changes the SKU, price and description together', async () => {
     const { product } = await createProduct();
-    const sku = `NEW-${++counter}`;
+    const sku = `NEW-${nextNumber()}`;
     const res = await patch(product.id, { sku, price: '12.50', description: 'better' });
     expect(res.status).toBe(200);
     expect(await json(res)).toMatchObject({ sku, price: 12.5, description: 'better', name: product.name });

@@ -1,16 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createTestApp, listen, type TestApp } from '../support/app.ts';
 import { expectProblem } from '../support/problem.ts';
+import { json, unique } from '../support/values.ts';
 
 let t: TestApp;
 beforeAll(async () => { t = await createTestApp({ poolMax: 20 }); });
 afterAll(async () => { await t?.close(); });
-
-let counter = 0;
-const unique = (prefix: string) => `${prefix} ${++counter}`;
-
-/** A response's JSON body; the tests check its shape. */
-const json = (res: Response): Promise<any> => res.json();
 
 const CLIENT_REASONS = ['received', 'sold', 'returned', 'damaged', 'count_correction'] as const;
 

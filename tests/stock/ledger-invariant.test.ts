@@ -1,15 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createTestApp, listen, type TestApp } from '../support/app.ts';
+import { json, unique } from '../support/values.ts';
 
 let t: TestApp;
 beforeAll(async () => { t = await createTestApp({ poolMax: 20 }); });
 afterAll(async () => { await t?.close(); });
-
-let counter = 0;
-const unique = (prefix: string) => `${prefix} ${++counter}`;
-
-/** A response's JSON body; the tests check its shape. */
-const json = (res: Response): Promise<any> => res.json();
 
 async function createProduct(body: Record<string, unknown>): Promise<{ id: number; created_at: string }> {
   const res = await t.post('/products', { name: unique('Ledger'), price: 3, ...body });

@@ -1,16 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { expectProblem } from '../support/problem.ts';
+import { json, unique } from '../support/values.ts';
 
 let t: TestApp;
 beforeAll(async () => { t = await createTestApp(); });
 afterAll(async () => { await t?.close(); });
-
-let counter = 0;
-const unique = (prefix: string) => `${prefix} ${++counter}`;
-
-/** A response's JSON body; the tests check its shape. */
-const json = (res: Response): Promise<any> => res.json();
 
 type Movement = {
   id: number; product_id: number; delta: number; reason: string; note: string | null;
