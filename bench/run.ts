@@ -14,6 +14,10 @@ import { join } from 'node:path';
 import postgres from 'postgres';
 import { dbmate, provisionApiRole, provisionDatabase, ROOT } from '../src/cli/database.ts';
 import { freePort, startEmbeddedPostgres } from '../src/cli/embedded-postgres.ts';
+import {
+  postgresChildren, postgresCpuSeconds, postmasterPid, processCpuSeconds, readProfile, summarizeProfile, waitForExit,
+  type ProfileSummary,
+} from './profile.ts';
 
 const PRODUCTS = Number(process.env.BENCH_PRODUCTS ?? 1_000_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -39,7 +43,9 @@ const percentile = (xs: number[], p: number) => {
 async function sh(cmd: string[], opts: { cwd?: string; env?: Record<string, string | undefined> } = {}) {
   const proc = Bun.spawn(cmd, { cwd: opts.cwd, env: opts.env ?? process.env, stdout: 'pipe', stderr: 'pipe' });
   const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { out, err, code };
+  // CPU seconds the command used (user + system).
+  const cpu = Number(proc.resourceUsage()?.cpuTime.total ?? 0) / 1e6;
+  return { out, err, code, cpu };
 }
 
 async function ensureWrk(): Promise<string> {
@@ -105,14 +111,26 @@ async function loadCatalog(ownerUrl: string) {
 
 type Server = { proc: Bun.Subprocess; base: string; port: number; stop: () => Promise<void> };
 
-async function startService(apiUrl: string, processes = 1): Promise<Server> {
+type ServiceOptions = {
+  processes?: number;
+  /** The program to serve: the service (default) or the bare reference server. */
+  script?: string;
+  /** Bun flags before the script, such as --cpu-prof. */
+  bunFlags?: string[];
+};
+
+async function startService(apiUrl: string, o: ServiceOptions = {}): Promise<Server> {
+  const processes = o.processes ?? 1;
+  const script = o.script ?? 'src/server.ts';
   const port = await freePort();
-  const logFile = Bun.file(join(OUT, `server-${processes}p.log`));
-  const proc = Bun.spawn(['bun', 'src/server.ts'], {
+  const logFile = Bun.file(join(OUT, `server-${script.replace(/\W+/g, '-')}-${processes}p.log`));
+  const proc = Bun.spawn(['bun', ...(o.bunFlags ?? []), script], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH, DATABASE_URL: apiUrl, PORT: String(port), HOST: '127.0.0.1',
       DB_POOL_MAX: String(POOL), LOG_LEVEL: 'info', LOG_FORMAT: 'json', WEB_CONCURRENCY: String(processes),
+      // The heap sizing ./run.sh gives the service (see run.sh).
+      BUN_JSC_forceRAMSize: process.env.BUN_JSC_forceRAMSize,
     },
     stdout: logFile, stderr: 'inherit',
   });
@@ -162,7 +180,10 @@ function readChildren(pid: number): number[] {
 
 // ------------------------------------------------------------------ load
 
-type Measure = { rps: number; p50: number; p99: number; errors: number };
+type Measure = { rps: number; p50: number; p99: number; errors: number; requests: number; loaderCpu: number };
+
+/** CPU microseconds per request: the server, PostgreSQL and the load generator (wrk or pgbench). */
+type CpuSplit = { server: number; postgres: number; loader: number };
 
 function parseDuration(text: string): number {
   const m = /([\d.]+)(us|ms|s)/.exec(text);
@@ -173,6 +194,7 @@ function parseDuration(text: string): number {
 
 async function runWrk(wrk: string, base: string, script: string, args: string[] = []): Promise<Measure> {
   const r = await sh([wrk, '-t1', `-c${CONNECTIONS}`, `-d${SECONDS}s`, '--latency', '-s', join(ROOT, 'bench/wrk', script), base, '--', ...args]);
+  const requests = Number(/(\d+) requests in/.exec(r.out)?.[1] ?? 0);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.out)?.[1]);
   const p50 = parseDuration(/\n\s+50%\s+(\S+)/.exec(r.out)?.[1] ?? '');
   const p99 = parseDuration(/\n\s+99%\s+(\S+)/.exec(r.out)?.[1] ?? '');
@@ -180,7 +202,7 @@ async function runWrk(wrk: string, base: string, script: string, args: string[] 
   const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(r.out);
   const errors = non2xx + (socketErrors ? socketErrors.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
   if (!rps) throw new Error(`wrk failed: ${r.out}${r.err}`);
-  return { rps, p50, p99, errors };
+  return { rps, p50, p99, errors, requests, loaderCpu: r.cpu };
 }
 
 async function runPgbench(pgbench: string, url: string, script: string, vars: Record<string, number> = {}): Promise<Measure> {
@@ -201,7 +223,8 @@ async function runPgbench(pgbench: string, url: string, script: string, vars: Re
     readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean).map((l) => Number(l.split(' ')[2]) / 1000));
   rmSync(dir, { recursive: true, force: true });
   const failed = Number(/number of failed transactions: (\d+)/.exec(r.out)?.[1] ?? 0);
-  return { rps: tps, p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors: failed };
+  const requests = Number(/number of transactions actually processed: (\d+)/.exec(r.out)?.[1] ?? 0);
+  return { rps: tps, p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors: failed, requests, loaderCpu: r.cpu };
 }
 
 // ------------------------------------------------------------------ depth
@@ -289,21 +312,41 @@ try {
     { name: 'get by id', wrk: 'get-by-id.lua', wrkArgs: [String(load.maxId)], sql: 'get-by-id.sql', vars: { max_id: load.maxId } },
     { name: 'create (with ledger row)', wrk: 'create.lua', wrkArgs: [], sql: 'create.sql', vars: {} },
   ];
-  const results = new Map<string, { service: Measure[]; ceiling: Measure[] }>();
+  const pgPid = postmasterPid(join(dir, 'pgdata'));
+  type Sample = Measure & { cpu: CpuSplit };
+  /** Runs one measurement and charges the CPU the server, PostgreSQL and the load generator used to it. */
+  const measured = async (serverPid: number | undefined, run: () => Promise<Measure>): Promise<Sample> => {
+    const s0 = serverPid ? processCpuSeconds(serverPid) : 0;
+    const p0 = postgresCpuSeconds(pgPid);
+    const children = new Set(postgresChildren(pgPid));
+    const m = await run();
+    // Backends of connections closed by the run (pgbench's) count once they are reaped.
+    await waitForExit(postgresChildren(pgPid).filter((pid) => !children.has(pid)));
+    const s1 = serverPid ? processCpuSeconds(serverPid) : 0;
+    const p1 = postgresCpuSeconds(pgPid);
+    const per = (seconds: number) => (m.requests ? (seconds * 1e6) / m.requests : NaN);
+    return { ...m, cpu: { server: per(s1 - s0), postgres: per(p1 - p0), loader: per(m.loaderCpu) } };
+  };
+  const results = new Map<string, { service: Sample[]; reference: Sample[]; ceiling: Sample[] }>();
   let server = await startService(apiUrl);
+  const reference = await startService(apiUrl, { script: 'bench/reference-server.ts' });
   for (let round = 1; round <= ROUNDS; round++) {
     for (const s of scenarios) {
-      const r = results.get(s.name) ?? { service: [], ceiling: [] };
-      const args = s.wrk === 'create.lua' ? [`r${round}x${Date.now().toString(36)}`] : s.wrkArgs;
-      const service = await runWrk(wrk, server.base, s.wrk, args);
-      const ceiling = await runPgbench(pgbench, apiUrl, s.sql, s.vars);
+      const r = results.get(s.name) ?? { service: [], reference: [], ceiling: [] };
+      const tag = (who: string) => (s.wrk === 'create.lua' ? [`${who}${round}x${Date.now().toString(36)}`] : s.wrkArgs);
+      const service = await measured(server.proc.pid, () => runWrk(wrk, server.base, s.wrk, tag('r')));
+      const bare = await measured(reference.proc.pid, () => runWrk(wrk, reference.base, s.wrk, tag('b')));
+      const ceiling = await measured(undefined, () => runPgbench(pgbench, apiUrl, s.sql, s.vars));
       r.service.push(service);
+      r.reference.push(bare);
       r.ceiling.push(ceiling);
       results.set(s.name, r);
-      log(`round ${round} ${s.name}: service ${service.rps.toFixed(0)} req/s, pgbench ${ceiling.rps.toFixed(0)} tps`);
+      log(`round ${round} ${s.name}: service ${service.rps.toFixed(0)} req/s, bare stack ${bare.rps.toFixed(0)} req/s, pgbench ${ceiling.rps.toFixed(0)} tps`);
     }
   }
   const rss = peakRssMiB(server.proc.pid);
+  const referenceRss = peakRssMiB(reference.proc.pid);
+  await reference.stop();
   log('page depth');
   const depth = [];
   for (const sort of ['name', '-name', 'price', '-price', 'created_at', '-created_at']) {
@@ -311,11 +354,22 @@ try {
   }
   await server.stop();
 
+  log('CPU profiles of the service');
+  const profiles: { name: string; summary: ProfileSummary }[] = [];
+  for (const s of scenarios) {
+    const profileDir = join(OUT, `profile-${s.wrk.replace(/\.lua$/, '')}`);
+    rmSync(profileDir, { recursive: true, force: true });
+    const profiled = await startService(apiUrl, { bunFlags: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] });
+    await runWrk(wrk, profiled.base, s.wrk, s.wrk === 'create.lua' ? [`p${Date.now().toString(36)}`] : s.wrkArgs);
+    await profiled.stop();
+    profiles.push({ name: s.name, summary: summarizeProfile(readProfile(profileDir)) });
+  }
+
   log('1 vs 2 server processes');
   const scale: { processes: number; rps: number[] }[] = [{ processes: 1, rps: [] }, { processes: 2, rps: [] }];
   for (let round = 1; round <= ROUNDS; round++) {
     for (const s of scale) {
-      server = await startService(apiUrl, s.processes);
+      server = await startService(apiUrl, { processes: s.processes });
       s.rps.push((await runWrk(wrk, server.base, 'list-by-category.lua')).rps);
       await server.stop();
     }
@@ -343,22 +397,51 @@ try {
       `wrk: 1 thread, ${CONNECTIONS} connections, ${SECONDS} s per measurement; service pool ${POOL}, one process, info logging on. ` +
       `pgbench -M prepared with ${POOL} clients running the service's own SQL (bench/sql). ${ROUNDS} interleaved rounds; medians.`,
     '',
-    '| query | service req/s | pgbench tps | ratio | service p50 / p99 ms | pgbench p50 / p99 ms | p99 ratio | errors |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    'The bare stack is bench/reference-server.ts: Bun + Hono + postgres.js answering the same requests with the same SQL, ' +
+      'without validation, middleware, log lines or metrics — what the stack costs before the service adds anything.',
+    '',
+    '| query | service req/s | bare stack req/s | pgbench tps | service / pgbench | bare / pgbench | service p50 / p99 ms | pgbench p50 / p99 ms | p99 ratio | errors |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   );
+  const med = (xs: Sample[], f: (m: Sample) => number) => median(xs.map(f));
   for (const [name, r] of results) {
-    const s = { rps: median(r.service.map((m) => m.rps)), p50: median(r.service.map((m) => m.p50)), p99: median(r.service.map((m) => m.p99)) };
-    const c = { rps: median(r.ceiling.map((m) => m.rps)), p50: median(r.ceiling.map((m) => m.p50)), p99: median(r.ceiling.map((m) => m.p99)) };
+    const s = { rps: med(r.service, (m) => m.rps), p50: med(r.service, (m) => m.p50), p99: med(r.service, (m) => m.p99) };
+    const b = med(r.reference, (m) => m.rps);
+    const c = { rps: med(r.ceiling, (m) => m.rps), p50: med(r.ceiling, (m) => m.p50), p99: med(r.ceiling, (m) => m.p99) };
     const errors = r.service.reduce((a, m) => a + m.errors, 0);
-    report.push(`| ${name} | ${s.rps.toFixed(0)} | ${c.rps.toFixed(0)} | ${((s.rps / c.rps) * 100).toFixed(0)} % | ${s.p50.toFixed(2)} / ${s.p99.toFixed(2)} | ${c.p50.toFixed(2)} / ${c.p99.toFixed(2)} | ${(s.p99 / c.p99).toFixed(1)}x | ${errors} |`);
+    report.push(`| ${name} | ${s.rps.toFixed(0)} | ${b.toFixed(0)} | ${c.rps.toFixed(0)} | ${((s.rps / c.rps) * 100).toFixed(0)} % | ${((b / c.rps) * 100).toFixed(0)} % | ${s.p50.toFixed(2)} / ${s.p99.toFixed(2)} | ${c.p50.toFixed(2)} / ${c.p99.toFixed(2)} | ${(s.p99 / c.p99).toFixed(1)}x | ${errors} |`);
   }
-  report.push('', 'Per round (service req/s vs pgbench tps):', '');
+  report.push('', 'Per round (service req/s, bare stack req/s, pgbench tps):', '');
   for (const [name, r] of results) {
-    report.push(`- ${name}: ${r.service.map((m, i) => `${m.rps.toFixed(0)} vs ${r.ceiling[i]!.rps.toFixed(0)}`).join('; ')}`);
+    report.push(`- ${name}: ${r.service.map((m, i) => `${m.rps.toFixed(0)}, ${r.reference[i]!.rps.toFixed(0)}, ${r.ceiling[i]!.rps.toFixed(0)}`).join('; ')}`);
   }
   report.push(
     '',
-    `Peak RSS of the server process during the load: ${rss.toFixed(0)} MiB.`,
+    '## Where the CPU goes (medians, CPU microseconds per request from /proc; PostgreSQL includes its exited backends)',
+    '',
+    'The three programs share the machine\'s cores, so when they are all busy, throughput is at most ' +
+      `${cpus().length} cores / (CPU per request). "Bound" is the ratio to pgbench that this alone allows: pgbench's CPU per ` +
+      'transaction (PostgreSQL + pgbench) over the service\'s (server + PostgreSQL + wrk). "One thread" is the most one server ' +
+      'process could answer if all of its CPU were its JavaScript thread.',
+    '',
+    '| query | service: server / PostgreSQL / wrk | bare stack: server / PostgreSQL / wrk | pgbench: PostgreSQL / pgbench | bound | one thread |',
+    '|---|---:|---:|---:|---:|---:|',
+  );
+  for (const [name, r] of results) {
+    const split = (xs: Sample[]) => ({ server: med(xs, (m) => m.cpu.server), postgres: med(xs, (m) => m.cpu.postgres), loader: med(xs, (m) => m.cpu.loader) });
+    const sv = split(r.service);
+    const bs = split(r.reference);
+    const pb = split(r.ceiling);
+    const bound = (pb.postgres + pb.loader) / (sv.server + sv.postgres + sv.loader);
+    report.push(`| ${name} | ${sv.server.toFixed(0)} / ${sv.postgres.toFixed(0)} / ${sv.loader.toFixed(0)} | ` +
+      `${bs.server.toFixed(0)} / ${bs.postgres.toFixed(0)} / ${bs.loader.toFixed(0)} | ${pb.postgres.toFixed(0)} / ${pb.loader.toFixed(0)} | ` +
+      `${(bound * 100).toFixed(0)} % | ${(1e6 / sv.server).toFixed(0)} req/s |`);
+  }
+  report.push(
+    '',
+    'Profiles of the service under each load (`bun --cpu-prof`, self time by package and the hottest functions): [PROFILE.md](PROFILE.md).',
+    '',
+    `Peak RSS during the load: the service ${rss.toFixed(0)} MiB (BUN_JSC_forceRAMSize=${process.env.BUN_JSC_forceRAMSize ?? 'unset'}, as ./run.sh starts it); the bare stack ${referenceRss.toFixed(0)} MiB.`,
     '',
     '## Page depth (following 2,000 cursors, 50 rows a page, unfiltered; 301 fetches of each, alternating)',
     '',
@@ -384,7 +467,31 @@ try {
     '',
   );
   writeFileSync(join(ROOT, 'bench/RESULTS.md'), report.join('\n'));
-  log('wrote bench/RESULTS.md');
+  const profile = [
+    '# Where the service spends its CPU',
+    '',
+    `From the same run as [RESULTS.md](RESULTS.md): the service started with \`bun --cpu-prof\`, driven by the same wrk script for ${SECONDS} s ` +
+      'per query, self time of the sampled JavaScript thread (idle gaps between samples are not counted). ' +
+      '"Bun runtime (native)" is code without JavaScript source: the HTTP server, socket reads and writes, ' +
+      'string decoding, JSON.stringify, garbage collection.',
+    '',
+  ];
+  for (const p of profiles) {
+    profile.push(
+      `## ${p.name} (${(p.summary.sampledMs / 1000).toFixed(1)} s sampled)`,
+      '',
+      '| package | self |',
+      '|---|---:|',
+      ...p.summary.packages.filter((x) => x.selfPct >= 0.5).map((x) => `| ${x.name} | ${x.selfPct.toFixed(1)} % |`),
+      '',
+      '| function | where | self |',
+      '|---|---|---:|',
+      ...p.summary.functions.map((f) => `| \`${f.name}\` | ${f.where} | ${f.selfPct.toFixed(1)} % |`),
+      '',
+    );
+  }
+  writeFileSync(join(ROOT, 'bench/PROFILE.md'), profile.join('\n'));
+  log('wrote bench/RESULTS.md and bench/PROFILE.md');
 } finally {
   await pg.stop();
   rmSync(dir, { recursive: true, force: true });
