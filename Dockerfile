@@ -7,7 +7,8 @@ RUN bun install --frozen-lockfile --production
 COPY tsconfig.json ./
 COPY src ./src
 COPY db ./db
-ENV HOST=0.0.0.0 PORT=8000
+# Heap sized as if the host had 512 MiB, as ./run.sh does (see run.sh).
+ENV HOST=0.0.0.0 PORT=8000 BUN_JSC_forceRAMSize=536870912
 EXPOSE 8000
 USER bun
 CMD ["bun", "src/cli/stack.ts"]
