@@ -115,7 +115,7 @@ describe('POST /categories: errors', () => {
     const countCategories = async () => (await t.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM categories`)[0]!.n;
     const before = await countCategories();
     const problem = await expectProblem(await t.post('/categories', body), 422, 'validation_failed');
-    expect([...new Set(problem.errors.map((e) => e.path))].sort()).toEqual(paths);
+    expect([...new Set(problem.errors.map((e: { path: string }) => e.path))].sort()).toEqual(paths);
     expect(await countCategories()).toBe(before);
   });
 });

@@ -29,8 +29,9 @@ beforeAll(async () => {
 afterAll(async () => { await t?.drop(); });
 
 test('a -created_at page after a cursor at the oldest instant is an index scan, not a sort', async () => {
-  const [{ created_at: oldest, max }] = await t.sql<{ created_at: string; max: number }[]>`
+  const [bounds] = await t.sql<{ created_at: string; max: number }[]>`
     SELECT min(created_at) AS created_at, (max(id) FILTER (WHERE sku LIKE 'BULK-%'))::int - 100 AS max FROM products`;
+  const { created_at: oldest, max } = bounds!;
   // Capture the statement the service sends and EXPLAIN exactly that, with its values.
   const sent: { query: string; parameters: unknown[] }[] = [];
   const pool = createPool({ databaseUrl: t.url, poolMax: 1 });

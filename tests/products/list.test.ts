@@ -105,7 +105,7 @@ beforeAll(async () => {
     created_at: TIMES[i % TIMES.length]!,
   }));
   const inserted = await t.db.sql<{ id: number; sku: string }[]>`
-    INSERT INTO products ${t.db.sql(rows, 'sku', 'name', 'price', 'quantity', 'category_id', 'created_at')}
+    INSERT INTO products ${t.db.sql(rows)}
     RETURNING id, sku`;
   const idOf = new Map(inserted.map((r) => [r.sku, r.id]));
   fixture = rows.map((r, i) => ({
