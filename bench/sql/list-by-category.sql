@@ -1,7 +1,7 @@
 -- The service's listing SQL (src/products/queries.ts listProducts) for one category, first page of 50.
 \set cat random(1, 50)
-SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, c.name AS category,
-       p.created_at, p.updated_at, p.version
+SELECT p.id, p.sku, p.name, p.description, p.price::float8 AS price, p.quantity, c.name AS category,
+       p.created_at, p.updated_at
 FROM (
   SELECT * FROM products p
   WHERE p.archived_at IS NULL

@@ -31,6 +31,13 @@ export type ProductChanges = Partial<{
   category_id: number;
 }>;
 
+/**
+ * A product in a listing, already as the API shows it: the price a JSON number
+ * (numeric(10,2) as float8 is exact: at most 10 significant digits, and
+ * PostgreSQL writes the shortest text that reads back the same), no version.
+ */
+export type ProductListRow = Omit<ProductRow, 'price' | 'version'> & { price: number };
+
 /** The last row of a page, as its sort key and id: where the next page starts. */
 export type Keyset = { key: string; id: number };
 
@@ -140,7 +147,7 @@ export async function restoreProduct(sql: Sql, id: number): Promise<ProductRow |
  * and a sort of every matching row. Fetches one row more than asked to tell
  * whether another page follows.
  */
-export async function listProducts(sql: Sql, f: ProductFilter): Promise<ProductRow[]> {
+export async function listProducts(sql: Sql, f: ProductFilter): Promise<ProductListRow[]> {
   const a = f.after;
   const byCategory = f.category === undefined
     ? sql`true`
@@ -172,9 +179,9 @@ export async function listProducts(sql: Sql, f: ProductFilter): Promise<ProductR
       order: sql`p.created_at DESC, p.id DESC`,
     },
   }[f.sort];
-  return sql<ProductRow[]>`
-    SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, c.name AS category,
-           p.created_at, p.updated_at, p.version
+  return sql<ProductListRow[]>`
+    SELECT p.id, p.sku, p.name, p.description, p.price::float8 AS price, p.quantity, c.name AS category,
+           p.created_at, p.updated_at
     FROM (
       SELECT * FROM products p
       WHERE ${archived} AND ${byCategory} AND ${bySku} AND ${page.after}

@@ -10,7 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createPool, type Pool } from '../../src/db.ts';
-import { listProducts, type ProductFilter, type ProductRow } from '../../src/products/queries.ts';
+import { listProducts, type ProductFilter, type ProductListRow } from '../../src/products/queries.ts';
 import type { ProductSort } from '../../src/products/schemas.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 
@@ -65,7 +65,7 @@ async function captureListing(filter: ProductFilter) {
     const rows = await capturing.begin((tx) => listProducts(tx, filter));
     const statements = recording.filter((s) => /\bFROM products\b/.test(s.query));
     expect(statements.length, 'listProducts sends one statement').toBe(1);
-    return { rows: rows as ProductRow[], statement: statements[0]! };
+    return { rows: rows as ProductListRow[], statement: statements[0]! };
   } finally {
     recording = undefined;
   }
@@ -132,7 +132,7 @@ function expectIndexOrderedPlan(plan: PlanNode, index: string, sort: ProductSort
 }
 
 /** The keyset of a row for a sort, as the API's cursor carries it. */
-function keysetOf(row: ProductRow, sort: ProductSort) {
+function keysetOf(row: ProductListRow, sort: ProductSort) {
   const field = sort.replace(/^-/, '') as 'name' | 'price' | 'created_at';
   return { key: String(row[field]), id: row.id };
 }
