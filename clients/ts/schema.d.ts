@@ -510,9 +510,9 @@ export interface operations {
     listProducts: {
         parameters: {
             query?: {
-                /** @description Category name, case-insensitive */
+                /** @description Category name, case-insensitive (e.g. Electronics) */
                 category?: string;
-                /** @description Exact SKU, case-insensitive */
+                /** @description Exact SKU, case-insensitive (e.g. ELEC-WL-MOUSE) */
                 sku?: string;
                 /** @description Sort key; a leading "-" sorts descending. Ties are broken by id. */
                 sort?: "name" | "-name" | "price" | "-price" | "created_at" | "-created_at";
@@ -581,7 +581,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: a repeat with the same key and body replays the first response */
+                /** @description Makes the request safe to retry: a repeat with the same key and body replays the first response (e.g. order-1042-line-3) */
                 "idempotency-key"?: string;
             };
             path?: never;
@@ -752,7 +752,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The ETag the change is based on; a stale one gives 412 */
+                /** @description The ETag the change is based on (e.g. "3"); a stale one gives 412 */
                 "if-match"?: string;
             };
             path: {
@@ -829,7 +829,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The ETag the change is based on; a stale one gives 412 */
+                /** @description The ETag the change is based on (e.g. "3"); a stale one gives 412 */
                 "if-match"?: string;
             };
             path: {
@@ -951,7 +951,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: a repeat with the same key and body replays the first response */
+                /** @description Makes the request safe to retry: a repeat with the same key and body replays the first response (e.g. order-1042-line-3) */
                 "idempotency-key"?: string;
             };
             path: {
@@ -1032,7 +1032,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: a repeat with the same key and body replays the first response */
+                /** @description Makes the request safe to retry: a repeat with the same key and body replays the first response (e.g. order-1042-line-3) */
                 "idempotency-key"?: string;
             };
             path: {
@@ -1264,7 +1264,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Makes the request safe to retry: a repeat with the same key and body replays the first response */
+                /** @description Makes the request safe to retry: a repeat with the same key and body replays the first response (e.g. order-1042-line-3) */
                 "idempotency-key"?: string;
             };
             path?: never;
@@ -1436,7 +1436,7 @@ export interface operations {
     getInventoryReport: {
         parameters: {
             query?: {
-                /** @description List active products with fewer units than this, by category */
+                /** @description List active products with fewer units than this, by category (e.g. 10) */
                 low_stock_below?: number;
             };
             header?: never;

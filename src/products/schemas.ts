@@ -55,12 +55,12 @@ export const SORTS = ['name', '-name', 'price', '-price', 'created_at', '-create
 export type ProductSort = (typeof SORTS)[number];
 
 export const ProductListQuery = z.object({
-  category: text().max(100).optional().openapi({ description: 'Category name, case-insensitive', example: 'Electronics' }),
-  sku: text().max(64).optional().openapi({ description: 'Exact SKU, case-insensitive', example: 'ELEC-WL-MOUSE' }),
-  sort: z.enum(SORTS).default('name').openapi({ description: 'Sort key; a leading "-" sorts descending. Ties are broken by id.', example: 'price' }),
-  limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ description: 'Page size', example: 50 }),
+  category: text().max(100).optional().openapi({ description: 'Category name, case-insensitive (e.g. Electronics)' }),
+  sku: text().max(64).optional().openapi({ description: 'Exact SKU, case-insensitive (e.g. ELEC-WL-MOUSE)' }),
+  sort: z.enum(SORTS).default('name').openapi({ description: 'Sort key; a leading "-" sorts descending. Ties are broken by id.' }),
+  limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ description: 'Page size' }),
   cursor: z.string().max(1000).optional()
-    .openapi({ description: 'Opaque cursor from the previous page\'s Link rel="next"', example: 'WyJwcmljZSIsIjE5LjkwIiw0Ml0' }),
+    .openapi({ description: 'Opaque cursor from the previous page\'s Link rel="next"' }),
 });
 
 export const ProductIdParam = z.object({
@@ -90,15 +90,15 @@ export const ProductPatchSchema = z
 
 export const ProductListQueryWithArchive = ProductListQuery.extend({
   archived: z.enum(['true', 'false']).default('false')
-    .openapi({ description: 'true lists archived products instead of active ones', example: 'false' }),
+    .openapi({ description: 'true lists archived products instead of active ones' }),
 });
 
 export const IfMatchHeader = z.object({
   'if-match': z.string().max(200).optional()
-    .openapi({ description: 'The ETag the change is based on; a stale one gives 412', example: '"3"' }),
+    .openapi({ description: 'The ETag the change is based on (e.g. "3"); a stale one gives 412' }),
 });
 
 export const IdempotencyKeyHeader = z.object({
   'idempotency-key': z.string().min(1).max(255).regex(/^[\x20-\x7e]+$/, '1 to 255 printable ASCII characters').optional()
-    .openapi({ description: 'Makes the request safe to retry: a repeat with the same key and body replays the first response', example: 'order-1042-line-3' }),
+    .openapi({ description: 'Makes the request safe to retry: a repeat with the same key and body replays the first response (e.g. order-1042-line-3)' }),
 });

@@ -32,5 +32,5 @@ export const InventoryReportSchema = z
 
 export const InventoryReportQuery = z.object({
   low_stock_below: z.coerce.number().int().min(1).max(2147483647).optional()
-    .openapi({ description: 'List active products with fewer units than this, by category', example: 10 }),
+    .openapi({ description: 'List active products with fewer units than this, by category (e.g. 10)' }),
 });

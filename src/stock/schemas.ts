@@ -34,7 +34,7 @@ export const StockAdjustmentResultSchema = z
   .openapi('StockAdjustmentResult');
 
 export const MovementListQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ description: 'Page size', example: 50 }),
+  limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ description: 'Page size' }),
   cursor: z.string().max(200).optional()
-    .openapi({ description: 'Opaque cursor from the previous page\'s Link rel="next"', example: 'WyJtb3ZlbWVudHMiLDEyMDBd' }),
+    .openapi({ description: 'Opaque cursor from the previous page\'s Link rel="next"' }),
 });

@@ -54,7 +54,7 @@ describe('spec lint: the ruleset catches', () => {
     return (await lintReport(copy)).problems.map((p) => `${p.severity} ${p.ruleId} ${p.location[0]?.pointer}`);
   }
 
-  test('missing operation ids, summaries, tags, 4xx responses and examples, and wrong examples', async () => {
+  test('missing operation ids, summaries, tags, 4xx responses, examples (of a required parameter too), and wrong examples', async () => {
     const problems = await problemsAfter((doc) => {
       const categories = doc.paths['/categories'];
       delete categories.get.operationId;
@@ -65,8 +65,8 @@ describe('spec lint: the ruleset catches', () => {
       for (const status of Object.keys(report)) if (status.startsWith('4')) delete report[status];
       delete doc.components.schemas.Product.properties.name.example;
       doc.components.schemas.Product.properties.quantity.example = 'plenty';
-      const category = doc.paths['/products'].get.parameters.find((p: { name: string }) => p.name === 'category');
-      delete category.schema.example;
+      const id = doc.paths['/products/{id}'].get.parameters.find((p: { name: string }) => p.name === 'id');
+      delete id.schema.example;
     });
     expect(problems).toEqual(expect.arrayContaining([
       'error operation-operationId #/paths/~1categories/get/operationId',
@@ -76,7 +76,7 @@ describe('spec lint: the ruleset catches', () => {
       'error rule/operation-4xx-documented #/paths/~1reports~1inventory/get/responses',
       'error scalar-property-missing-example #/components/schemas/Product/properties/name',
       'error no-invalid-schema-examples #/components/schemas/Product/properties/quantity/example',
-      `${relaxed.includes('rule/schema-example') ? 'warn' : 'error'} rule/schema-example #/paths/~1products/get/parameters/0/schema`,
+      'error rule/required-parameter-example #/paths/~1products~1{id}/get/parameters/0/schema',
     ]));
   });
 
