@@ -31,7 +31,8 @@ CREATE TABLE idempotency_keys (
   response_body text,
   created_at timestamp with time zone NOT NULL DEFAULT now(),
   expires_at timestamp with time zone NOT NULL DEFAULT (now() + '24:00:00'::interval),
-  CONSTRAINT idempotency_keys_pkey PRIMARY KEY (method, path, key),
+  client text NOT NULL DEFAULT ''::text,
+  CONSTRAINT idempotency_keys_pkey PRIMARY KEY (client, method, path, key),
   CONSTRAINT idempotency_keys_key_length CHECK (((char_length(key) >= 1) AND (char_length(key) <= 255)))
 );
 
@@ -104,3 +105,4 @@ CREATE TRIGGER products_set_updated_at BEFORE UPDATE ON public.products FOR EACH
 --   20261122000001
 --   20261122000002
 --   20261122000003
+--   20261122000004

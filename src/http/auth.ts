@@ -28,22 +28,36 @@ export function createKeyMatcher(keys: string[]): (authorization: string | undef
 }
 
 /**
+ * What identifies the holder of a key where it is stored (idempotency keys):
+ * a domain-separated SHA-256 of the key, shortened. It does not change when
+ * keys are added, removed or reordered, and it is not the key.
+ */
+export function keyFingerprint(key: string): string {
+  return createHash('sha256').update(`inventory client\0${key}`).digest('base64url').slice(0, 22);
+}
+
+/**
  * API keys: when any are configured, writes need a valid bearer key (reads
  * too with `readsRequireKey`); probes, the document and the explorer stay open.
+ * A request with a valid key is known by the key's fingerprint (`client`).
  */
 export function requireApiKey(
+  keys: string[],
   matchKey: (authorization: string | undefined) => number,
   readsRequireKey: boolean,
 ): MiddlewareHandler<AppEnv> {
+  const fingerprints = keys.map(keyFingerprint);
   return async (c, next) => {
     const path = c.req.path;
     const open = PUBLIC_PATHS.has(path) || path === '/docs' || path.startsWith('/docs/');
     if (open || (READS.has(c.req.method) && !readsRequireKey)) return next();
-    if (matchKey(c.req.header('authorization')) === -1) {
+    const index = matchKey(c.req.header('authorization'));
+    if (index === -1) {
       throw new ApiError('unauthorized', 'send a valid API key as `Authorization: Bearer <key>`', undefined, {
         'www-authenticate': 'Bearer realm="inventory"',
       });
     }
+    c.set('client', fingerprints[index]);
     return next();
   };
 }

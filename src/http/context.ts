@@ -8,5 +8,7 @@ export type AppEnv = {
     sql: Sql;
     logger: Logger;
     requestId: string;
+    /** Who the request proved to be: a fingerprint of its API key (unset without API keys). */
+    client?: string;
   };
 };

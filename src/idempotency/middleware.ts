@@ -31,7 +31,7 @@ function replay(stored: StoredResponse): Response {
 
 /** A 64-bit advisory lock id for a key's scope. */
 function lockIdOf(s: Scope): bigint {
-  return createHash('sha256').update(`${s.method}\0${s.path}\0${s.key}`).digest().readBigInt64BE(0);
+  return createHash('sha256').update(`${s.client}\0${s.method}\0${s.path}\0${s.key}`).digest().readBigInt64BE(0);
 }
 
 /**
@@ -41,7 +41,8 @@ function lockIdOf(s: Scope): bigint {
  * lock taken (409 request_in_progress). A repeat with the same body later gets
  * the stored answer; a different body is refused. A refused request (4xx) is
  * stored with its writes undone; a server error stores nothing, so a retry runs
- * again. Keys are scoped to method and path and expire after 24 hours.
+ * again. Keys are scoped to the client (the API key the request proved, when
+ * the service has keys), method and path, and expire after 24 hours.
  */
 export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
   const key = c.req.method === 'POST' ? c.req.header('idempotency-key') : undefined;
@@ -56,7 +57,7 @@ export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
     ]);
   }
   const pool = c.var.sql as Pool;
-  const scope: Scope = { method: c.req.method, path: c.req.path.replace(/(.)\/$/, '$1'), key };
+  const scope: Scope = { client: c.var.client ?? '', method: c.req.method, path: c.req.path.replace(/(.)\/$/, '$1'), key };
   const hash = createHash('sha256').update(await c.req.text()).digest('base64url');
   await purgeExpiredKeys(pool);
 

@@ -1,6 +1,7 @@
 import type { Sql } from '../db.ts';
 
-export type Scope = { method: string; path: string; key: string };
+/** Whose key it is (a fingerprint of the API key, '' without keys), and for which operation. */
+export type Scope = { client: string; method: string; path: string; key: string };
 
 export type StoredResponse = { status: number; headers: Record<string, string>; body: string };
 
@@ -27,7 +28,7 @@ export async function findKey(sql: Sql, s: Scope): Promise<KeyRecord | undefined
   const [row] = await sql<KeyRecord[]>`
     SELECT request_hash, status, response_headers, response_body
     FROM idempotency_keys
-    WHERE method = ${s.method} AND path = ${s.path} AND key = ${s.key}
+    WHERE client = ${s.client} AND method = ${s.method} AND path = ${s.path} AND key = ${s.key}
       AND status IS NOT NULL AND expires_at >= now()`;
   return row;
 }
@@ -35,9 +36,9 @@ export async function findKey(sql: Sql, s: Scope): Promise<KeyRecord | undefined
 /** Stores the answer of a key for 24 hours (replacing an expired one). */
 export async function storeResponse(sql: Sql, s: Scope, requestHash: string, r: StoredResponse): Promise<void> {
   await sql`
-    INSERT INTO idempotency_keys (method, path, key, request_hash, status, response_headers, response_body)
-    VALUES (${s.method}, ${s.path}, ${s.key}, ${requestHash}, ${r.status}, ${sql.json(r.headers)}, ${r.body})
-    ON CONFLICT (method, path, key) DO UPDATE
+    INSERT INTO idempotency_keys (client, method, path, key, request_hash, status, response_headers, response_body)
+    VALUES (${s.client}, ${s.method}, ${s.path}, ${s.key}, ${requestHash}, ${r.status}, ${sql.json(r.headers)}, ${r.body})
+    ON CONFLICT (client, method, path, key) DO UPDATE
       SET request_hash = EXCLUDED.request_hash, status = EXCLUDED.status,
           response_headers = EXCLUDED.response_headers, response_body = EXCLUDED.response_body,
           created_at = now(), expires_at = now() + interval '24 hours'`;

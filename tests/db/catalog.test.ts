@@ -273,18 +273,19 @@ describe('idempotency_keys', () => {
       response_body: col('text', false),
       created_at: col('timestamp with time zone', true, 'now()'),
       expires_at: col('timestamp with time zone', true, "(now() + '24:00:00'::interval)"),
+      client: col('text', true, "''::text"),
     });
   });
 
-  test('is keyed by (method, path, key) with keys of 1 to 255 characters, and indexed by expiry', async () => {
+  test('is keyed by (client, method, path, key) with keys of 1 to 255 characters, and indexed by expiry', async () => {
     expect(await constraints('idempotency_keys')).toEqual({
-      idempotency_keys_pkey: { type: 'p', columns: ['method', 'path', 'key'], def: 'PRIMARY KEY (method, path, key)' },
+      idempotency_keys_pkey: { type: 'p', columns: ['client', 'method', 'path', 'key'], def: 'PRIMARY KEY (client, method, path, key)' },
       idempotency_keys_key_length: {
         type: 'c', columns: ['key'], def: 'CHECK (((char_length(key) >= 1) AND (char_length(key) <= 255)))',
       },
     });
     expect(await indexes('idempotency_keys')).toEqual({
-      idempotency_keys_pkey: { unique: true, keys: ['method', 'path', 'key'], predicate: null, method: 'btree' },
+      idempotency_keys_pkey: { unique: true, keys: ['client', 'method', 'path', 'key'], predicate: null, method: 'btree' },
       idempotency_keys_expires_at_idx: { unique: false, keys: ['expires_at'], predicate: null, method: 'btree' },
     });
   });

@@ -132,3 +132,22 @@ describe('the stock ledger migration over products written before it', () => {
     }
   });
 });
+
+describe('the per-client idempotency migration rolled back over keys two clients share', () => {
+  test('keeps the first stored answer of a shared key value, and rolls back', async () => {
+    await dbmate(t.url, ['up'], true);
+    await t.sql`DELETE FROM idempotency_keys`;
+    await t.sql`
+      INSERT INTO idempotency_keys (client, method, path, key, request_hash, status, created_at)
+      VALUES ('alice', 'POST', '/products', 'order-1', 'a', 201, now() - interval '2 minutes'),
+             ('bob',   'POST', '/products', 'order-1', 'b', 201, now() - interval '1 minute'),
+             ('bob',   'POST', '/products', 'order-2', 'c', 201, now())`;
+    const version = MIGRATIONS.find((f) => f.includes('idempotency_keys_per_client'))!.split('_')[0]!;
+    while ((await status())[version]) await dbmate(t.url, ['down'], true);
+    const rows = await t.sql<{ key: string; request_hash: string }[]>`
+      SELECT key, request_hash FROM idempotency_keys ORDER BY key`;
+    expect([...rows]).toEqual([{ key: 'order-1', request_hash: 'a' }, { key: 'order-2', request_hash: 'c' }]);
+    await dbmate(t.url, ['up'], true);
+    expect(await fingerprint(t.sql)).toEqual(firstSchema);
+  });
+});

@@ -208,7 +208,8 @@ describe('Idempotency-Key: conflicts', () => {
     const raw = JSON.stringify({ delta: -1, reason: 'sold' });
     const key = newKey();
     // A request running with this key holds the key's advisory lock for its transaction.
-    const lockId = createHash('sha256').update(`POST\0${path}\0${key}`).digest().readBigInt64BE(0);
+    // (The client is '' here: the app runs without API keys.)
+    const lockId = createHash('sha256').update(`\0POST\0${path}\0${key}`).digest().readBigInt64BE(0);
     const holder = await t.db.sql.reserve();
     try {
       await holder`SELECT pg_advisory_lock(${lockId.toString()}::bigint)`;
