@@ -192,8 +192,8 @@ function parseDuration(text: string): number {
   return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
 }
 
-async function runWrk(wrk: string, base: string, script: string, args: string[] = []): Promise<Measure> {
-  const r = await sh([wrk, '-t1', `-c${CONNECTIONS}`, `-d${SECONDS}s`, '--latency', '-s', join(ROOT, 'bench/wrk', script), base, '--', ...args]);
+async function runWrk(wrk: string, base: string, script: string, args: string[] = [], connections = CONNECTIONS): Promise<Measure> {
+  const r = await sh([wrk, '-t1', `-c${connections}`, `-d${SECONDS}s`, '--latency', '-s', join(ROOT, 'bench/wrk', script), base, '--', ...args]);
   const requests = Number(/(\d+) requests in/.exec(r.out)?.[1] ?? 0);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.out)?.[1]);
   const p50 = parseDuration(/\n\s+50%\s+(\S+)/.exec(r.out)?.[1] ?? '');
@@ -327,16 +327,19 @@ try {
     const per = (seconds: number) => (m.requests ? (seconds * 1e6) / m.requests : NaN);
     return { ...m, cpu: { server: per(s1 - s0), postgres: per(p1 - p0), loader: per(m.loaderCpu) } };
   };
-  const results = new Map<string, { service: Sample[]; reference: Sample[]; ceiling: Sample[] }>();
+  const results = new Map<string, { service: Sample[]; reference: Sample[]; ceiling: Sample[]; sameConcurrency: Measure[] }>();
   let server = await startService(apiUrl);
   const reference = await startService(apiUrl, { script: 'bench/reference-server.ts' });
   for (let round = 1; round <= ROUNDS; round++) {
     for (const s of scenarios) {
-      const r = results.get(s.name) ?? { service: [], reference: [], ceiling: [] };
+      const r = results.get(s.name) ?? { service: [], reference: [], ceiling: [], sameConcurrency: [] };
       const tag = (who: string) => (s.wrk === 'create.lua' ? [`${who}${round}x${Date.now().toString(36)}`] : s.wrkArgs);
       const service = await measured(server.proc.pid, () => runWrk(wrk, server.base, s.wrk, tag('r')));
       const bare = await measured(reference.proc.pid, () => runWrk(wrk, reference.base, s.wrk, tag('b')));
       const ceiling = await measured(undefined, () => runPgbench(pgbench, apiUrl, s.sql, s.vars));
+      // Latency at pgbench's own concurrency (one connection per pgbench client, as many as the pool).
+      const same = await runWrk(wrk, server.base, s.wrk, tag('c'), POOL);
+      r.sameConcurrency.push(same);
       r.service.push(service);
       r.reference.push(bare);
       r.ceiling.push(ceiling);
@@ -410,6 +413,19 @@ try {
     const c = { rps: med(r.ceiling, (m) => m.rps), p50: med(r.ceiling, (m) => m.p50), p99: med(r.ceiling, (m) => m.p99) };
     const errors = r.service.reduce((a, m) => a + m.errors, 0);
     report.push(`| ${name} | ${s.rps.toFixed(0)} | ${b.toFixed(0)} | ${c.rps.toFixed(0)} | ${((s.rps / c.rps) * 100).toFixed(0)} % | ${((b / c.rps) * 100).toFixed(0)} % | ${s.p50.toFixed(2)} / ${s.p99.toFixed(2)} | ${c.p50.toFixed(2)} / ${c.p99.toFixed(2)} | ${(s.p99 / c.p99).toFixed(1)}x | ${errors} |`);
+  }
+  report.push(
+    '',
+    `At ${CONNECTIONS} connections against pgbench's ${POOL} clients, latency includes queueing for the pool: at saturation the mean ` +
+      'latency is connections / throughput (Little\'s law). The same service driven with as many connections as pgbench has clients:',
+    '',
+    `| query | service req/s at ${POOL} connections | p50 / p99 ms | pgbench p50 / p99 ms | p99 ratio |`,
+    '|---|---:|---:|---:|---:|',
+  );
+  for (const [name, r] of results) {
+    const m = { rps: median(r.sameConcurrency.map((x) => x.rps)), p50: median(r.sameConcurrency.map((x) => x.p50)), p99: median(r.sameConcurrency.map((x) => x.p99)) };
+    const c = { p50: med(r.ceiling, (x) => x.p50), p99: med(r.ceiling, (x) => x.p99) };
+    report.push(`| ${name} | ${m.rps.toFixed(0)} | ${m.p50.toFixed(2)} / ${m.p99.toFixed(2)} | ${c.p50.toFixed(2)} / ${c.p99.toFixed(2)} | ${(m.p99 / c.p99).toFixed(1)}x |`);
   }
   report.push('', 'Per round (service req/s, bare stack req/s, pgbench tps):', '');
   for (const [name, r] of results) {
