@@ -75,7 +75,7 @@ export function createApp(deps: AppDeps) {
   if (config.rateLimitMax > 0) {
     app.use('*', unlessStatic(rateLimit(config.rateLimitMax, config.rateLimitWindowS, config.trustProxy, matchKey)));
   }
-  if (config.apiKeys.length) app.use('*', requireApiKey(config.apiKeys, matchKey, config.readsRequireKey));
+  if (config.apiKeys.length) app.use('*', requireApiKey(matchKey, config.readsRequireKey));
   app.use('*', idempotency);
 
   app.route('/', healthApi);

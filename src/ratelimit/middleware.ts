@@ -2,18 +2,20 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { getConnInfo } from 'hono/bun';
 import { createHash } from 'node:crypto';
 import { ApiError } from '../errors.ts';
+import type { KeyMatcher } from '../http/auth.ts';
 import type { AppEnv } from '../http/context.ts';
 import { countRequest, purgeOldWindows } from './queries.ts';
 
 /**
- * Who a request counts against: the configured API key it proves it holds;
+ * Who a request counts against: the configured API key it proves it holds (by
+ * its fingerprint, which a change of the key list leaves as it is);
  * otherwise its address — behind a trusted proxy the last X-Forwarded-For
  * entry (the one the proxy appended), never what the client wrote itself.
  * A made-up token identifies nobody, so it cannot buy a fresh count.
  */
-export function clientOf(c: Context<AppEnv>, trustProxy: boolean, matchKey: (auth: string | undefined) => number): string {
+export function clientOf(c: Context<AppEnv>, trustProxy: boolean, matchKey: KeyMatcher): string {
   const key = matchKey(c.req.header('authorization'));
-  if (key !== -1) return `key:${key}`;
+  if (key !== undefined) return `key:${key}`;
   let address: string | undefined;
   if (trustProxy) address = c.req.header('x-forwarded-for')?.split(',').at(-1)?.trim();
   if (!address) {
@@ -36,7 +38,7 @@ export function rateLimit(
   max: number,
   windowS: number,
   trustProxy: boolean,
-  matchKey: (auth: string | undefined) => number,
+  matchKey: KeyMatcher,
 ): MiddlewareHandler<AppEnv> {
   let lastPurge = 0;
   return async (c, next) => {

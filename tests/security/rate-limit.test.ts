@@ -123,6 +123,19 @@ describe('with a limit of 5 per 60 s', () => {
     });
   });
 
+  test('a client keeps its count when the key list changes order (a process restarted with keys added)', async () => {
+    const before = appWith({ ...LIMIT, apiKeys: [K1, K2] });
+    const after = appWith({ ...LIMIT, apiKeys: [K2, K1] });
+    await inOneWindow(async () => {
+      const as = (app: App) => () => app.request('/products', { headers: { authorization: `Bearer ${K1}` } });
+      expect(await statuses(as(before), 3)).toEqual([200, 200, 200]);
+      expect(await statuses(as(after), 2)).toEqual([200, 200]);
+      await expectRateLimited(await as(after)(), 60);
+      // K2 was never used: its count is untouched, whatever its position.
+      expect((await after.request('/products', { headers: { authorization: `Bearer ${K2}` } })).status).toBe(200);
+    });
+  });
+
   test('two API processes on one database share the count: 3 + 3 requests, the 6th is 429', async () => {
     const first = appWith(LIMIT, anotherProcessPool());
     const second = appWith(LIMIT, anotherProcessPool());
