@@ -29,16 +29,10 @@ export function processCpuSeconds(pid: number): number {
  * the children it has reaped (backends of closed connections, pgbench's).
  */
 export function postgresCpuSeconds(postmasterPid: number): number {
-  let total = 0;
   const own = statFields(postmasterPid);
-  if (own) total += (Number(own[11]) + Number(own[12]) + Number(own[13]) + Number(own[14])) / TICKS_PER_SECOND;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const f = statFields(Number(entry));
-    // Field 4 (index 1 here) is the parent pid.
-    if (f && Number(f[1]) === postmasterPid) total += (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND;
-  }
-  return total;
+  // cutime and cstime (fields 16 and 17): the children it has reaped.
+  const reaped = own ? (Number(own[13]) + Number(own[14])) / TICKS_PER_SECOND : 0;
+  return [postmasterPid, ...postgresChildren(postmasterPid)].reduce((sum, pid) => sum + processCpuSeconds(pid), reaped);
 }
 
 /** Waits (at most `ms`) until these processes have exited and been reaped, so their CPU shows in their parent's. */
@@ -49,6 +43,7 @@ export async function waitForExit(pids: number[], ms = 2000): Promise<void> {
 
 /** The postmaster's children now: its backends and background processes. */
 export function postgresChildren(postmasterPid: number): number[] {
+  // Field 4 of /proc/PID/stat (index 1 here) is the parent pid.
   return readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number)
     .filter((pid) => Number(statFields(pid)?.[1]) === postmasterPid);
 }
