@@ -58,7 +58,8 @@ export async function importFile(sql: Sql, path: string, options: ImportOptions 
   let rows = 0;
   let bytes = 0;
   const report = (phase: ImportPhase) => options.onProgress?.({ phase, rows, bytes, totalBytes, seconds: seconds() });
-  const note = `import ${basename(path)}`.slice(0, 500);
+  // The stock note names the file; a note holds no control characters but tab and line breaks.
+  const note = `import ${basename(path).replace(/[\u0000-\u001f\u007f-\u009f]/g, '?')}`.slice(0, 500);
 
   /** The file as COPY text, a chunk at a time: memory stays flat whatever the file's size. */
   async function* copyText() {

@@ -5,6 +5,7 @@
  * with a few statements (categories, stock corrections, updates, inserts).
  */
 import type { Sql } from '../db.ts';
+import { MAX_CATEGORY_NAME, MAX_PRODUCT_NAME, NAME_CHARACTERS_MESSAGE, TEXT_CHARACTERS_MESSAGE } from '../http/text.ts';
 import { DEFAULT_CATEGORY } from '../products/handlers.ts';
 
 export type ImportMode = 'upsert' | 'insert';
@@ -95,11 +96,13 @@ export async function checkRows(sql: Sql, mode: ImportMode): Promise<void> {
              WHEN n.row_error IS NOT NULL OR n.problems ? 'name' THEN NULL
              WHEN n.name IS NULL THEN CASE WHEN p.id IS NULL THEN 'is required for a new product' END
              WHEN n.name = '' THEN 'must not be empty'
-             WHEN char_length(n.name) > 200 THEN 'must be at most 200 characters'
+             WHEN NOT is_clean_name(n.name) THEN ${NAME_CHARACTERS_MESSAGE}
+             WHEN char_length(n.name) > ${MAX_PRODUCT_NAME} THEN ${`must be at most ${MAX_PRODUCT_NAME} characters`}
              WHEN o.id IS NOT NULL AND o.id IS DISTINCT FROM p.id THEN 'another product (SKU ' || o.sku || ') has this name'
            END,
            CASE
              WHEN n.row_error IS NOT NULL OR n.problems ? 'description' THEN NULL
+             WHEN NOT is_clean_text(n.description) THEN ${TEXT_CHARACTERS_MESSAGE}
              WHEN char_length(n.description) > 2000 THEN 'must be at most 2000 characters'
            END,
            CASE
@@ -116,7 +119,8 @@ export async function checkRows(sql: Sql, mode: ImportMode): Promise<void> {
            CASE
              WHEN n.row_error IS NOT NULL OR n.problems ? 'category' THEN NULL
              WHEN n.category = '' THEN 'must not be empty'
-             WHEN char_length(n.category) > 100 THEN 'must be at most 100 characters'
+             WHEN NOT is_clean_name(n.category) THEN ${NAME_CHARACTERS_MESSAGE}
+             WHEN char_length(n.category) > ${MAX_CATEGORY_NAME} THEN ${`must be at most ${MAX_CATEGORY_NAME} characters`}
            END
     FROM (
       SELECT t.*, lower(t.sku) AS sku_key, lower(t.name) AS name_key

@@ -7,6 +7,8 @@
  * is checked in SQL over the staging table (src/import/queries.ts).
  */
 
+import { NAME_CHARACTERS_MESSAGE, TEXT_CHARACTERS_MESSAGE } from '../http/text.ts';
+
 /** The columns of an import file, in staging-table order. */
 export const FIELDS = ['sku', 'name', 'description', 'price', 'quantity', 'category'] as const;
 export type Field = (typeof FIELDS)[number];
@@ -54,12 +56,20 @@ export interface RowParser {
 }
 
 const NUL = '\u0000';
-const NUL_MESSAGE = 'must not contain NUL characters';
+/** PostgreSQL text cannot hold NUL: it is refused here, with the message the API gives for the field. */
+const NUL_MESSAGES: Record<Field, string> = {
+  sku: 'must not contain NUL characters',
+  name: NAME_CHARACTERS_MESSAGE,
+  description: TEXT_CHARACTERS_MESSAGE,
+  price: 'must not contain NUL characters',
+  quantity: 'must not contain NUL characters',
+  category: NAME_CHARACTERS_MESSAGE,
+};
 
 /** Sets a value, or records a NUL problem for it (the value is then left out). */
 function setValue(row: StagedRow, index: number, value: string | null) {
   if (value !== null && value.includes(NUL)) {
-    problemsOf(row)[FIELDS[index]!] = NUL_MESSAGE;
+    problemsOf(row)[FIELDS[index]!] = NUL_MESSAGES[FIELDS[index]!];
     return;
   }
   row.values[index] = value;

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatReport, progressPrinter } from '../../src/cli/import.ts';
 import { importFile, type ImportOptions, type ImportProgress } from '../../src/import/import-file.ts';
+import { NAME_CHARACTERS_MESSAGE, TEXT_CHARACTERS_MESSAGE } from '../../src/http/text.ts';
 import { SKU_PATTERN } from '../../src/products/schemas.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { runCommand } from '../support/command.ts';
@@ -197,7 +198,7 @@ describe('import: validation', () => {
       { line: 15, field: 'quantity', message: 'must be at most 2147483647' },
       { line: 16, field: 'category', message: 'must not be empty' },
       { line: 17, field: 'category', message: 'must be at most 100 characters' },
-      { line: 18, field: 'name', message: 'must not contain NUL characters' },
+      { line: 18, field: 'name', message: NAME_CHARACTERS_MESSAGE },
       { line: 20, field: 'sku', message: 'duplicate of line 19' },
       { line: 22, field: 'name', message: 'duplicate of line 21' },
       { line: 23, field: 'name', message: 'another product (SKU VAL-EXIST) has this name' },
@@ -248,7 +249,7 @@ describe('import: validation', () => {
       { line: 5, field: 'description', message: 'must be a string or null' },
       { line: 5, field: 'price', message: 'must be a number or a decimal string' },
       { line: 5, field: 'quantity', message: 'must be a number' },
-      { line: 6, field: 'name', message: 'must not contain NUL characters' },
+      { line: 6, field: 'name', message: NAME_CHARACTERS_MESSAGE },
       { line: 7, field: 'price', message: 'must be a decimal number with at most 2 decimals, 0 to 99999999.99' },
       { line: 7, field: 'quantity', message: 'must be a whole number' },
     ]);
