@@ -44,7 +44,8 @@ describe('racing a category delete', () => {
     for (let round = 0; round < 30; round++) {
       // The category exists and is empty when the round starts.
       await t.db.sql`INSERT INTO categories (name) VALUES ('Volatile') ON CONFLICT (lower(name)) DO NOTHING`;
-      const [{ id }] = await t.db.sql<{ id: number }[]>`SELECT id FROM categories WHERE lower(name) = 'volatile'`;
+      const [row] = await t.db.sql<{ id: number }[]>`SELECT id FROM categories WHERE lower(name) = 'volatile'`;
+      const id = row!.id;
       const requests: Promise<Outcome>[] = [];
       for (let i = 0; i < 6; i++) {
         requests.push(send('DELETE', `/categories/${id}`).then((r) => outcome('delete', r)));

@@ -436,7 +436,7 @@ describe('import: columns left out and empty cells', () => {
     // Left out, or empty: the product keeps its value, except that an empty description means none.
     const expected = { ...after, [field]: how === 'empty' && field === 'description' ? null : before[field] };
     expect(await product(sku)).toMatchObject({ ...expected, version: 2 });
-    const changed = Object.fromEntries(OPTIONAL.map((f) => [f, expected[f] === before[f] ? 0 : 1]));
+    const changed = Object.fromEntries(OPTIONAL.map((f) => [f, expected[f] === before[f] ? 0 : 1])) as Record<Optional, number>;
     expect(result.changed).toEqual(changed);
     expect(await ledgerMismatches()).toEqual([]);
   });
