@@ -6,10 +6,14 @@
 -- A name (of a product or a category) is one visible line: no control
 -- characters (Unicode Cc), no line or paragraph separators (Zl, Zp), no
 -- invisible format characters (Cf, as of Unicode 17: soft hyphen, zero-width
--- spaces and joiners, bidirectional controls, byte order mark, tag characters...).
+-- spaces, bidirectional controls, byte order mark, tag characters...). The
+-- zero-width non-joiner and joiner (U+200C, U+200D) are kept inside a name,
+-- not at either end: Persian and Indic scripts need them, and emoji sequences
+-- are joined by them.
 CREATE FUNCTION is_clean_name(value text) RETURNS boolean
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN value !~ '[\u0001-\u001f\u007f-\u009f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]';
+RETURN value !~ '[\u0001-\u001f\u007f-\u009f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b\u200e-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]'
+  AND value !~ '^[\u200c\u200d]|[\u200c\u200d]$';
 
 -- Free text (descriptions, stock notes) may hold tab, line feed and carriage
 -- return, and no other control character.
@@ -35,9 +39,9 @@ WITH cleaned AS (
   SELECT id, archived_at IS NULL AS active,
          coalesce(nullif(btrim(
            regexp_replace(
-             regexp_replace(name, '[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]', '', 'g'),
+             regexp_replace(name, '[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b\u200e-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]', '', 'g'),
              '[\u0001-\u001f\u007f-\u009f\u2028\u2029]+', ' ', 'g'),
-           E'\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff'), ''),
+           E'\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff\u200c\u200d'), ''),
            'Product ' || id) AS name
   FROM products WHERE NOT is_clean_name(name)
 )
@@ -56,9 +60,9 @@ WITH cleaned AS (
   SELECT id,
          coalesce(nullif(btrim(
            regexp_replace(
-             regexp_replace(name, '[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]', '', 'g'),
+             regexp_replace(name, '[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b\u200e-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]', '', 'g'),
              '[\u0001-\u001f\u007f-\u009f\u2028\u2029]+', ' ', 'g'),
-           E'\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff'), ''),
+           E'\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff\u200c\u200d'), ''),
            'Category ' || id) AS name
   FROM categories WHERE NOT is_clean_name(name)
 )

@@ -10,7 +10,9 @@ import { z } from '@hono/zod-openapi';
  * invisible format characters (Cf: soft hyphen, zero-width spaces and joiners,
  * bidirectional controls, the byte order mark, tag characters, ...). The list
  * is Unicode 17's; a new Unicode version may add format characters, which a
- * test then reports.
+ * test then reports. Two format characters are kept, inside a name only (not
+ * first or last): the zero-width non-joiner and joiner (U+200C, U+200D), which
+ * Persian and Indic scripts need to spell words and which join emoji sequences.
  */
 /** The longest names, in code points. */
 export const MAX_PRODUCT_NAME = 200;
@@ -19,7 +21,7 @@ export const MAX_CATEGORY_NAME = 100;
 export const NAME_FORBIDDEN_RANGES: readonly (readonly [number, number])[] = [
   [0x0000, 0x001f], [0x007f, 0x009f], [0x00ad, 0x00ad], [0x0600, 0x0605], [0x061c, 0x061c],
   [0x06dd, 0x06dd], [0x070f, 0x070f], [0x0890, 0x0891], [0x08e2, 0x08e2], [0x180e, 0x180e],
-  [0x200b, 0x200f], [0x2028, 0x202e], [0x2060, 0x2064], [0x2066, 0x206f], [0xfeff, 0xfeff],
+  [0x200b, 0x200b], [0x200e, 0x200f], [0x2028, 0x202e], [0x2060, 0x2064], [0x2066, 0x206f], [0xfeff, 0xfeff],
   [0xfff9, 0xfffb], [0x110bd, 0x110bd], [0x110cd, 0x110cd], [0x13430, 0x1343f], [0x1bca0, 0x1bca3],
   [0x1d173, 0x1d17a], [0xe0001, 0xe0001], [0xe0020, 0xe007f],
 ];
@@ -34,6 +36,8 @@ const charClass = (ranges: typeof NAME_FORBIDDEN_RANGES) =>
   new RegExp(`[${ranges.map(([a, b]) => (a === b ? hex(a) : `${hex(a)}-${hex(b)}`)).join('')}]`, 'u');
 
 const NAME_FORBIDDEN = charClass(NAME_FORBIDDEN_RANGES);
+/** The joiners a name may hold, but not at either end, where they join nothing. */
+const JOINER_AT_EDGE = /^[\u200c\u200d]|[\u200c\u200d]$/;
 const TEXT_FORBIDDEN = charClass(TEXT_FORBIDDEN_RANGES);
 
 export const NAME_CHARACTERS_MESSAGE = 'must not contain control characters, line separators or invisible format characters';
@@ -57,7 +61,7 @@ export function codePoints(s: string): number {
 }
 
 /** Whether `s` may be a name as far as its characters go (not its length or its edges). */
-export const isCleanName = (s: string) => s.isWellFormed() && !NAME_FORBIDDEN.test(s);
+export const isCleanName = (s: string) => s.isWellFormed() && !NAME_FORBIDDEN.test(s) && !JOINER_AT_EDGE.test(s);
 /** Whether `s` may be free text as far as its characters go. */
 export const isCleanText = (s: string) => s.isWellFormed() && !TEXT_FORBIDDEN.test(s);
 
@@ -82,7 +86,7 @@ export const textUpTo = (max: number) => text()
 export const name = (max: number) => z.string().trim()
   .refine((s) => s.length > 0, 'must not be empty')
   .refine((s) => s.isWellFormed(), UNICODE_MESSAGE)
-  .refine((s) => !NAME_FORBIDDEN.test(s), NAME_CHARACTERS_MESSAGE)
+  .refine((s) => !NAME_FORBIDDEN.test(s) && !JOINER_AT_EDGE.test(s), NAME_CHARACTERS_MESSAGE)
   .refine((s) => codePoints(s) <= max, `must be at most ${max} characters`)
   .openapi({ minLength: 1, maxLength: max });
 

@@ -54,16 +54,19 @@ describe('one rule for the API, the import and the database', () => {
 
   test('names refuse every control, separator and format character this runtime\'s Unicode knows, and nothing else', () => {
     const unicode: number[] = [];
-    for (const cp of allCodePoints()) if (/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(String.fromCodePoint(cp))) unicode.push(cp);
+    // The joiners U+200C and U+200D are kept inside names (tested below).
+    for (const cp of allCodePoints()) {
+      if (cp !== 0x200c && cp !== 0x200d && /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(String.fromCodePoint(cp))) unicode.push(cp);
+    }
     const listed = NAME_FORBIDDEN_RANGES.flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i)).filter((cp) => cp > 0);
     expect(listed).toEqual(unicode);
   });
 });
 
 // A character of each kind in the middle of a name: control, C1 control, soft
-// hyphen, zero-width space, zero-width joiner, bidi override, line separator,
+// hyphen, zero-width space, left-to-right mark, bidi override, line separator,
 // word joiner, byte order mark, interlinear annotation, language tag.
-const FORBIDDEN_IN_NAMES = ['\u0001', '\t', '\n', '\u007f', '\u0085', '\u00ad', '\u200b', '\u200d', '\u202e', '\u2028', '\u2060', '\ufeff', '\ufff9', '\u{e0001}'];
+const FORBIDDEN_IN_NAMES = ['\u0001', '\t', '\n', '\u007f', '\u0085', '\u00ad', '\u200b', '\u200e', '\u202e', '\u2028', '\u2060', '\ufeff', '\ufff9', '\u{e0001}'];
 const hexOf = (c: string) => `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
 
 describe('the API', () => {
@@ -82,6 +85,23 @@ describe('the API', () => {
       .rejects.toMatchObject({ code: '23514', constraint_name: 'products_name_visible' });
     await expect(t.db.sql`INSERT INTO categories (name) VALUES (${`Bad${c}Category`})`)
       .rejects.toMatchObject({ code: '23514', constraint_name: 'categories_name_visible' });
+  });
+
+  test('keeps the zero-width non-joiner and joiner inside a name, and refuses them at either end', async () => {
+    const family = `Family \u{1F468}\u200d\u{1F469}\u200d\u{1F467} ${unique('Mug')}`;
+    const persian = `\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 ${unique('Tea')}`;
+    for (const name of [family, persian]) {
+      const res = await t.post('/products', { name, price: 1 });
+      expect(res.status).toBe(201);
+      expect((await json(res)).name).toBe(name);
+    }
+    for (const name of [`\u200d${unique('Edge')}`, `${unique('Edge')}\u200c`]) {
+      const problem = await expectProblem(await t.post('/products', { name, price: 1 }), 422, 'validation_failed');
+      expect(problem.errors).toEqual([{ path: 'name', message: NAME_CHARACTERS_MESSAGE }]);
+    }
+    const [category] = await t.db.sql<{ id: number }[]>`SELECT id FROM categories LIMIT 1`;
+    await expect(t.db.sql`INSERT INTO products (sku, name, price, category_id) VALUES (${unique('SKU').replace(' ', '-')}, ${'Edge\u200d'}, 1, ${category!.id})`)
+      .rejects.toMatchObject({ code: '23514', constraint_name: 'products_name_visible' });
   });
 
   test('refuses a name holding an unpaired surrogate with 422', async () => {
@@ -256,6 +276,7 @@ describe('the migration, on rows written before these rules', () => {
           ('M-2', 'Tab Name', NULL, 1, ${c!.id}, NULL),
           ('M-3', ${'Tab\u2028\u2029Name'}, NULL, 1, ${c!.id}, NULL),
           ('M-4', ${'\u200b\u200d'}, NULL, 1, ${c!.id}, NULL),
+          ('M-8', ${'Fa\u200cmily \u{1F468}\u200d\u{1F469}\u200b'}, NULL, 1, ${c!.id}, NULL),
           ('M-5', ${'Tab\nName'}, NULL, 1, ${c!.id}, now()),
           ('M-6', ${`${'n'.repeat(199)}\u0001`}, NULL, 1, ${c!.id}, NULL),
           ('M-7', ${'n'.repeat(199)}, NULL, 1, ${c!.id}, NULL)`;
@@ -271,6 +292,7 @@ describe('the migration, on rows written before these rules', () => {
         { sku: 'M-5', name: 'Tab Name', description: null }, // archived: names may repeat
         { sku: 'M-6', name: `${'n'.repeat(200 - ` (${id('M-6')})`.length)} (${id('M-6')})`, description: null },
         { sku: 'M-7', name: 'n'.repeat(199), description: null },
+        { sku: 'M-8', name: 'Fa\u200cmily \u{1F468}\u200d\u{1F469}', description: null }, // joiners inside are kept
       ]);
       const categories = await db.sql<{ id: number; name: string; description: string | null }[]>`
         SELECT id, name, description FROM categories ORDER BY id`;
