@@ -27,6 +27,12 @@ async function fatal(line: string): Promise<never> {
 const firstLine = (error: unknown) =>
   (error instanceof Error ? error.message : String(error)).split('\n').map((l) => l.trim()).find(Boolean) ?? String(error);
 
+// While the database is being set up, an error nobody caught (in a child-process
+// callback too) ends the run like any other set-up failure instead of leaving it hanging.
+const uncaught = (error: unknown) => void fatal(`setting up the test database failed: ${firstLine(error)}`);
+process.on('uncaughtException', uncaught);
+process.on('unhandledRejection', uncaught);
+
 if (!adminUrl) {
   const dir = mkdtempSync(join(tmpdir(), 'inventory-test-pg-'));
   try {
@@ -55,6 +61,8 @@ try {
   await fatal(`could not prepare the template database on ${new URL(adminUrl!).host}: ${firstLine(error)}`);
 }
 
+process.off('uncaughtException', uncaught);
+process.off('unhandledRejection', uncaught);
 process.env.TEST_ADMIN_URL = adminUrl;
 process.env.TEST_TEMPLATE_DATABASE = template;
 
