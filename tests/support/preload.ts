@@ -27,11 +27,13 @@ async function fatal(line: string): Promise<never> {
 const firstLine = (error: unknown) =>
   (error instanceof Error ? error.message : String(error)).split('\n').map((l) => l.trim()).find(Boolean) ?? String(error);
 
-// While the database is being set up, an error nobody caught (in a child-process
-// callback too) ends the run like any other set-up failure instead of leaving it hanging.
-const uncaught = (error: unknown) => void fatal(`setting up the test database failed: ${firstLine(error)}`);
-process.on('uncaughtException', uncaught);
-process.on('unhandledRejection', uncaught);
+// bun test does not hand uncaught errors to process handlers, and a preload that
+// never settles leaves the run waiting forever: bound the whole set-up instead.
+const SETUP_LIMIT_S = 120;
+const limit = setTimeout(
+  () => void fatal(`setting up the test database did not finish within ${SETUP_LIMIT_S} s (or set TEST_DATABASE_URL to use a server)`),
+  SETUP_LIMIT_S * 1000,
+);
 
 if (!adminUrl) {
   const dir = mkdtempSync(join(tmpdir(), 'inventory-test-pg-'));
@@ -61,8 +63,7 @@ try {
   await fatal(`could not prepare the template database on ${new URL(adminUrl!).host}: ${firstLine(error)}`);
 }
 
-process.off('uncaughtException', uncaught);
-process.off('unhandledRejection', uncaught);
+clearTimeout(limit);
 process.env.TEST_ADMIN_URL = adminUrl;
 process.env.TEST_TEMPLATE_DATABASE = template;
 
