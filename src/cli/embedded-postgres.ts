@@ -290,8 +290,9 @@ function runToEnd(file: string, args: string[], options: SpawnOptions, log: (lin
     child.on('error', (error: NodeJS.ErrnoException) => done({ code: null, output, spawnError: error.code ?? error.message }));
     child.on('close', (code) => done({ code, output }));
     // initdb takes seconds; one that hangs is stopped and reported like any other failure.
-    const limit = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    const limit = setTimeout(() => child.kill('SIGKILL'), 120_000).unref();
     child.on('close', () => clearTimeout(limit));
+    child.on('error', () => clearTimeout(limit));
   });
 }
 
