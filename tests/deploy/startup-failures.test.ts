@@ -13,7 +13,11 @@ import { createTestDatabase } from '../support/db.ts';
 const root = join(import.meta.dir, '../..');
 const scratch = mkdtempSync(join(tmpdir(), 'inventory-startup-'));
 chmodSync(scratch, 0o755); // PostgreSQL runs as the postgres user when the suite runs as root
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+afterAll(async () => {
+  // A failed expectation must not leave a PostgreSQL behind either.
+  for (const pid of processesIn(scratch)) process.kill(pid, 'SIGKILL');
+  rmSync(scratch, { recursive: true, force: true });
+});
 
 let dirs = 0;
 function dataDir(): string {
