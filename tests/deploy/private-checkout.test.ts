@@ -26,7 +26,7 @@ async function run(argv: string[], extra: Record<string, string> = {}, limitMs =
 
 beforeAll(async () => {
   expect(statSync(home).mode & 0o777).toBe(0o700);
-  const head = (await run(['git', '-C', root, 'rev-parse', 'HEAD'])).output.trim();
+  const head = Bun.spawnSync(['git', 'rev-parse', 'HEAD'], { cwd: root }).stdout.toString().trim();
   const cloned = await Bun.spawn(['git', 'clone', '--quiet', root, clone], { stdout: 'ignore', stderr: 'inherit' }).exited;
   expect(cloned).toBe(0);
   expect((await run(['git', 'checkout', '--quiet', head])).code).toBe(0);
