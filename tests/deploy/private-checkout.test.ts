@@ -14,6 +14,9 @@ const home = mkdtempSync(join(tmpdir(), 'inventory-private-'));
 const clone = join(home, 'app');
 const env = { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/root', LOG_LEVEL: 'warn' };
 let dataDir: string | undefined;
+let serveOutput = '';
+/** Where `./run.sh` said the data is. */
+const dataDirIn = (output: string) => /data in (\S+)\) on 127\.0\.0\.1/.exec(output)?.[1];
 
 /** Runs a command in the clone to its end (killed after `limitMs`). */
 async function run(argv: string[], extra: Record<string, string> = {}, limitMs = 120_000) {
@@ -33,6 +36,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(() => {
+  dataDir ??= dataDirIn(serveOutput);
   // Every PostgreSQL process of the clone's cluster (they chdir to its data directory) is gone by now; make sure.
   if (dataDir) {
     for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number)) {
@@ -59,13 +63,12 @@ describe('a checkout in a private directory', () => {
       stdout: 'pipe',
       stderr: 'pipe',
     });
-    let output = '';
     const decoder = new TextDecoder();
     void (async () => {
-      for await (const chunk of proc.stdout) output += decoder.decode(chunk);
+      for await (const chunk of proc.stdout) serveOutput += decoder.decode(chunk);
     })();
     void (async () => {
-      for await (const chunk of proc.stderr) output += decoder.decode(chunk);
+      for await (const chunk of proc.stderr) serveOutput += decoder.decode(chunk);
     })();
     try {
       let ready = false;
@@ -74,9 +77,10 @@ describe('a checkout in a private directory', () => {
         ready = await fetch(`http://127.0.0.1:${apiPort}/readyz`).then((r) => r.ok, () => false);
         if (!ready) await Bun.sleep(250);
       }
+      const output = serveOutput;
       expect({ ready, output: ready ? '' : output }).toEqual({ ready: true, output: '' });
 
-      dataDir = /data in (\S+)\) on 127\.0\.0\.1/.exec(output)?.[1];
+      dataDir = dataDirIn(output);
       expect(dataDir).toBeDefined();
       if (process.getuid?.() === 0) {
         // The postgres user cannot enter the clone: the data lives outside it.
