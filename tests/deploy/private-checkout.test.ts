@@ -63,13 +63,12 @@ describe('a checkout in a private directory', () => {
       stdout: 'pipe',
       stderr: 'pipe',
     });
-    const decoder = new TextDecoder();
-    void (async () => {
-      for await (const chunk of proc.stdout) serveOutput += decoder.decode(chunk);
-    })();
-    void (async () => {
-      for await (const chunk of proc.stderr) serveOutput += decoder.decode(chunk);
-    })();
+    for (const stream of [proc.stdout, proc.stderr]) {
+      const decoder = new TextDecoder();
+      void (async () => {
+        for await (const chunk of stream) serveOutput += decoder.decode(chunk, { stream: true });
+      })();
+    }
     try {
       let ready = false;
       const deadline = Date.now() + 150_000; // the first run installs the dependencies
