@@ -62,8 +62,8 @@ const firstLine = (text: string) => text.split('\n').map((l) => l.trim()).find(B
 
 /** The error dbmate reported, without its banner. */
 function dbmateError(message: string): string {
-  const line = message.split('\n').map((l) => l.trim()).find((l) => l.startsWith('Error:'));
-  return (line ?? firstLine(message)).replace(/^Error:\s*/, '').replace(/^dbmate .* failed \(\d+\):\s*/, '');
+  const lines = message.replace(/^dbmate .*? failed \(\d+\):\s*/, '').split('\n').map((l) => l.trim());
+  return (lines.find((l) => l.startsWith('Error:')) ?? lines.find(Boolean) ?? message).replace(/^Error:\s*/, '');
 }
 
 function addressIsFree(host: string, port: number): Promise<boolean> {
@@ -113,11 +113,13 @@ async function main() {
   }
 
   try {
-    await dbmate(ownerUrl, ['--wait', 'up']);
+    await dbmate(ownerUrl, ['--wait', '--wait-timeout', '15s', 'up']);
   } catch (error) {
-    throw new StartupError(
-      `a migration failed: ${dbmateError((error as Error).message)}; fix the migration (db/migrations) or the database, then run again`,
-    );
+    const reason = dbmateError((error as Error).message);
+    if (/unable to connect to database/.test(reason)) {
+      throw new StartupError(`cannot reach the database for migrations: ${reason}; check that it runs and DATABASE_URL (MIGRATION_DATABASE_URL)`);
+    }
+    throw new StartupError(`a migration failed: ${reason}; fix the migration (db/migrations) or the database, then run again`);
   }
   await protectMigrationHistory(ownerUrl);
   let seeds: string[];
