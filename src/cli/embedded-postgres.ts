@@ -52,7 +52,7 @@ export const RUNTIME_DIR = '/var/lib/inventory-service';
 
 type RunAs = { uid: number; gid: number; groups: number[] };
 
-/** Every PostgreSQL this process started and has not stopped yet. */
+/** Every PostgreSQL (and initdb) this process started that has not ended yet. */
 const running = new Set<ChildProcess>();
 
 // Last resort: however this process ends, PostgreSQL is asked to stop (fast shutdown).
@@ -281,6 +281,9 @@ function runToEnd(file: string, args: string[], options: SpawnOptions, log: (lin
   return new Promise<{ code: number | null; output: string; spawnError?: string }>((done) => {
     let output = '';
     const child = spawn(file, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Stopped with the rest if this process ends first (initdb then removes what it had created).
+    running.add(child);
+    child.on('exit', () => running.delete(child));
     const collect = (chunk: Buffer) => {
       output += chunk.toString('utf8');
       log(chunk.toString('utf8'));
