@@ -227,6 +227,9 @@ export async function startEmbeddedPostgres(o: EmbeddedOptions): Promise<Running
     throw new EmbeddedPostgresError(`cannot use ${dir} for PostgreSQL's data (${(error as Error).message}): choose another directory`);
   }
 
+  // Before initdb: a taken port fails at once and leaves the data directory as it was.
+  if (!(await portIsFree(o.port))) throw new EmbeddedPostgresError(portTakenMessage(o.port));
+
   const pgdata = join(dir, 'pgdata');
   const secretFile = join(dir, 'superuser-password');
   const fresh = !existsSync(join(pgdata, 'PG_VERSION'));
@@ -301,8 +304,7 @@ function runToEnd(file: string, args: string[], options: SpawnOptions, log: (lin
 
 /** Starts the postmaster and resolves once it accepts connections; any other outcome rejects with one line. */
 async function startPostmaster(file: string, pgdata: string, port: number, options: SpawnOptions, log: (line: string) => void): Promise<ChildProcess> {
-  const portTaken = `port ${port} on 127.0.0.1 is in use by another program: stop it, set PGPORT to a free port, or set DATABASE_URL to use that server`;
-  if (!(await portIsFree(port))) throw new EmbeddedPostgresError(portTaken);
+  const portTaken = portTakenMessage(port);
   const args = ['-D', pgdata, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'];
   const child = spawn(file, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
@@ -351,6 +353,9 @@ async function stopProcess(child: ChildProcess): Promise<void> {
   }
   running.delete(child);
 }
+
+const portTakenMessage = (port: number) =>
+  `port ${port} on 127.0.0.1 is in use by another program: stop it, set PGPORT to a free port, or set DATABASE_URL to use that server`;
 
 /** Whether nothing listens on 127.0.0.1:port right now. */
 function portIsFree(port: number): Promise<boolean> {

@@ -121,6 +121,7 @@ describe('./run.sh serve: a fatal start-up error ends the run with one line', ()
         `run.sh: port ${pg.port} on 127.0.0.1 is in use by another program: stop it, set PGPORT to a free port, or set DATABASE_URL to use that server`,
       ]);
       expect(processesIn(dir)).toEqual([]);
+      expect(readdirSync(join(dir, 'postgres'))).toEqual([]); // no cluster was initialised for nothing
     } finally {
       pg.release();
     }
