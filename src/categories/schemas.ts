@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi';
+import { nameDescription, namePattern } from '../http/name-pattern.ts';
 import { MAX_CATEGORY_NAME, name, textUpTo } from '../http/text.ts';
 
 export const CategorySchema = z
@@ -13,7 +14,12 @@ export const CategorySchema = z
 
 export const CategoryCreateSchema = z
   .strictObject({
-    name: name(MAX_CATEGORY_NAME).openapi({ example: 'Garden' }),
+    name: name(MAX_CATEGORY_NAME).openapi({
+      maxLength: undefined,
+      pattern: namePattern(MAX_CATEGORY_NAME),
+      description: `${nameDescription(MAX_CATEGORY_NAME)} Unique case-insensitively.`,
+      example: 'Garden',
+    }),
     description: textUpTo(2000).nullable().optional()
       .openapi({ example: 'Plants, tools and outdoor furniture' }),
   })
