@@ -10,7 +10,7 @@ COPY tsconfig.json ./
 COPY src ./src
 COPY db ./db
 # Heap sized as if the host had 512 MiB, as ./run.sh does (see run.sh).
-ENV HOST=0.0.0.0 PORT=8000 BUN_JSC_forceRAMSize=536870912
+ENV HOST=0.0.0.0 PORT=8000 BUN_JSC_forceRAMSize=536870912 BUN_OPTIONS=--max-http-header-size=65536
 EXPOSE 8000
 USER bun
 CMD ["bun", "src/cli/stack.ts"]

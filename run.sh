@@ -41,6 +41,7 @@ ensure_bun
 # keeps the API's resident memory near 100 MiB under load at no measured cost in
 # throughput (bench/RESULTS.md). Set BUN_JSC_forceRAMSize yourself to change it.
 export BUN_JSC_forceRAMSize="${BUN_JSC_forceRAMSize:-536870912}"
+export BUN_OPTIONS="--max-http-header-size=65536${BUN_OPTIONS:+ $BUN_OPTIONS}" # heads up to 64 KiB reach the API's 414/431 (src/http/middleware.ts)
 
 case "$mode" in
   serve)

@@ -1,6 +1,8 @@
+import { maxHeaderSize } from 'node:http';
 import { createApp } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createPool } from './db.ts';
+import { MAX_HEADER_BYTES, MAX_URL_BYTES, SERVER_HEADER_BYTES } from './http/middleware.ts';
 import { createLogger } from './logger.ts';
 
 /** The address to listen on is taken by another program. */
@@ -9,6 +11,9 @@ export class PortInUseError extends Error {
     super(`port ${port} on ${host} is in use by another program: stop it or set PORT to another port`);
   }
 }
+
+/** The flag that lets request heads up to SERVER_HEADER_BYTES reach the app (see run.sh, Dockerfile). */
+export const HEADER_SIZE_FLAG = `--max-http-header-size=${SERVER_HEADER_BYTES}`;
 
 /** Reads the configuration, opens the pool, serves the app, and shuts down cleanly. */
 export async function startServer(env: Record<string, string | undefined> = process.env) {
@@ -19,6 +24,10 @@ export async function startServer(env: Record<string, string | undefined> = proc
   const worker = env.INVENTORY_WORKER !== undefined;
   if (config.apiKeys.length === 0 && !worker) {
     logger.warn('no API_KEYS configured: writes are open to anyone who can reach the service');
+  }
+  if (maxHeaderSize < MAX_URL_BYTES + MAX_HEADER_BYTES && !worker) {
+    logger.warn(`Bun refuses request heads over ${maxHeaderSize} bytes with a bare 431 before the API sees them: ` +
+      `start it as \`bun ${HEADER_SIZE_FLAG}\` (run.sh and the Docker image do)`);
   }
   // With several processes, each binds the same port (SO_REUSEPORT) and the kernel spreads connections.
   let server: ReturnType<typeof Bun.serve>;
@@ -59,7 +68,7 @@ export async function startServer(env: Record<string, string | undefined> = proc
 /** Extra server processes on the same port, each with its own pool; they stop when we stop. */
 function spawnWorkers(count: number, env: Record<string, string | undefined>) {
   return Array.from({ length: Math.max(0, count) }, (_, i) =>
-    Bun.spawn([process.execPath, import.meta.path], {
+    Bun.spawn([process.execPath, `--max-http-header-size=${maxHeaderSize}`, import.meta.path], {
       env: { ...env, INVENTORY_WORKER: String(i + 1) },
       stdio: ['ignore', 'inherit', 'inherit'],
     }));

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createApp, type App } from '../src/app.ts';
+import { checkedApp, documentedFetch } from './support/contract.ts';
 import { freePort } from '../src/cli/embedded-postgres.ts';
 import { createPool, type Pool } from '../src/db.ts';
 import { createLogger } from '../src/logger.ts';
@@ -80,14 +81,14 @@ describe('errors: request bodies', () => {
   test('answers 413 payload_too_large over a real socket, chunked and with Content-Length', async () => {
     const server = listen(t.app);
     try {
-      const chunked = await fetch(`${server.base}/products`, {
+      const chunked = await documentedFetch(`${server.base}/products`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: oversizedStream(),
         duplex: 'half',
       } as RequestInit);
       await expectProblem(chunked, 413, 'payload_too_large');
-      const sized = await fetch(`${server.base}/products`, {
+      const sized = await documentedFetch(`${server.base}/products`, {
         method: 'POST', headers: { 'content-type': 'application/json' }, body: oversized(),
       });
       await expectProblem(sized, 413, 'payload_too_large');
@@ -178,7 +179,7 @@ describe('errors: database unavailable', () => {
   beforeAll(async () => {
     port = await freePort();
     const sql = createPool({ databaseUrl: `postgres://inventory:secret@127.0.0.1:${port}/inventory`, poolMax: 2 });
-    down = { app: createApp({ sql, logger: createLogger('silent') }), sql };
+    down = { app: checkedApp(createApp({ sql, logger: createLogger('silent') })), sql };
   });
   afterAll(async () => { await down?.sql.end({ timeout: 0 }); });
 

@@ -10,6 +10,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { createTestApp, listen, type TestApp } from '../support/app.ts';
+import { documentedFetch } from '../support/contract.ts';
 
 const ROOT = join(import.meta.dir, '..', '..');
 const SCREENSHOT = join(ROOT, 'tests', 'output', 'explorer.png');
@@ -86,7 +87,7 @@ async function execute(block: Locator): Promise<{ status: string; body: string; 
 
 describe('explorer at /docs', () => {
   test('lists every operation of /openapi.json', async () => {
-    const doc = (await (await fetch(`${server.base}/openapi.json`)).json()) as { paths: Record<string, Record<string, { operationId: string }>> };
+    const doc = (await (await documentedFetch(`${server.base}/openapi.json`)).json()) as { paths: Record<string, Record<string, { operationId: string }>> };
     const documented = Object.entries(doc.paths)
       .flatMap(([path, item]) => Object.entries(item).map(([method, op]) => `${method.toUpperCase()} ${path} ${op.operationId}`))
       .sort();

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createHash } from 'node:crypto';
 import { createApp } from '../../src/app.ts';
+import { checkedApp, documentedFetch } from '../support/contract.ts';
 import { createPool } from '../../src/db.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createTestApp, listen, type TestApp } from '../support/app.ts';
@@ -146,7 +147,7 @@ describe('Idempotency-Key: replay', () => {
     expect(first.status).toBe(201);
     const firstBody = await first.text();
 
-    const samePool = createApp({ sql: t.db.sql, logger: createLogger('silent') });
+    const samePool = checkedApp(createApp({ sql: t.db.sql, logger: createLogger('silent') }));
     const viaSamePool = await samePool.request(path, {
       method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: raw,
     });
@@ -155,7 +156,7 @@ describe('Idempotency-Key: replay', () => {
 
     const pool = createPool({ databaseUrl: t.db.url, poolMax: 2 }, 'inventory-test-second');
     try {
-      const second = createApp({ sql: pool, logger: createLogger('silent') });
+      const second = checkedApp(createApp({ sql: pool, logger: createLogger('silent') }));
       const viaNewPool = await second.request(path, {
         method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: raw,
       });
@@ -291,7 +292,7 @@ describe('Idempotency-Key: conflicts', () => {
     let responses: { status: number; replayed: string | null; text: string }[];
     try {
       responses = await Promise.all(Array.from({ length: 20 }, async () => {
-        const res = await fetch(`${server.base}/products/${id}/stock-adjustments`, {
+        const res = await documentedFetch(`${server.base}/products/${id}/stock-adjustments`, {
           method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: raw,
         });
         return { status: res.status, replayed: res.headers.get('idempotent-replayed'), text: await res.text() };

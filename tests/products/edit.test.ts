@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createTestApp, listen, type TestApp } from '../support/app.ts';
 import { expectProblem } from '../support/problem.ts';
 import { json, nextNumber, unique } from '../support/values.ts';
+import { documentedFetch } from '../support/contract.ts';
 
 let t: TestApp;
 beforeAll(async () => { t = await createTestApp(); });
@@ -309,7 +310,7 @@ describe('PATCH /products/{id}: ETags and If-Match', () => {
     let results: { status: number; body: any }[];
     try {
       results = await Promise.all(['Alice', 'Bob'].map(async (who) => {
-        const res = await fetch(`${server.base}/products/${product.id}`, {
+        const res = await documentedFetch(`${server.base}/products/${product.id}`, {
           method: 'PATCH',
           headers: { 'content-type': 'application/json', 'if-match': etag },
           body: JSON.stringify({ description: `edited by ${who}` }),

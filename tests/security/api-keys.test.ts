@@ -5,10 +5,12 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createApp, type App } from '../../src/app.ts';
+import { checkedApp, documentedFetch } from '../support/contract.ts';
 import { freePort } from '../../src/cli/embedded-postgres.ts';
 import type { Config } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { HEADER_SIZE_FLAG } from '../../src/server.ts';
 
 const K1 = 'k1-0123456789abcdef';
 const K2 = 'k2-0123456789abcdef';
@@ -25,7 +27,7 @@ afterAll(async () => {
 
 function appWith(config: Partial<Config>, logLines?: string[]): App {
   const logger = logLines ? createLogger('debug', (line) => logLines.push(line)) : createLogger('silent');
-  return createApp({ sql: db.sql, config, logger });
+  return checkedApp(createApp({ sql: db.sql, config, logger }));
 }
 
 async function expectUnauthorized(res: Response) {
@@ -191,11 +193,11 @@ describe('keys in logs', () => {
 });
 
 describe('the server at start-up', () => {
-  /** Starts `bun src/server.ts` and returns its output up to the "listening" line. */
+  /** Starts `bun src/server.ts` as `bun run serve` does and returns its output up to the "listening" line. */
   async function startUp(extraEnv: Record<string, string>) {
     const testDb = await createTestDatabase();
     const port = await freePort();
-    const proc = Bun.spawn([process.execPath, 'src/server.ts'], {
+    const proc = Bun.spawn([process.execPath, HEADER_SIZE_FLAG, 'src/server.ts'], {
       cwd: `${import.meta.dir}/../..`,
       env: {
         PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', DATABASE_URL: testDb.url, PORT: String(port),
@@ -251,9 +253,9 @@ describe('the server at start-up', () => {
     try {
       expect(server.output).toContain('"listening"');
       expect(warnings(server.output)).toEqual([]);
-      const refused = await fetch(`${server.base}/products`, { method: 'POST', headers: json, body: '{"name":"Real","price":1}' });
+      const refused = await documentedFetch(`${server.base}/products`, { method: 'POST', headers: json, body: '{"name":"Real","price":1}' });
       await expectUnauthorized(refused);
-      const accepted = await fetch(`${server.base}/products`, {
+      const accepted = await documentedFetch(`${server.base}/products`, {
         method: 'POST', headers: { ...json, ...bearer(K2) }, body: '{"name":"Real","price":1}',
       });
       expect(accepted.status).toBe(201);

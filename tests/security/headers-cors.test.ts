@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createApp, type App } from '../../src/app.ts';
+import { checkedApp, documentedFetch } from '../support/contract.ts';
 import { freePort } from '../../src/cli/embedded-postgres.ts';
 import type { Config } from '../../src/config.ts';
 import { createPool, type Pool } from '../../src/db.ts';
@@ -28,7 +29,7 @@ afterAll(async () => {
 });
 
 const appWith = (config: Partial<Config> = {}, sql: Pool = db.sql): App =>
-  createApp({ sql, config, logger: createLogger('silent') });
+  checkedApp(createApp({ sql, config, logger: createLogger('silent') }));
 
 function expectSecurityHeaders(res: Response, label: string) {
   const h = (name: string) => res.headers.get(name);
@@ -93,11 +94,11 @@ describe('security headers', () => {
     const server = listen(app);
     try {
       for (const [status, path, init] of cases.slice(0, 3)) {
-        const res = await fetch(server.base + path, init);
+        const res = await documentedFetch(server.base + path, init);
         expect(res.status).toBe(status);
         expectSecurityHeaders(res, `${status} over a socket`);
       }
-      expectSecurityHeaders(await fetch(`${server.base}/products`), '200 over a socket');
+      expectSecurityHeaders(await documentedFetch(`${server.base}/products`), '200 over a socket');
     } finally {
       server.stop();
     }

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import postgres from 'postgres';
 import { createApp } from '../../src/app.ts';
+import { checkedApp } from '../support/contract.ts';
 import { dbmate, provisionApiRole } from '../../src/cli/database.ts';
 import { createPool, type Pool } from '../../src/db.ts';
 import { createLogger } from '../../src/logger.ts';
@@ -93,7 +94,7 @@ describe('the API role', () => {
   });
 
   test('the whole service runs on it: create, list, edit, adjust, archive, restore, idempotency, rate limit', async () => {
-    const app = createApp({ sql: apiPool, config: { rateLimitMax: 1000 }, logger: createLogger('silent') });
+    const app = checkedApp(createApp({ sql: apiPool, config: { rateLimitMax: 1000 }, logger: createLogger('silent') }));
     const json = { 'content-type': 'application/json' };
     const created = await app.request('/products', {
       method: 'POST', headers: { ...json, 'idempotency-key': 'role-create-1' },

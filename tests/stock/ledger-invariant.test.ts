@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createTestApp, listen, type TestApp } from '../support/app.ts';
 import { json, unique } from '../support/values.ts';
+import { documentedFetch } from '../support/contract.ts';
 
 let t: TestApp;
 beforeAll(async () => { t = await createTestApp({ poolMax: 20 }); });
@@ -110,7 +111,7 @@ describe('quantity equals the sum of the ledger', () => {
     const server = listen(t.app);
     type Outcome = { kind: 'create' | 'adjust'; status: number; body: any };
     const send = async (kind: Outcome['kind'], path: string, body: unknown, headers: Record<string, string> = {}) => {
-      const res = await fetch(`${server.base}${path}`, {
+      const res = await documentedFetch(`${server.base}${path}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...headers },
         body: JSON.stringify(body),
