@@ -162,7 +162,7 @@ describe('PATCH /products/{id}: refused input', () => {
     expect(await stored(product.id)).toEqual(before);
   });
 
-  test('refuses a body that is not JSON with 415 or 400', async () => {
+  test('refuses a text/plain body with 415 and malformed JSON with 400', async () => {
     const { product } = await createProduct();
     await expectProblem(await patch(product.id, 'name=x', { 'content-type': 'text/plain' }), 415, 'unsupported_media_type');
     await expectProblem(await patch(product.id, '{"name":'), 400, 'malformed_json');

@@ -11,6 +11,7 @@ import type { Config } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { HEADER_SIZE_FLAG } from '../../src/server.ts';
+import { expectProblem } from '../support/problem.ts';
 
 const K1 = 'k1-0123456789abcdef';
 const K2 = 'k2-0123456789abcdef';
@@ -130,9 +131,14 @@ describe('writes with keys configured', () => {
     await expectUnauthorized(await app.request('/products/', { method: 'POST', headers: json, body: '{"name":"Slash","price":1}' }));
     await expectUnauthorized(await app.request('/docs/../products', { method: 'POST', headers: json, body: '{"name":"Dots","price":1}' }));
     await expectUnauthorized(await app.request(`/products/${id}`, { method: 'patch', headers: json, body: '{"name":"Lower"}' }));
-    for (const path of ['/healthz', '/openapi.json', '/docs', '/docs/x']) {
+    // Open paths take no writes: 405 where the path exists (with Allow), 404 where it does not.
+    for (const [path, status, code, allow] of [
+      ['/healthz', 405, 'method_not_allowed', 'GET, HEAD'], ['/openapi.json', 405, 'method_not_allowed', 'GET, HEAD'],
+      ['/docs', 405, 'method_not_allowed', 'GET, HEAD'], ['/docs/x', 404, 'not_found', null],
+    ] as const) {
       const res = await app.request(path, { method: 'POST', headers: json, body: '{"name":"Public","price":1}' });
-      expect(res.status).toBeGreaterThanOrEqual(400);
+      expect({ path, allow: res.headers.get('allow') }).toEqual({ path, allow });
+      await expectProblem(res, status, code);
     }
     expect(await productCount()).toBe(before);
     const [row] = await db.sql<{ name: string }[]>`SELECT name FROM products WHERE id = ${id}`;
@@ -147,7 +153,9 @@ describe('reads with readsRequireKey', () => {
     for (const path of ['/products', '/products/1', '/categories', '/reports/inventory']) {
       await expectUnauthorized(await app().request(path));
       await expectUnauthorized(await app().request(path, { headers: bearer('wrong-key-0123456789') }));
-      expect((await app().request(path, { headers: bearer(K2) })).status).not.toBe(401);
+      // With a valid key, a read is answered exactly as by a service without keys.
+      const [withKey, open] = [await app().request(path, { headers: bearer(K2) }), await appWith({}).request(path)];
+      expect({ path, status: withKey.status, body: await withKey.json() }).toEqual({ path, status: open.status, body: await open.json() });
     }
     expect((await app().request('/products', { headers: bearer(K1) })).status).toBe(200);
   });

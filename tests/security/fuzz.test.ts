@@ -655,7 +655,7 @@ describe('hostile bodies sent to every operation that takes one', () => {
     expect(failures).toEqual([]);
   });
 
-  test('malformed JSON is 400 malformed_json and 10,000 levels of nesting are refused without a crash', async () => {
+  test('malformed JSON is 400 malformed_json; 10,000 levels of nesting are valid JSON, refused with 422 without a crash', async () => {
     for (const raw of ['', '{', '{"name":"a",}', "{'name':'a'}", 'NaN', '{"price":01}', '['.repeat(60_000)]) {
       const res = await t.request('/products', { method: 'POST', headers: { 'content-type': 'application/json' }, body: raw });
       expect({ raw: raw.slice(0, 20), status: res.status, code: ((await res.json()) as { code: string }).code })
@@ -663,8 +663,9 @@ describe('hostile bodies sent to every operation that takes one', () => {
     }
     for (const raw of [DEEP_ARRAY, DEEP_OBJECT, `{"name":${DEEP_ARRAY},"price":1}`]) {
       const res = await t.request('/products', { method: 'POST', headers: { 'content-type': 'application/json' }, body: raw });
-      expect([400, 422]).toContain(res.status);
-      expect(res.headers.get('content-type')).toStartWith('application/problem+json');
+      // Valid JSON, however deep: parsed, then refused by validation (not a body of the right shape).
+      expect({ raw: raw.slice(0, 20), status: res.status, code: ((await res.json()) as { code: string }).code })
+        .toEqual({ raw: raw.slice(0, 20), status: 422, code: 'validation_failed' });
     }
   });
 
