@@ -218,6 +218,31 @@ describe('header blocks', () => {
     expect(readFileSync(join(root, 'Dockerfile'), 'utf8')).toMatch(new RegExp(`^ENV .*BUN_OPTIONS=${flag}`, 'm'));
     expect(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.serve).toBe(`bun ${flag} src/server.ts`);
   });
+
+  test('started without the flag, the server warns that Bun would refuse heads over 16 KiB itself; with it, it does not', async () => {
+    const warningsAtStart = async (args: string[]) => {
+      const proc = Bun.spawn([process.execPath, ...args, 'src/server.ts'], {
+        cwd: join(import.meta.dir, '../..'),
+        env: {
+          PATH: process.env.PATH, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', PORT: String(await freePort()),
+          HOST: '127.0.0.1', LOG_FORMAT: 'json', API_KEYS: 'k1-0123456789abcdef',
+        },
+        stdout: 'pipe',
+        stderr: 'ignore',
+      });
+      let output = '';
+      const decoder = new TextDecoder();
+      for await (const chunk of proc.stdout) {
+        output += decoder.decode(chunk);
+        if (output.includes('"listening"')) break;
+      }
+      proc.kill('SIGTERM');
+      await proc.exited;
+      return output.split('\n').filter((line) => line.includes('"warn"')).map((line) => JSON.parse(line).msg as string);
+    };
+    expect(await warningsAtStart([])).toEqual([expect.stringContaining('start it as `bun --max-http-header-size=65536`')]);
+    expect(await warningsAtStart([`--max-http-header-size=${SERVER_HEADER_BYTES}`])).toEqual([]);
+  }, 20_000);
 });
 
 describe('limits over a socket, on the service as ./run.sh starts it', () => {
