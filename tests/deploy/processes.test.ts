@@ -74,6 +74,12 @@ describe('WEB_CONCURRENCY=2', () => {
     expect(row!.apps).toBeGreaterThan(5);
   });
 
+  test('the second process gets the header limit of the first, so its heads up to 64 KiB reach the API too', () => {
+    const child = childrenOf(proc.pid)[0]!;
+    const args = readFileSync(`/proc/${child}/cmdline`, 'utf8').split('\0');
+    expect(args).toContain(HEADER_SIZE_FLAG);
+  });
+
   test('SIGTERM stops both processes', async () => {
     const child = childrenOf(proc.pid)[0]!;
     proc.kill('SIGTERM');
