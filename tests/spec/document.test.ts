@@ -4,7 +4,10 @@
  * refuse what the service refuses (and accept what it accepts).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import fc from 'fast-check';
 import { problems, type ProblemCode } from '../../src/errors.ts';
+import { namePattern } from '../../src/http/name-pattern.ts';
+import { MAX_CATEGORY_NAME, name } from '../../src/http/text.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { contractDocument, resolveRef, validate, type OpenApi } from '../support/contract.ts';
 
@@ -153,6 +156,25 @@ describe('request schemas refuse what the service refuses', () => {
       verdicts.push({ ...(await agree('/categories', 'post', '/categories', { name }, 201)), expected });
     }
     expect(verdicts.filter((v) => v.schema !== v.service || v.service !== v.expected)).toEqual([]);
+  });
+
+  test('the name pattern accepts exactly what the service\'s name rule accepts (property-based)', () => {
+    // Short names, so that the length bound is reached too; characters from the edges of every rule.
+    const max = 6;
+    const pattern = new RegExp(namePattern(max), 'u');
+    const rule = name(max);
+    const alphabet = fc.constantFrom(
+      'a', 'Z', 'é', '😀', ' ', '\u00a0', '\u3000', '\t', '\n', '\r', '\u000b', '\u0000', '\u0085', '\u00ad',
+      '\u200b', '\u200c', '\u200d', '\u2028', '\u202e', '\ufeff', '\u{e0041}', '\ud800', '\udc00',
+    );
+    fc.assert(fc.property(fc.array(alphabet, { maxLength: 10 }).map((parts) => parts.join('')), (value) => {
+      expect({ value, schema: pattern.test(value) }).toEqual({ value, schema: rule.safeParse(value).success });
+    }), { numRuns: 5000, seed: 20261130 });
+    // And the real bound, in code points.
+    const real = new RegExp(namePattern(MAX_CATEGORY_NAME), 'u');
+    for (const value of ['😀'.repeat(MAX_CATEGORY_NAME), ` ${'a'.repeat(MAX_CATEGORY_NAME)} `, 'a'.repeat(MAX_CATEGORY_NAME + 1)]) {
+      expect({ value, schema: real.test(value) }).toEqual({ value, schema: name(MAX_CATEGORY_NAME).safeParse(value).success });
+    }
   });
 
   test('the descriptions say what JSON Schema cannot: names are trimmed, a price number has at most 2 decimals', async () => {
