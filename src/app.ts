@@ -46,6 +46,8 @@ function unlessStatic(mw: MiddlewareHandler<AppEnv>): MiddlewareHandler<AppEnv> 
 /** Statuses a replayed Idempotency-Key answer can have: those of the operation itself, not of the layers before it. */
 const REPLAYABLE = /^(2..|400|404|409|412|415|422)$/;
 const RATE_LIMIT_HEADERS = ['RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'] as const;
+/** Headers that describe a successful answer's representation. */
+const SUCCESS_HEADERS = ['etag', 'location', 'link'];
 
 /**
  * Adds to a generated document what the middleware answers on every route,
@@ -205,6 +207,9 @@ export function createApp(deps: AppDeps) {
   });
 
   app.onError((err, c) => {
+    // An error after the handler answered (the idempotent transaction failing to commit): Hono copies
+    // the headers of that answer onto ours, and an error describes no product (no ETag, Location, Link).
+    if (c.finalized) for (const name of SUCCESS_HEADERS) c.res.headers.delete(name);
     const known = err instanceof ApiError
       ? err
       : err instanceof HTTPException
