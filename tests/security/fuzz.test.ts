@@ -239,10 +239,11 @@ function stringArb(s: Schema): fc.Arbitrary<string> {
   const min = s.minLength ?? 0;
   const max = Math.min(s.maxLength ?? 60, 300);
   if (s.format === 'date-time') return fc.date({ noInvalidDate: true }).map((d) => d.toISOString());
-  const base = s.pattern
-    ? fc.oneof(fc.stringMatching(new RegExp(s.pattern)), fc.string({ unit: 'grapheme', minLength: min, maxLength: max }))
+  // JSON Schema 2020-12 patterns are ECMA-262 expressions in Unicode mode (the u flag).
+  const pattern = s.pattern ? new RegExp(s.pattern, 'u') : undefined;
+  const base = pattern
+    ? fc.oneof(fc.stringMatching(pattern), fc.string({ unit: 'grapheme', minLength: min, maxLength: max }))
     : fc.oneof(fc.string({ unit: 'grapheme', minLength: min, maxLength: max }), fc.string({ minLength: min, maxLength: max }));
-  const pattern = s.pattern ? new RegExp(s.pattern) : undefined;
   return base.filter((v) => v.length >= min && v.length <= max && (!pattern || pattern.test(v)));
 }
 
