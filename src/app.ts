@@ -174,7 +174,9 @@ export function createApp(deps: AppDeps) {
     info: {
       title: 'Inventory API',
       version: '1.0.0',
-      description: 'Products by category in PostgreSQL. Errors are RFC 9457 problem documents with a stable `code`.',
+      description: 'Products by category in PostgreSQL. Errors are RFC 9457 problem documents with a stable `code`. ' +
+        'A request no operation takes is answered 404 `not_found` (unknown path) or 405 `method_not_allowed` with ' +
+        '`Allow` (a method the path does not take); `x-unrouted-requests` documents those answers.',
     },
     security: [{ apiKey: [] }, {}],
     tags: [
