@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import postgres from 'postgres';
 import { dbmate } from '../../src/cli/database.ts';
 import { freePort, startEmbeddedPostgres } from '../../src/cli/embedded-postgres.ts';
+import { prepareTemplate } from './db.ts';
 
 let adminUrl = process.env.TEST_DATABASE_URL;
 let stopEmbedded: (() => Promise<void>) | undefined;
@@ -34,6 +35,7 @@ try {
   const templateUrl = new URL(adminUrl);
   templateUrl.pathname = `/${template}`;
   await dbmate(templateUrl.toString(), ['up'], true);
+  await prepareTemplate(adminUrl, template);
 } catch (error) {
   await admin.end();
   await stopEmbedded?.();
