@@ -1,6 +1,7 @@
 /**
- * The migrations on an empty database: they apply, they roll back completely,
- * and applying them again rebuilds exactly the same schema, into which the
+ * The migrations on an empty database: they apply; over realistic data every
+ * down works or refuses up front with a message saying why; rolled back to
+ * zero, applying them again rebuilds exactly the same schema, into which the
  * seeds load exactly the same catalog.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
@@ -75,13 +76,101 @@ describe('dbmate up on an empty database', () => {
   });
 });
 
-describe('rolling back every migration and applying them again', () => {
-  test('down, repeated until nothing is applied, leaves none of the service\'s objects', async () => {
-    for (let remaining = MIGRATIONS.length; remaining > 0; remaining--) {
-      await dbmate(t.adminUrl, ['down'], true);
-      const applied = Object.values(await status()).filter(Boolean).length;
-      expect(applied, 'one migration fewer after each down').toBe(remaining - 1);
+/** The version of the migration whose file name contains `name`. */
+const versionOf = (name: string) => MIGRATIONS.find((f) => f.includes(name))!.split('_')[0]!;
+
+/**
+ * What a database looks like after a while in service: the seeded catalog,
+ * an archived product whose name and SKU an active one took since, stock
+ * adjusted and sold, idempotency keys of two clients sharing a value and of a
+ * service without API keys, and rate-limit rows.
+ */
+async function loadRealisticData() {
+  const sql = t.admin;
+  const [category] = await sql<{ id: number }[]>`SELECT min(id)::int AS id FROM categories`;
+  await sql.begin(async (tx) => {
+    const [old] = await tx<{ id: number }[]>`
+      INSERT INTO products (sku, name, price, quantity, category_id) VALUES ('ROUND-TRIP-1', 'Round Trip Lamp', 5, 4, ${category!.id})
+      RETURNING id`;
+    await tx`INSERT INTO stock_movements (product_id, delta, reason, quantity_after) VALUES (${old!.id}, 4, 'initial', 4)`;
+    await tx`UPDATE products SET archived_at = now() WHERE id = ${old!.id}`;
+    const [active] = await tx<{ id: number }[]>`
+      INSERT INTO products (sku, name, price, quantity, category_id) VALUES ('round-trip-1', 'round trip lamp', 6, 0, ${category!.id})
+      RETURNING id`;
+    // Received 10, sold 3, the service's way: quantity and movement in one statement.
+    for (const [delta, reason] of [[10, 'received'], [-3, 'sold']] as const) {
+      await tx`
+        WITH p AS (UPDATE products SET quantity = quantity + ${delta} WHERE id = ${active!.id} RETURNING id, quantity)
+        INSERT INTO stock_movements (product_id, delta, reason, quantity_after) SELECT id, ${delta}, ${reason}, quantity FROM p`;
     }
+  });
+  await sql`
+    INSERT INTO idempotency_keys (client, method, path, key, request_hash, status, response_body, created_at)
+    VALUES ('',      'POST', '/products', 'no-api-keys-1', 'h0', 201, '{}', now() - interval '3 minutes'),
+           ('alice', 'POST', '/products', 'order-1', 'h1', 201, '{}', now() - interval '2 minutes'),
+           ('bob',   'POST', '/products', 'order-1', 'h2', 201, '{}', now() - interval '1 minute'),
+           ('bob',   'POST', '/products/1/stock-adjustments', 'order-2', 'h3', NULL, NULL, now())`;
+  await sql`
+    INSERT INTO rate_limit_counters (client, window_start, requests)
+    VALUES ('key:abc', date_trunc('minute', now()), 7), ('addr:127.0.0.1', date_trunc('minute', now()), 2)`;
+}
+
+/** dbmate's error for a refused `down`, or fails when it was not refused. */
+async function refusedDown(): Promise<string> {
+  const error = await dbmate(t.adminUrl, ['down'], true).then(() => undefined, (e: Error) => e);
+  expect(error, 'this down is refused').toBeInstanceOf(Error);
+  return error!.message;
+}
+
+describe('rolling back every migration over realistic data, and applying them again', () => {
+  test('each down works or refuses up front, saying why; resolved, the rollback goes on to zero', async () => {
+    await loadRealisticData();
+    const applied = async () => Object.values(await status()).filter(Boolean).length;
+    const catalog = async () => [...await t.admin`
+      SELECT (SELECT count(*)::int FROM products) AS products, (SELECT count(*)::int FROM categories) AS categories,
+             (SELECT count(*)::int FROM stock_movements) AS movements`];
+
+    // The newest first: the ledger's triggers, per-client keys, rate limits go without loss.
+    const before = await catalog();
+    await dbmate(t.adminUrl, ['down'], true); // 20261130000001: the ledger's guards
+    expect((await fingerprint(t.admin)).triggers).toEqual([
+      'CREATE TRIGGER products_set_updated_at BEFORE UPDATE ON public.products FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION set_updated_at()',
+    ]);
+    await dbmate(t.adminUrl, ['down'], true); // 20261122000004: per-client idempotency keys
+    const keys = await t.admin<{ key: string; request_hash: string }[]>`SELECT key, request_hash FROM idempotency_keys ORDER BY key`;
+    expect([...keys]).toEqual([
+      { key: 'no-api-keys-1', request_hash: 'h0' }, { key: 'order-1', request_hash: 'h1' }, { key: 'order-2', request_hash: 'h3' },
+    ]);
+    await dbmate(t.adminUrl, ['down'], true); // 20261122000003: rate-limit counters
+    expect(await catalog()).toEqual(before);
+    expect(await applied()).toBe(2);
+
+    // Archive and stock history: refused, and nothing changed.
+    const ledger = await refusedDown();
+    expect(ledger).toContain(
+      'cannot roll back 20261122000002_stock_ledger_archive_idempotency without loss: 1 archived products would become active again, '
+        + 'and 1 products have stock history (2 movements) the earlier schema cannot keep');
+    expect(await applied()).toBe(2);
+    expect(await catalog()).toEqual(before);
+    // Resolved as the hint says (after an export, in real life).
+    await t.admin`DELETE FROM stock_movements WHERE product_id IN (SELECT id FROM products WHERE lower(sku) = 'round-trip-1')`;
+    await t.admin`DELETE FROM products WHERE archived_at IS NOT NULL`;
+    await dbmate(t.adminUrl, ['down'], true);
+    expect(await applied()).toBe(1);
+    // The seeded products kept their quantities; their initial movements are written again by `up`.
+    const [stocked] = await t.admin<{ n: number }[]>`SELECT count(*)::int AS n FROM products WHERE quantity > 0`;
+    expect(stocked!.n).toBeGreaterThan(0);
+
+    // The catalog itself: refused while it holds rows.
+    const [counts] = await t.admin<{ products: number; categories: number }[]>`
+      SELECT (SELECT count(*)::int FROM products) AS products, (SELECT count(*)::int FROM categories) AS categories`;
+    expect(await refusedDown()).toContain(
+      `cannot roll back 20261122000001_create_catalog: it would drop ${counts!.products} products and ${counts!.categories} categories`);
+    expect(await applied()).toBe(1);
+    await t.admin`DELETE FROM products`;
+    await t.admin`DELETE FROM categories`;
+    await dbmate(t.adminUrl, ['down'], true);
+
     expect(await status()).toEqual(allApplied(false));
     const left = await fingerprint(t.admin);
     // Only dbmate's own bookkeeping table (now empty) may remain.
@@ -102,6 +191,18 @@ describe('rolling back every migration and applying them again', () => {
     expect(await fingerprint(t.admin)).toEqual(firstSchema);
     await loadSeeds(t.adminUrl);
     expect(await seededCatalog()).toEqual(firstCatalog);
+  });
+
+  test('a catalog of products with only their initial stock rolls back past the ledger without a refusal', async () => {
+    while ((await status())[versionOf('stock_ledger_archive_idempotency')]) await dbmate(t.adminUrl, ['down'], true);
+    expect(Object.values(await status()).filter(Boolean).length).toBe(1);
+    await dbmate(t.adminUrl, ['up'], true);
+    expect(await fingerprint(t.admin)).toEqual(firstSchema);
+    expect(await seededCatalog()).toEqual({
+      ...firstCatalog,
+      // Written again from the quantities, by the ledger's migration.
+      movements: firstCatalog.movements.map((m: any) => ({ ...m, note: 'stock before the ledger existed' })),
+    });
   });
 });
 
@@ -142,7 +243,7 @@ describe('the per-client idempotency migration rolled back over keys two clients
       VALUES ('alice', 'POST', '/products', 'order-1', 'a', 201, now() - interval '2 minutes'),
              ('bob',   'POST', '/products', 'order-1', 'b', 201, now() - interval '1 minute'),
              ('bob',   'POST', '/products', 'order-2', 'c', 201, now())`;
-    const version = MIGRATIONS.find((f) => f.includes('idempotency_keys_per_client'))!.split('_')[0]!;
+    const version = versionOf('idempotency_keys_per_client');
     while ((await status())[version]) await dbmate(t.adminUrl, ['down'], true);
     const rows = await t.admin<{ key: string; request_hash: string }[]>`
       SELECT key, request_hash FROM idempotency_keys ORDER BY key`;
