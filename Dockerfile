@@ -2,7 +2,9 @@
 # seeds are applied by the same start-up code `./run.sh` uses.
 FROM oven/bun:1.4.5
 WORKDIR /app
+# bun install applies patches/ (patchedDependencies in package.json).
 COPY package.json bun.lock bunfig.toml ./
+COPY patches ./patches
 RUN bun install --frozen-lockfile --production
 COPY tsconfig.json ./
 COPY src ./src

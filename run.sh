@@ -53,6 +53,9 @@ case "$mode" in
     ;;
   test)
     shift
+    # The explorer tests drive Debian's chromium; install it when missing (root
+    # with apt-get). If it still is missing, those tests fail and say why.
+    bash scripts/ensure-chromium.sh || log "chromium is missing: the explorer tests will fail"
     # bun test starts its own throwaway PostgreSQL (tests/support/preload.ts)
     # unless TEST_DATABASE_URL names a server; it never touches .data/.
     exec "$BUN" test "$@"

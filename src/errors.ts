@@ -97,7 +97,12 @@ export function fromDatabaseError(error: unknown): ApiError | null {
     return new ApiError(problem, detail);
   }
   if (code === '23503' && constraint === 'products_category_id_fkey') {
-    return new ApiError('category_not_empty', 'the category still has products (archived ones included)');
+    // PostgreSQL names the referencing table (products) on both sides of this
+    // key, so only the statement tells them apart: the DELETE of a category maps
+    // its own violation to category_not_empty (src/categories/queries.ts), and
+    // product writes lock their category first. Reaching here, a product write
+    // named a category deleted meanwhile.
+    return new ApiError('not_found', 'the category was deleted while the product was written; send the request again');
   }
   // Class 22 is "data exception": a value the database cannot take (NUL in text, impossible date, overflow).
   if (code === '23514' || code === '23502' || code.startsWith('22')) {

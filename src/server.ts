@@ -3,6 +3,13 @@ import { ConfigError, loadConfig } from './config.ts';
 import { createPool } from './db.ts';
 import { createLogger } from './logger.ts';
 
+/** The address to listen on is taken by another program. */
+export class PortInUseError extends Error {
+  constructor(host: string, port: number) {
+    super(`port ${port} on ${host} is in use by another program: stop it or set PORT to another port`);
+  }
+}
+
 /** Reads the configuration, opens the pool, serves the app, and shuts down cleanly. */
 export async function startServer(env: Record<string, string | undefined> = process.env) {
   const config = loadConfig(env);
@@ -14,12 +21,19 @@ export async function startServer(env: Record<string, string | undefined> = proc
     logger.warn('no API_KEYS configured: writes are open to anyone who can reach the service');
   }
   // With several processes, each binds the same port (SO_REUSEPORT) and the kernel spreads connections.
-  const server = Bun.serve({
-    hostname: config.host,
-    port: config.port,
-    reusePort: config.webConcurrency > 1,
-    fetch: app.fetch,
-  });
+  let server: ReturnType<typeof Bun.serve>;
+  try {
+    server = Bun.serve({
+      hostname: config.host,
+      port: config.port,
+      reusePort: config.webConcurrency > 1,
+      fetch: app.fetch,
+    });
+  } catch (error) {
+    await sql.end({ timeout: 1 });
+    if ((error as { code?: string }).code === 'EADDRINUSE') throw new PortInUseError(config.host, config.port);
+    throw error;
+  }
   const workers = worker ? [] : spawnWorkers(config.webConcurrency - 1, { ...env, PORT: String(server.port) });
   if (!worker) {
     logger.info('listening', {
@@ -61,6 +75,10 @@ if (import.meta.main) {
     if (error instanceof ConfigError) {
       process.stderr.write(`inventory-api: ${error.message}\n`);
       process.exit(2);
+    }
+    if (error instanceof PortInUseError) {
+      process.stderr.write(`inventory-api: ${error.message}\n`);
+      process.exit(1);
     }
     throw error;
   }

@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
-import { text } from '../http/text.ts';
+import { MAX_CURSOR_LENGTH } from '../http/cursor.ts';
+import { MAX_CATEGORY_NAME, MAX_PRODUCT_NAME, name, nameFilter, text, textUpTo } from '../http/text.ts';
 
 export const SKU_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const PRICE_TEXT = /^\d{1,8}(\.\d{1,2})?$/;
@@ -35,18 +36,17 @@ export const ProductSchema = z
 
 export const ProductCreateSchema = z
   .strictObject({
-    name: text().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters')
-      .openapi({ example: 'Wireless Optical Mouse' }),
+    name: name(MAX_PRODUCT_NAME).openapi({ example: 'Wireless Optical Mouse' }),
     price: PriceInput,
     sku: z.string().regex(SKU_PATTERN, '1 to 64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit')
       .optional()
       .openapi({ description: 'Assigned by the service when absent', example: 'ELEC-WL-MOUSE' }),
-    description: text().max(2000, 'must be at most 2000 characters').nullable().optional()
+    description: textUpTo(2000).nullable().optional()
       .openapi({ example: '2.4 GHz receiver, 1600 DPI' }),
     quantity: z.number().int('must be a whole number').min(0, 'must be at least 0')
       .max(2147483647, 'must be at most 2147483647').optional()
       .openapi({ description: 'Units in stock, default 0', example: 85 }),
-    category: text().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters').optional()
+    category: name(MAX_CATEGORY_NAME).optional()
       .openapi({ description: 'Category name, matched case-insensitively; created when new. Default "Uncategorized"', example: 'Electronics' }),
   })
   .openapi('ProductCreate');
@@ -55,11 +55,11 @@ export const SORTS = ['name', '-name', 'price', '-price', 'created_at', '-create
 export type ProductSort = (typeof SORTS)[number];
 
 export const ProductListQuery = z.object({
-  category: text().max(100).optional().openapi({ description: 'Category name, case-insensitive (e.g. Electronics)' }),
+  category: nameFilter(MAX_CATEGORY_NAME).optional().openapi({ description: 'Category name, case-insensitive (e.g. Electronics)' }),
   sku: text().max(64).optional().openapi({ description: 'Exact SKU, case-insensitive (e.g. ELEC-WL-MOUSE)' }),
   sort: z.enum(SORTS).default('name').openapi({ description: 'Sort key; a leading "-" sorts descending. Ties are broken by id.' }),
   limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ description: 'Page size' }),
-  cursor: z.string().max(1000).optional()
+  cursor: z.string().max(MAX_CURSOR_LENGTH).optional()
     .openapi({ description: 'Opaque cursor from the previous page\'s Link rel="next"' }),
 });
 

@@ -101,6 +101,8 @@ describe('categories', () => {
         def: 'CHECK (((char_length(name) >= 1) AND (char_length(name) <= 100)))',
       },
       categories_name_trimmed: { type: 'c', columns: ['name'], def: String.raw`CHECK ((name !~ '^[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]$'::text))` },
+      categories_name_visible: { type: 'c', columns: ['name'], def: 'CHECK (is_clean_name(name))' },
+      categories_description_clean: { type: 'c', columns: ['description'], def: 'CHECK (is_clean_text(description))' },
     });
   });
 
@@ -141,9 +143,11 @@ describe('products', () => {
         type: 'c', columns: ['name'], def: 'CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200)))',
       },
       products_name_trimmed: { type: 'c', columns: ['name'], def: String.raw`CHECK ((name !~ '^[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]$'::text))` },
+      products_name_visible: { type: 'c', columns: ['name'], def: 'CHECK (is_clean_name(name))' },
       products_description_length: {
         type: 'c', columns: ['description'], def: 'CHECK ((char_length(description) <= 2000))',
       },
+      products_description_clean: { type: 'c', columns: ['description'], def: 'CHECK (is_clean_text(description))' },
       products_price_nonnegative: { type: 'c', columns: ['price'], def: 'CHECK ((price >= (0)::numeric))' },
       products_quantity_nonnegative: { type: 'c', columns: ['quantity'], def: 'CHECK ((quantity >= 0))' },
     });

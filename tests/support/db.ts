@@ -4,7 +4,7 @@ import { createPool, type Pool } from '../../src/db.ts';
 
 export type TestDatabase = {
   name: string;
-  /** Connection URL of the test database as the API role, `inventory_api`, as the service connects in production. */
+  /** Connection URL of the test database as the API role, `inventory_api`, as the service connects in production (see `empty`). */
   url: string;
   /** Connection URL of the test database as the superuser of the test server, who owns every table. */
   adminUrl: string;
@@ -64,14 +64,16 @@ export async function withAdmin<T>(fn: (sql: postgres.Sql) => Promise<T>): Promi
 
 /**
  * A fresh database with every migration applied (a clone of the suite's
- * template), or an empty one (`empty`: no schema and no grants; use adminUrl).
+ * template), where `url` and `sql` are the API role's. An `empty` one has no
+ * schema and no grants for the API role: there `url` and `sql` are the
+ * superuser's, like `adminUrl` and `admin`, for tests that build the schema.
  */
 export async function createTestDatabase(options: { empty?: boolean; poolMax?: number } = {}): Promise<TestDatabase> {
   const name = `test_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
   const template = options.empty ? 'template0' : process.env.TEST_TEMPLATE_DATABASE!;
   await withAdmin((admin) => admin`CREATE DATABASE ${admin(name)} TEMPLATE ${admin(template)}`);
-  const url = apiUrlFor(name);
   const ownerUrl = urlFor(name);
+  const url = options.empty ? ownerUrl : apiUrlFor(name);
   const sql = createPool({ databaseUrl: url, poolMax: options.poolMax ?? 10 }, 'inventory-test');
   const admin = createPool({ databaseUrl: ownerUrl, poolMax: 2 }, 'inventory-test-admin');
   return {
