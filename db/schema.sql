@@ -12,6 +12,29 @@ CREATE OR REPLACE FUNCTION public.is_clean_text(value text)
  IMMUTABLE PARALLEL SAFE STRICT
 RETURN (value !~ '[\u0001-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]'::text);
 
+CREATE OR REPLACE FUNCTION public.products_quantity_in_ledger()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  current integer;
+  ledger integer;
+BEGIN
+  SELECT p.quantity,
+         coalesce((SELECT m.quantity_after FROM stock_movements m
+                   WHERE m.product_id = p.id ORDER BY m.id DESC LIMIT 1), 0)
+    INTO current, ledger
+  FROM products p WHERE p.id = NEW.id;
+  IF FOUND AND current <> ledger THEN
+    RAISE EXCEPTION 'product %: quantity % is not explained by the stock ledger, whose latest movement leaves %',
+                    NEW.id, current, ledger
+      USING ERRCODE = '23L02',
+            HINT = 'change a quantity only together with a stock movement whose quantity_after is the new quantity';
+  END IF;
+  RETURN NULL;
+END;
+$function$;
+
 CREATE OR REPLACE FUNCTION public.set_updated_at()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -20,6 +43,49 @@ BEGIN
   NEW.updated_at := now();
   NEW.version := OLD.version + 1;
   RETURN NEW;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION public.stock_movements_append_only()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  RAISE EXCEPTION 'stock movements are append-only: % on stock_movements is refused', TG_OP
+    USING ERRCODE = '23L01',
+          HINT = 'record a new movement (with the quantity change it explains) instead';
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION public.stock_movements_follow_ledger()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  previous integer;
+  current integer;
+  ledger integer;
+BEGIN
+  SELECT coalesce((SELECT m.quantity_after FROM stock_movements m
+                   WHERE m.product_id = p.id AND m.id < NEW.id ORDER BY m.id DESC LIMIT 1), 0),
+         p.quantity,
+         (SELECT m.quantity_after FROM stock_movements m
+          WHERE m.product_id = p.id ORDER BY m.id DESC LIMIT 1)
+    INTO previous, current, ledger
+  FROM products p WHERE p.id = NEW.product_id;
+  IF previous::bigint + NEW.delta <> NEW.quantity_after THEN
+    RAISE EXCEPTION 'stock movement % of product %: quantity_after % is not the previous % plus delta %',
+                    NEW.id, NEW.product_id, NEW.quantity_after, previous, NEW.delta
+      USING ERRCODE = '23L02',
+            HINT = 'quantity_after is the product''s quantity after this movement: the previous movement''s quantity_after (0 for the first) plus delta';
+  END IF;
+  IF current <> ledger THEN
+    RAISE EXCEPTION 'product %: quantity % is not explained by the stock ledger, whose latest movement leaves %',
+                    NEW.product_id, current, ledger
+      USING ERRCODE = '23L02',
+            HINT = 'record a movement only together with the quantity change it explains, in the same transaction';
+  END IF;
+  RETURN NULL;
 END;
 $function$;
 
@@ -115,11 +181,17 @@ CREATE UNIQUE INDEX products_sku_key ON public.products USING btree (lower(sku))
 CREATE INDEX rate_limit_counters_window_start_idx ON public.rate_limit_counters USING btree (window_start);
 CREATE INDEX stock_movements_product_idx ON public.stock_movements USING btree (product_id, id);
 
+CREATE CONSTRAINT TRIGGER products_quantity_in_ledger_insert AFTER INSERT ON public.products DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ((new.quantity <> 0)) EXECUTE FUNCTION products_quantity_in_ledger();
+CREATE CONSTRAINT TRIGGER products_quantity_in_ledger_update AFTER UPDATE ON public.products DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ((new.quantity <> old.quantity)) EXECUTE FUNCTION products_quantity_in_ledger();
 CREATE TRIGGER products_set_updated_at BEFORE UPDATE ON public.products FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION set_updated_at();
+CREATE TRIGGER stock_movements_append_only BEFORE DELETE OR UPDATE ON public.stock_movements FOR EACH ROW EXECUTE FUNCTION stock_movements_append_only();
+CREATE CONSTRAINT TRIGGER stock_movements_follow_ledger AFTER INSERT ON public.stock_movements DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION stock_movements_follow_ledger();
+CREATE TRIGGER stock_movements_no_truncate BEFORE TRUNCATE ON public.stock_movements FOR EACH STATEMENT EXECUTE FUNCTION stock_movements_append_only();
 
 -- Applied migrations
 --   20261122000001
 --   20261122000002
 --   20261122000003
 --   20261122000004
+--   20261130000001
 --   20261130000002

@@ -267,7 +267,7 @@ describe('the migration, on rows written before these rules', () => {
   test('rewrites names and descriptions to follow them, keeping names unique', async () => {
     const db = await createTestDatabase();
     try {
-      await dbmate(db.url, ['rollback'], true); // this rule's migration is the latest
+      await dbmate(db.adminUrl, ['rollback'], true); // this rule's migration is the latest
       const [c] = await db.sql<{ id: number }[]>`
         INSERT INTO categories (name, description) VALUES (${'Tools\u200b'}, ${'bell\u0007'}), ('Tools', NULL), (${'\u0007'}, NULL) RETURNING id`;
       await db.sql`
@@ -280,7 +280,7 @@ describe('the migration, on rows written before these rules', () => {
           ('M-5', ${'Tab\nName'}, NULL, 1, ${c!.id}, now()),
           ('M-6', ${`${'n'.repeat(199)}\u0001`}, NULL, 1, ${c!.id}, NULL),
           ('M-7', ${'n'.repeat(199)}, NULL, 1, ${c!.id}, NULL)`;
-      await dbmate(db.url, ['up'], true);
+      await dbmate(db.adminUrl, ['up'], true);
       const products = await db.sql<{ sku: string; id: number; name: string; description: string | null }[]>`
         SELECT sku, id, name, description FROM products ORDER BY sku`;
       const id = (sku: string) => products.find((p) => p.sku === sku)!.id;

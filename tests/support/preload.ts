@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import postgres from 'postgres';
 import { dbmate } from '../../src/cli/database.ts';
 import { freePort, startEmbeddedPostgres, stopAllEmbeddedPostgres } from '../../src/cli/embedded-postgres.ts';
+import { prepareTemplate } from './db.ts';
 
 let adminUrl = process.env.TEST_DATABASE_URL;
 let stopEmbedded: (() => Promise<void>) | undefined;
@@ -58,6 +59,7 @@ try {
   const templateUrl = new URL(adminUrl!);
   templateUrl.pathname = `/${template}`;
   await dbmate(templateUrl.toString(), ['up'], true);
+  await prepareTemplate(adminUrl!, template);
 } catch (error) {
   await admin.end({ timeout: 1 });
   await fatal(`could not prepare the template database on ${new URL(adminUrl!).host}: ${firstLine(error)}`);
