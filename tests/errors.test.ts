@@ -202,7 +202,7 @@ describe('errors: database unavailable', () => {
 describe('errors: after the handler answered', () => {
   test('a keyed write whose transaction fails to commit is 503 without the ETag and Location of the product it did not keep', async () => {
     // The stored answer cannot be written: the whole transaction, the product included, is rolled back.
-    await t.db.sql.unsafe(`
+    await t.db.admin.unsafe(`
       CREATE FUNCTION refuse_key() RETURNS trigger LANGUAGE plpgsql AS
         $$ BEGIN RAISE EXCEPTION 'shutting down' USING ERRCODE = '57P01'; END $$;
       CREATE TRIGGER refuse_key BEFORE INSERT ON idempotency_keys FOR EACH ROW EXECUTE FUNCTION refuse_key();`);
@@ -212,7 +212,7 @@ describe('errors: after the handler answered', () => {
       await expectProblem(res, 503, 'database_unavailable');
       expect((await t.db.sql`SELECT id FROM products WHERE name = 'Never kept'`).length).toBe(0);
     } finally {
-      await t.db.sql.unsafe('DROP TRIGGER refuse_key ON idempotency_keys; DROP FUNCTION refuse_key();');
+      await t.db.admin.unsafe('DROP TRIGGER refuse_key ON idempotency_keys; DROP FUNCTION refuse_key();');
     }
   });
 });

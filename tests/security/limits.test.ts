@@ -254,7 +254,11 @@ describe('limits over a socket, on the service as ./run.sh starts it', () => {
     const port = await freePort();
     proc = Bun.spawn(['./run.sh'], {
       cwd: join(import.meta.dir, '../..'),
-      env: { PATH: process.env.PATH, DATABASE_URL: db.url, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn' },
+      // Migrations as the owner, the API as inventory_api: as ./run.sh is run against a server of one's own.
+      env: {
+        PATH: process.env.PATH, DATABASE_URL: db.url, MIGRATION_DATABASE_URL: db.adminUrl,
+        HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn',
+      },
       stdin: 'ignore',
       stdout: 'ignore',
       stderr: 'inherit',
