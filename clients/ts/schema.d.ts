@@ -684,6 +684,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Written in digits without a leading zero (e.g. 42, not 042, 42.0 or 4.2e1) */
                 id: number;
             };
             cookie?: never;
@@ -756,6 +757,7 @@ export interface operations {
                 "if-match"?: string;
             };
             path: {
+                /** @description Written in digits without a leading zero (e.g. 42, not 042, 42.0 or 4.2e1) */
                 id: number;
             };
             cookie?: never;
@@ -833,6 +835,7 @@ export interface operations {
                 "if-match"?: string;
             };
             path: {
+                /** @description Written in digits without a leading zero (e.g. 42, not 042, 42.0 or 4.2e1) */
                 id: number;
             };
             cookie?: never;
@@ -955,6 +958,7 @@ export interface operations {
                 "idempotency-key"?: string;
             };
             path: {
+                /** @description Written in digits without a leading zero (e.g. 42, not 042, 42.0 or 4.2e1) */
                 id: number;
             };
             cookie?: never;
@@ -1036,6 +1040,7 @@ export interface operations {
                 "idempotency-key"?: string;
             };
             path: {
+                /** @description Written in digits without a leading zero (e.g. 42, not 042, 42.0 or 4.2e1) */
                 id: number;
             };
             cookie?: never;
@@ -1150,6 +1155,7 @@ export interface operations {
             };
             header?: never;
             path: {
+                /** @description Written in digits without a leading zero (e.g. 42, not 042, 42.0 or 4.2e1) */
                 id: number;
             };
             cookie?: never;
@@ -1364,6 +1370,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Written in digits without a leading zero (e.g. 42, not 042, 42.0 or 4.2e1) */
                 id: number;
             };
             cookie?: never;

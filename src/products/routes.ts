@@ -1,9 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { bodyErrors, errorResponses } from '../errors.ts';
-import {
-  IdempotencyKeyHeader, IfMatchHeader, ProductCreateSchema, ProductIdParam, ProductListQueryWithArchive,
-  ProductPatchSchema, ProductSchema,
-} from './schemas.ts';
+import { IdempotencyKeyHeader, IdParam, IfMatchHeader } from '../http/params.ts';
+import { ProductCreateSchema, ProductListQueryWithArchive, ProductPatchSchema, ProductSchema } from './schemas.ts';
 
 const tags = ['Products'];
 
@@ -71,7 +69,7 @@ export const getProductRoute = createRoute({
   operationId: 'getProduct',
   summary: 'Get a product',
   tags,
-  request: { params: ProductIdParam },
+  request: { params: IdParam },
   responses: {
     200: productResponse('The product'),
     ...errorResponses([404, 422]),
@@ -88,7 +86,7 @@ export const updateProductRoute = createRoute({
     'so that a concurrent edit is refused (412) instead of overwritten. Quantity changes go through stock adjustments.',
   tags,
   request: {
-    params: ProductIdParam,
+    params: IdParam,
     headers: IfMatchHeader,
     body: {
       required: true,
@@ -115,7 +113,7 @@ export const archiveProductRoute = createRoute({
     'Removes the product from listings and lookups and frees its name and SKU. Its stock history is kept, ' +
     'and `POST /products/{id}/restore` brings it back.',
   tags,
-  request: { params: ProductIdParam, headers: IfMatchHeader },
+  request: { params: IdParam, headers: IfMatchHeader },
   responses: {
     204: { description: 'Archived' },
     ...errorResponses([404, 412, 422]),
@@ -128,7 +126,7 @@ export const restoreProductRoute = createRoute({
   operationId: 'restoreProduct',
   summary: 'Restore an archived product',
   tags,
-  request: { params: ProductIdParam, headers: IdempotencyKeyHeader },
+  request: { params: IdParam, headers: IdempotencyKeyHeader },
   responses: {
     200: productResponse('The product, active again'),
     ...errorResponses([404, 409, 422], {
