@@ -41,6 +41,7 @@ ensure_bun
 # keeps the API's resident memory near 100 MiB under load at no measured cost in
 # throughput (bench/RESULTS.md). Set BUN_JSC_forceRAMSize yourself to change it.
 export BUN_JSC_forceRAMSize="${BUN_JSC_forceRAMSize:-536870912}"
+export BUN_OPTIONS="--max-http-header-size=65536${BUN_OPTIONS:+ $BUN_OPTIONS}" # heads up to 64 KiB reach the API's 414/431 (src/http/middleware.ts)
 
 case "$mode" in
   serve)
@@ -53,6 +54,9 @@ case "$mode" in
     ;;
   test)
     shift
+    # The explorer tests drive Debian's chromium; install it when missing (root
+    # with apt-get). If it still is missing, those tests fail and say why.
+    bash scripts/ensure-chromium.sh || log "chromium is missing: the explorer tests will fail"
     # bun test starts its own throwaway PostgreSQL (tests/support/preload.ts)
     # unless TEST_DATABASE_URL names a server; it never touches .data/.
     exec "$BUN" test "$@"

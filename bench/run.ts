@@ -88,19 +88,22 @@ async function loadCatalog(ownerUrl: string) {
   await sql`INSERT INTO categories (name, description)
             SELECT 'Category ' || lpad(i::text, 2, '0'), 'Benchmark category ' || i FROM generate_series(1, ${CATEGORIES}) i`;
   const cats = await sql<{ id: number }[]>`SELECT id FROM categories ORDER BY id`;
-  const writable = await sql`COPY products (sku, name, description, price, quantity, category_id) FROM STDIN`.writable();
-  const batch: string[] = [];
-  const write = (chunk: string) =>
-    new Promise<void>((resolve, reject) => (writable.write(chunk, (e) => (e ? reject(e) : resolve()))));
-  for (let i = 1; i <= PRODUCTS; i++) {
-    const price = ((i * 7919) % 100000) / 100;
-    batch.push(`SKU-${i}\tProduct ${i.toString(36)} ${i}\tBenchmark product number ${i}\t${price}\t${(i * 31) % 500}\t${cats[i % CATEGORIES]!.id}\n`);
-    if (batch.length === 10_000) await write(batch.splice(0).join(''));
-  }
-  if (batch.length) await write(batch.join(''));
-  await new Promise<void>((resolve, reject) => writable.end((e?: Error | null) => (e ? reject(e) : resolve())));
-  await sql`INSERT INTO stock_movements (product_id, delta, reason, quantity_after)
-            SELECT id, quantity, 'initial', quantity FROM products WHERE quantity > 0 ORDER BY id`;
+  // Products and their initial movements in one transaction: the ledger is checked at commit.
+  await sql.begin(async (sql) => {
+    const writable = await sql`COPY products (sku, name, description, price, quantity, category_id) FROM STDIN`.writable();
+    const batch: string[] = [];
+    const write = (chunk: string) =>
+      new Promise<void>((resolve, reject) => (writable.write(chunk, (e) => (e ? reject(e) : resolve()))));
+    for (let i = 1; i <= PRODUCTS; i++) {
+      const price = ((i * 7919) % 100000) / 100;
+      batch.push(`SKU-${i}\tProduct ${i.toString(36)} ${i}\tBenchmark product number ${i}\t${price}\t${(i * 31) % 500}\t${cats[i % CATEGORIES]!.id}\n`);
+      if (batch.length === 10_000) await write(batch.splice(0).join(''));
+    }
+    if (batch.length) await write(batch.join(''));
+    await new Promise<void>((resolve, reject) => writable.end((e?: Error | null) => (e ? reject(e) : resolve())));
+    await sql`INSERT INTO stock_movements (product_id, delta, reason, quantity_after)
+              SELECT id, quantity, 'initial', quantity FROM products WHERE quantity > 0 ORDER BY id`;
+  });
   await sql`VACUUM ANALYZE`;
   const [row] = await sql<{ max: number }[]>`SELECT max(id)::int AS max FROM products`;
   await sql.end();

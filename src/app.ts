@@ -4,10 +4,12 @@ import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
 import { defaultConfig, type Config } from './config.ts';
 import type { Pool } from './db.ts';
-import { ApiError, fromDatabaseError, problemResponse } from './errors.ts';
+import {
+  addProblemResponses, ApiError, fromDatabaseError, headerRef, problemResponse, responseHeaders, type ProblemCode,
+} from './errors.ts';
 import { categoriesApi } from './categories/index.ts';
 import { healthApi } from './health/index.ts';
-import { createKeyMatcher, requireApiKey } from './http/auth.ts';
+import { createKeyMatcher, isOpenPath, requireApiKey } from './http/auth.ts';
 import type { AppEnv } from './http/context.ts';
 import { mountDocs } from './http/docs.ts';
 import { limitBody, limitRequestLine, requestLog } from './http/middleware.ts';
@@ -39,6 +41,82 @@ const STATIC_PATHS = /^\/(healthz|readyz|metrics|openapi\.json|docs(\/.*)?)$/;
 
 function unlessStatic(mw: MiddlewareHandler<AppEnv>): MiddlewareHandler<AppEnv> {
   return (c, next) => (STATIC_PATHS.test(c.req.path) ? next() : mw(c, next));
+}
+
+/** Statuses a replayed Idempotency-Key answer can have: those of the operation itself, not of the layers before it. */
+const REPLAYABLE = /^(2..|400|404|409|412|415|422)$/;
+const RATE_LIMIT_HEADERS = ['RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'] as const;
+/** Headers that describe a successful answer's representation. */
+const SUCCESS_HEADERS = ['etag', 'location', 'link'];
+
+/**
+ * Adds to a generated document what the middleware answers on every route,
+ * from the same rules the middleware follows: 414/431 everywhere (limitRequestLine),
+ * 413 where a body can be sent (limitBody), 429/503 and RateLimit-* wherever the
+ * pool gate and the rate limit run, 401 wherever a key can be required,
+ * Idempotent-Replayed where an Idempotency-Key is taken, X-Request-Id on every response.
+ */
+function documentMiddlewareAnswers(document: Record<string, any>) {
+  const documentOperation = (path: string, method: string, operation: Record<string, any>) => {
+    const responses: Record<string, any> = (operation.responses ??= {});
+    const codes: ProblemCode[] = ['uri_too_long', 'request_header_fields_too_large'];
+    if (method !== 'get') codes.push('payload_too_large');
+    const usesDatabase = !STATIC_PATHS.test(path);
+    if (usesDatabase) codes.push('rate_limited', 'database_unavailable');
+    if (!isOpenPath(path)) codes.push('unauthorized');
+    addProblemResponses(responses, codes);
+    const idempotent = (operation.parameters ?? []).some((p: { name: string; in: string }) => p.in === 'header' && p.name === 'idempotency-key');
+    for (const [status, response] of Object.entries<Record<string, any>>(responses)) {
+      const headers: Record<string, unknown> = (response.headers ??= {});
+      headers['X-Request-Id'] = headerRef('X-Request-Id');
+      if (usesDatabase) for (const name of RATE_LIMIT_HEADERS) headers[name] = headerRef(name);
+      if (idempotent && REPLAYABLE.test(status)) headers['Idempotent-Replayed'] = headerRef('Idempotent-Replayed');
+    }
+  };
+  for (const [path, item] of Object.entries<Record<string, any>>(document.paths ?? {})) {
+    for (const [method, operation] of Object.entries<Record<string, any>>(item)) documentOperation(path, method, operation);
+  }
+  // A request no operation takes: an unknown path (404) or a method the path does not take (405).
+  const unrouted = { responses: {} as Record<string, any> };
+  addProblemResponses(unrouted.responses, ['not_found', 'method_not_allowed']);
+  documentOperation('/', 'post', unrouted);
+  document['x-unrouted-requests'] = {
+    description: 'The answers to a request that matches no operation: 404 `not_found` for an unknown path, 405 ' +
+      '`method_not_allowed` (with `Allow`) for a path that does not take the method, or what the middleware ' +
+      'answers before routing (401, 413, 414, 429, 431, 503).',
+    responses: unrouted.responses,
+  };
+  const { Allow: _, ...headers } = responseHeaders;
+  document.components = { ...document.components, headers };
+  return document;
+}
+
+/** `/products/:id` as a regular expression for request paths, a trailing slash allowed (strict: false). */
+function routePattern(path: string): RegExp {
+  const source = path.split('/').map((part) => (part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/');
+  return new RegExp(`^${source}/?$`);
+}
+
+/** The methods each routed path takes, read from the router, for 405's Allow. */
+function allowedMethods(routes: readonly { method: string; path: string }[]) {
+  const byPath = new Map<string, Set<string>>();
+  for (const { method, path } of routes) {
+    if (method === 'ALL' || path.includes('*')) continue;
+    const methods = byPath.get(path) ?? new Set<string>();
+    methods.add(method);
+    if (method === 'GET') methods.add('HEAD');
+    byPath.set(path, methods);
+  }
+  const order = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
+  const table = [...byPath].map(([path, methods]) => ({
+    pattern: routePattern(path),
+    methods: [...methods].sort((a, b) => order.indexOf(a) - order.indexOf(b)),
+  }));
+  /** The methods `path` takes, or undefined when no route has that path. */
+  return (path: string): string[] | undefined => {
+    const found = table.filter((row) => row.pattern.test(path)).flatMap((row) => row.methods);
+    return found.length ? [...new Set(found)].sort((a, b) => order.indexOf(a) - order.indexOf(b)) : undefined;
+  };
 }
 
 /** Builds the whole HTTP API on a connection pool; the server and the tests both use it. */
@@ -93,12 +171,14 @@ export function createApp(deps: AppDeps) {
     scheme: 'bearer',
     description: 'Required for writes when the service runs with API_KEYS (and for reads with API_READS_REQUIRE_KEY=true)',
   });
-  app.doc31('/openapi.json', {
+  const documentConfig = {
     openapi: '3.1.0',
     info: {
       title: 'Inventory API',
       version: '1.0.0',
-      description: 'Products by category in PostgreSQL. Errors are RFC 9457 problem documents with a stable `code`.',
+      description: 'Products by category in PostgreSQL. Errors are RFC 9457 problem documents with a stable `code`. ' +
+        'A request no operation takes is answered 404 `not_found` (unknown path) or 405 `method_not_allowed` with ' +
+        '`Allow` (a method the path does not take); `x-unrouted-requests` documents those answers.',
     },
     security: [{ apiKey: [] }, {}],
     tags: [
@@ -108,12 +188,32 @@ export function createApp(deps: AppDeps) {
       { name: 'Reports', description: 'Stock totals and low-stock lists' },
       { name: 'Health', description: 'Liveness and readiness probes' },
     ],
-  });
+  } as const;
+  // Built once, on first request: the routes do not change after start-up.
+  let document: Record<string, unknown> | undefined;
+  app.get('/openapi.json', (c) =>
+    c.json((document ??= documentMiddlewareAnswers(app.getOpenAPI31Document(structuredClone(documentConfig) as never)))));
   mountDocs(app, '/openapi.json');
 
-  app.notFound((c) => problemResponse(new ApiError('not_found', `no route for ${c.req.method} ${c.req.path}`), c.req.path));
+  let allowFor: ReturnType<typeof allowedMethods> | undefined;
+  app.notFound((c) => {
+    const { method, path } = c.req;
+    const allow = (allowFor ??= allowedMethods(app.routes))(path);
+    if (allow && !allow.includes(method)) {
+      return problemResponse(
+        new ApiError('method_not_allowed', `${method} is not allowed on ${path}; allowed: ${allow.join(', ')}`, undefined, {
+          allow: allow.join(', '),
+        }),
+        path,
+      );
+    }
+    return problemResponse(new ApiError('not_found', `no route for ${method} ${path}`), path);
+  });
 
   app.onError((err, c) => {
+    // An error after the handler answered (the idempotent transaction failing to commit): Hono copies
+    // the headers of that answer onto ours, and an error describes no product (no ETag, Location, Link).
+    if (c.finalized) for (const name of SUCCESS_HEADERS) c.res.headers.delete(name);
     const known = err instanceof ApiError
       ? err
       : err instanceof HTTPException

@@ -2,30 +2,32 @@ import { z } from '@hono/zod-openapi';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 
 /**
- * Every error the API can answer with: its stable code, HTTP status and title.
- * Clients branch on `code`; `detail` is for people.
+ * Every error the API can answer with: its stable code, HTTP status and title,
+ * and a typical detail (the document's example). Clients branch on `code`;
+ * `detail` is for people.
  */
 export const problems = {
-  malformed_json: { status: 400, title: 'Malformed JSON' },
-  unauthorized: { status: 401, title: 'Unauthorized' },
-  not_found: { status: 404, title: 'Not found' },
-  duplicate_sku: { status: 409, title: 'SKU already exists' },
-  duplicate_name: { status: 409, title: 'Product name already exists' },
-  duplicate_category: { status: 409, title: 'Category already exists' },
-  category_not_empty: { status: 409, title: 'Category still has products' },
-  insufficient_stock: { status: 409, title: 'Insufficient stock' },
-  request_in_progress: { status: 409, title: 'Request in progress' },
-  precondition_failed: { status: 412, title: 'Precondition failed' },
-  payload_too_large: { status: 413, title: 'Payload too large' },
-  uri_too_long: { status: 414, title: 'URI too long' },
-  unsupported_media_type: { status: 415, title: 'Unsupported media type' },
-  validation_failed: { status: 422, title: 'Validation failed' },
-  idempotency_key_reused: { status: 422, title: 'Idempotency key reused' },
-  rate_limited: { status: 429, title: 'Too many requests' },
-  request_header_fields_too_large: { status: 431, title: 'Request header fields too large' },
-  internal_error: { status: 500, title: 'Internal server error' },
-  database_unavailable: { status: 503, title: 'Database unavailable' },
-} as const satisfies Record<string, { status: ContentfulStatusCode; title: string }>;
+  malformed_json: { status: 400, title: 'Malformed JSON', detail: 'the body is not valid JSON' },
+  unauthorized: { status: 401, title: 'Unauthorized', detail: 'send a valid API key as `Authorization: Bearer <key>`' },
+  not_found: { status: 404, title: 'Not found', detail: 'no product with id 42' },
+  method_not_allowed: { status: 405, title: 'Method not allowed', detail: 'PUT is not allowed on /products/42; allowed: GET, HEAD, PATCH, DELETE' },
+  duplicate_sku: { status: 409, title: 'SKU already exists', detail: 'a product with this SKU already exists' },
+  duplicate_name: { status: 409, title: 'Product name already exists', detail: 'a product with this name already exists' },
+  duplicate_category: { status: 409, title: 'Category already exists', detail: 'a category with this name already exists' },
+  category_not_empty: { status: 409, title: 'Category still has products', detail: 'the category still has products (archived ones included)' },
+  insufficient_stock: { status: 409, title: 'Insufficient stock', detail: 'product 42 has fewer than 5 units in stock; nothing was changed' },
+  request_in_progress: { status: 409, title: 'Request in progress', detail: 'a request with this Idempotency-Key is still running; retry later' },
+  precondition_failed: { status: 412, title: 'Precondition failed', detail: 'the product changed since the ETag in If-Match; fetch it again' },
+  payload_too_large: { status: 413, title: 'Payload too large', detail: 'the body exceeds 65536 bytes' },
+  uri_too_long: { status: 414, title: 'URI too long', detail: 'the URL exceeds 8192 bytes' },
+  unsupported_media_type: { status: 415, title: 'Unsupported media type', detail: 'send the body as application/json' },
+  validation_failed: { status: 422, title: 'Validation failed', detail: 'the request body has 1 invalid field' },
+  idempotency_key_reused: { status: 422, title: 'Idempotency key reused', detail: 'this Idempotency-Key was used with a different request body' },
+  rate_limited: { status: 429, title: 'Too many requests', detail: 'more than 100 requests in 60 s; retry in 12 s' },
+  request_header_fields_too_large: { status: 431, title: 'Request header fields too large', detail: 'the request headers exceed 16384 bytes' },
+  internal_error: { status: 500, title: 'Internal server error', detail: 'an unexpected error occurred' },
+  database_unavailable: { status: 503, title: 'Database unavailable', detail: 'the database is not available; retry shortly' },
+} as const satisfies Record<string, { status: ContentfulStatusCode; title: string; detail: string }>;
 
 export type ProblemCode = keyof typeof problems;
 export type FieldError = { path: string; message: string };
@@ -97,7 +99,12 @@ export function fromDatabaseError(error: unknown): ApiError | null {
     return new ApiError(problem, detail);
   }
   if (code === '23503' && constraint === 'products_category_id_fkey') {
-    return new ApiError('category_not_empty', 'the category still has products (archived ones included)');
+    // PostgreSQL names the referencing table (products) on both sides of this
+    // key, so only the statement tells them apart: the DELETE of a category maps
+    // its own violation to category_not_empty (src/categories/queries.ts), and
+    // product writes lock their category first. Reaching here, a product write
+    // named a category deleted meanwhile.
+    return new ApiError('not_found', 'the category was deleted while the product was written; send the request again');
   }
   // Class 22 is "data exception": a value the database cannot take (NUL in text, impossible date, overflow).
   if (code === '23514' || code === '23502' || code.startsWith('22')) {
@@ -134,29 +141,124 @@ export const ProblemSchema = z
   })
   .openapi('Problem', { description: 'An RFC 9457 problem document' });
 
-const descriptions: Record<number, string> = {
-  400: 'Malformed JSON (`malformed_json`)',
-  401: 'Missing or wrong API key (`unauthorized`)',
-  404: 'Not found (`not_found`)',
-  409: 'Conflict with existing data',
-  412: 'The If-Match ETag is not the current version (`precondition_failed`)',
-  413: 'Body larger than 64 KiB (`payload_too_large`)',
-  415: 'Body is not JSON (`unsupported_media_type`)',
-  422: 'Invalid input (`validation_failed`), every bad field listed in `errors`',
-  429: 'Too many requests from this client (`rate_limited`); see Retry-After',
-  500: 'Unexpected error (`internal_error`), no internals disclosed',
-  503: 'Database unavailable (`database_unavailable`)',
+/** When each code is answered, in the words of the document. */
+const whenAnswered: Record<ProblemCode, string> = {
+  malformed_json: 'The body is not valid JSON',
+  unauthorized: 'The service runs with API_KEYS and no valid `Authorization: Bearer <key>` was sent ' +
+    '(writes; reads too with API_READS_REQUIRE_KEY=true)',
+  not_found: 'No such resource',
+  method_not_allowed: 'The path exists but does not take this method; `Allow` lists the methods it takes',
+  duplicate_sku: 'A product with this SKU already exists',
+  duplicate_name: 'A product with this name already exists',
+  duplicate_category: 'A category with this name already exists',
+  category_not_empty: 'The category still has products, archived ones included',
+  insufficient_stock: 'Not enough units in stock; nothing was changed',
+  request_in_progress: 'A request with this Idempotency-Key is still running',
+  precondition_failed: 'If-Match does not name the current version',
+  payload_too_large: 'The body is larger than 64 KiB',
+  uri_too_long: 'The URL is longer than 8 KiB',
+  unsupported_media_type: 'The body is not sent as JSON',
+  validation_failed: 'Invalid input, every bad field listed in `errors`',
+  idempotency_key_reused: 'The Idempotency-Key was used before with another body',
+  rate_limited: 'Too many requests from this client (RATE_LIMIT_MAX); see Retry-After',
+  request_header_fields_too_large: 'The request headers are larger than 16 KiB',
+  internal_error: 'Unexpected error, no internals disclosed',
+  database_unavailable: 'The database is unavailable or busy; see Retry-After',
 };
 
-const problemResponseSpec = (status: number, description?: string) => ({
-  description: description ?? descriptions[status] ?? 'Error',
-  content: { [PROBLEM_CONTENT_TYPE]: { schema: ProblemSchema } },
-});
+const counter = (example: string) => ({ type: 'string', pattern: '^\\d+$', example });
 
-/** The error responses a route documents; every route has 429, 500 and 503, body routes 400/413/415/422. */
-export function errorResponses(statuses: number[], overrides: Record<number, string> = {}) {
-  const all = new Set([...statuses, 429, 500, 503]);
-  return Object.fromEntries([...all].sort().map((s) => [s, problemResponseSpec(s, overrides[s])]));
+/** The response headers the API sends, as components; responses refer to them by name. */
+export const responseHeaders = {
+  'X-Request-Id': {
+    description: 'The request\'s id: the X-Request-Id sent (1..128 of A-Z a-z 0-9 . _ : -) or a generated UUID',
+    required: true,
+    schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$', example: '0b6f1f9e-5c1a-4d8e-9a3e-2f4f1f0d9c11' },
+  },
+  'Retry-After': { description: 'Seconds to wait before retrying', required: true, schema: counter('1') },
+  'RateLimit-Limit': { description: 'Requests allowed per window (when the service runs with RATE_LIMIT_MAX)', schema: counter('100') },
+  'RateLimit-Remaining': { description: 'Requests left in the current window (with RATE_LIMIT_MAX)', schema: counter('99') },
+  'RateLimit-Reset': { description: 'Seconds until the window resets (with RATE_LIMIT_MAX)', schema: counter('42') },
+  'Idempotent-Replayed': {
+    description: 'Present on the stored answer to an earlier request with the same Idempotency-Key; nothing ran again',
+    schema: { type: 'string', enum: ['true'], example: 'true' },
+  },
+  Allow: {
+    description: 'The methods the path takes',
+    required: true,
+    schema: { type: 'string', example: 'GET, HEAD, PATCH, DELETE' },
+  },
+  'WWW-Authenticate': {
+    description: 'The authentication scheme to use',
+    required: true,
+    schema: { type: 'string', example: 'Bearer realm="inventory"' },
+  },
+} as const;
+
+export type ResponseHeaderName = keyof typeof responseHeaders;
+export const headerRef = (name: ResponseHeaderName) => ({ $ref: `#/components/headers/${name}` });
+
+/** Headers a problem status always carries. */
+const statusHeaders: Record<number, ResponseHeaderName[]> = {
+  401: ['WWW-Authenticate'],
+  405: ['Allow'],
+  429: ['Retry-After'],
+  503: ['Retry-After'],
+};
+
+/** The document's example of a problem with `code`. */
+function exampleOf(code: ProblemCode) {
+  const errors = code === 'validation_failed' ? [{ path: 'price', message: 'must have at most 2 decimals' }] : undefined;
+  return problemBody(new ApiError(code, problems[code].detail, errors), '/products/42');
 }
 
-export const bodyErrors = [400, 413, 415, 422];
+/** One status's problem response: what each of its codes means, an example of each, and its headers. */
+export function problemResponseObject(status: number, codes: readonly ProblemCode[], schema: unknown) {
+  const names = statusHeaders[status] ?? [];
+  return {
+    description: codes.map((code) => `${whenAnswered[code]} (\`${code}\`)`).join('; '),
+    // Allow is written out: only 405 uses it, which is not an operation's answer (x-unrouted-requests).
+    ...(names.length
+      ? { headers: Object.fromEntries(names.map((name) => [name, name === 'Allow' ? responseHeaders.Allow : headerRef(name)])) }
+      : {}),
+    content: {
+      [PROBLEM_CONTENT_TYPE]: {
+        schema,
+        examples: Object.fromEntries(codes.map((code) => [code, { summary: problems[code].title, value: exampleOf(code) }])),
+      },
+    },
+  };
+}
+
+function byStatus(codes: Iterable<ProblemCode>): Map<number, ProblemCode[]> {
+  const grouped = new Map<number, ProblemCode[]>();
+  for (const code of new Set(codes)) {
+    const status = problems[code].status;
+    grouped.set(status, [...(grouped.get(status) ?? []), code]);
+  }
+  return grouped;
+}
+
+/**
+ * The error responses of a route that uses the database: the codes it answers
+ * with, grouped by status, plus 500 and 503. Answers every route shares
+ * (401, 413, 414, 429, 431) are added to the document from the middleware's
+ * own rules (src/app.ts).
+ */
+export function errorResponses(codes: readonly ProblemCode[]) {
+  const grouped = byStatus([...codes, 'internal_error', 'database_unavailable']);
+  return Object.fromEntries([...grouped.keys()].sort().map((s) => [s, problemResponseObject(s, grouped.get(s)!, ProblemSchema)]));
+}
+
+/** Adds `codes` to a generated document's responses, merging them into a status already documented. */
+export function addProblemResponses(responses: Record<string, any>, codes: readonly ProblemCode[]) {
+  const schema = { $ref: '#/components/schemas/Problem' };
+  for (const [status, added] of byStatus(codes)) {
+    const existing = Object.keys(responses[status]?.content?.[PROBLEM_CONTENT_TYPE]?.examples ?? {}) as ProblemCode[];
+    const all = [...new Set([...existing, ...added])];
+    responses[status] = problemResponseObject(status, all, schema);
+  }
+}
+
+/** What a body route may answer before its handler runs. */
+export const bodyErrors: ProblemCode[] = ['malformed_json', 'payload_too_large', 'unsupported_media_type', 'validation_failed'];

@@ -1,7 +1,19 @@
+import { maxHeaderSize } from 'node:http';
 import { createApp } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createPool } from './db.ts';
+import { MAX_HEADER_BYTES, MAX_URL_BYTES, SERVER_HEADER_BYTES } from './http/middleware.ts';
 import { createLogger } from './logger.ts';
+
+/** The address to listen on is taken by another program. */
+export class PortInUseError extends Error {
+  constructor(host: string, port: number) {
+    super(`port ${port} on ${host} is in use by another program: stop it or set PORT to another port`);
+  }
+}
+
+/** The flag that lets request heads up to SERVER_HEADER_BYTES reach the app (see run.sh, Dockerfile). */
+export const HEADER_SIZE_FLAG = `--max-http-header-size=${SERVER_HEADER_BYTES}`;
 
 /** Reads the configuration, opens the pool, serves the app, and shuts down cleanly. */
 export async function startServer(env: Record<string, string | undefined> = process.env) {
@@ -13,13 +25,24 @@ export async function startServer(env: Record<string, string | undefined> = proc
   if (config.apiKeys.length === 0 && !worker) {
     logger.warn('no API_KEYS configured: writes are open to anyone who can reach the service');
   }
+  if (maxHeaderSize < MAX_URL_BYTES + MAX_HEADER_BYTES && !worker) {
+    logger.warn(`Bun refuses request heads over ${maxHeaderSize} bytes with a bare 431 before the API sees them: ` +
+      `start it as \`bun ${HEADER_SIZE_FLAG}\` (run.sh and the Docker image do)`);
+  }
   // With several processes, each binds the same port (SO_REUSEPORT) and the kernel spreads connections.
-  const server = Bun.serve({
-    hostname: config.host,
-    port: config.port,
-    reusePort: config.webConcurrency > 1,
-    fetch: app.fetch,
-  });
+  let server: ReturnType<typeof Bun.serve>;
+  try {
+    server = Bun.serve({
+      hostname: config.host,
+      port: config.port,
+      reusePort: config.webConcurrency > 1,
+      fetch: app.fetch,
+    });
+  } catch (error) {
+    await sql.end({ timeout: 1 });
+    if ((error as { code?: string }).code === 'EADDRINUSE') throw new PortInUseError(config.host, config.port);
+    throw error;
+  }
   const workers = worker ? [] : spawnWorkers(config.webConcurrency - 1, { ...env, PORT: String(server.port) });
   if (!worker) {
     logger.info('listening', {
@@ -45,7 +68,7 @@ export async function startServer(env: Record<string, string | undefined> = proc
 /** Extra server processes on the same port, each with its own pool; they stop when we stop. */
 function spawnWorkers(count: number, env: Record<string, string | undefined>) {
   return Array.from({ length: Math.max(0, count) }, (_, i) =>
-    Bun.spawn([process.execPath, import.meta.path], {
+    Bun.spawn([process.execPath, `--max-http-header-size=${maxHeaderSize}`, import.meta.path], {
       env: { ...env, INVENTORY_WORKER: String(i + 1) },
       stdio: ['ignore', 'inherit', 'inherit'],
     }));
@@ -61,6 +84,10 @@ if (import.meta.main) {
     if (error instanceof ConfigError) {
       process.stderr.write(`inventory-api: ${error.message}\n`);
       process.exit(2);
+    }
+    if (error instanceof PortInUseError) {
+      process.stderr.write(`inventory-api: ${error.message}\n`);
+      process.exit(1);
     }
     throw error;
   }

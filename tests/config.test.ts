@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { ConfigError, loadConfig } from '../src/config.ts';
+import { HEADER_SIZE_FLAG } from '../src/server.ts';
 
 const url = 'postgres://u:p@127.0.0.1:5432/db';
 
@@ -42,7 +43,7 @@ describe('configuration', () => {
   });
 
   test('the server exits with a message naming the bad value', async () => {
-    const proc = Bun.spawn(['bun', 'src/server.ts'], {
+    const proc = Bun.spawn(['bun', HEADER_SIZE_FLAG, 'src/server.ts'], {
       cwd: `${import.meta.dir}/..`,
       env: { PATH: process.env.PATH, DATABASE_URL: url, PORT: 'abc' },
       stdout: 'pipe',

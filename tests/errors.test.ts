@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createApp, type App } from '../src/app.ts';
+import { checkedApp, documentedFetch } from './support/contract.ts';
 import { freePort } from '../src/cli/embedded-postgres.ts';
 import { createPool, type Pool } from '../src/db.ts';
 import { createLogger } from '../src/logger.ts';
@@ -80,14 +81,14 @@ describe('errors: request bodies', () => {
   test('answers 413 payload_too_large over a real socket, chunked and with Content-Length', async () => {
     const server = listen(t.app);
     try {
-      const chunked = await fetch(`${server.base}/products`, {
+      const chunked = await documentedFetch(`${server.base}/products`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: oversizedStream(),
         duplex: 'half',
       } as RequestInit);
       await expectProblem(chunked, 413, 'payload_too_large');
-      const sized = await fetch(`${server.base}/products`, {
+      const sized = await documentedFetch(`${server.base}/products`, {
         method: 'POST', headers: { 'content-type': 'application/json' }, body: oversized(),
       });
       await expectProblem(sized, 413, 'payload_too_large');
@@ -178,7 +179,7 @@ describe('errors: database unavailable', () => {
   beforeAll(async () => {
     port = await freePort();
     const sql = createPool({ databaseUrl: `postgres://inventory:secret@127.0.0.1:${port}/inventory`, poolMax: 2 });
-    down = { app: createApp({ sql, logger: createLogger('silent') }), sql };
+    down = { app: checkedApp(createApp({ sql, logger: createLogger('silent') })), sql };
   });
   afterAll(async () => { await down?.sql.end({ timeout: 0 }); });
 
@@ -195,6 +196,24 @@ describe('errors: database unavailable', () => {
   test.each(['/products', '/products/1', '/categories'])('GET %s answers 503 database_unavailable', async (path) => {
     const problem = await expectProblem(await down.app.request(path), 503, 'database_unavailable');
     expect(JSON.stringify(problem)).not.toMatch(driverText());
+  });
+});
+
+describe('errors: after the handler answered', () => {
+  test('a keyed write whose transaction fails to commit is 503 without the ETag and Location of the product it did not keep', async () => {
+    // The stored answer cannot be written: the whole transaction, the product included, is rolled back.
+    await t.db.sql.unsafe(`
+      CREATE FUNCTION refuse_key() RETURNS trigger LANGUAGE plpgsql AS
+        $$ BEGIN RAISE EXCEPTION 'shutting down' USING ERRCODE = '57P01'; END $$;
+      CREATE TRIGGER refuse_key BEFORE INSERT ON idempotency_keys FOR EACH ROW EXECUTE FUNCTION refuse_key();`);
+    try {
+      const res = await t.post('/products', { name: 'Never kept', price: 1 }, { 'idempotency-key': 'commit-fails-1' });
+      expect({ etag: res.headers.get('etag'), location: res.headers.get('location') }).toEqual({ etag: null, location: null });
+      await expectProblem(res, 503, 'database_unavailable');
+      expect((await t.db.sql`SELECT id FROM products WHERE name = 'Never kept'`).length).toBe(0);
+    } finally {
+      await t.db.sql.unsafe('DROP TRIGGER refuse_key ON idempotency_keys; DROP FUNCTION refuse_key();');
+    }
   });
 });
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createApp, type App } from '../src/app.ts';
+import { checkedApp } from './support/contract.ts';
 import { freePort } from '../src/cli/embedded-postgres.ts';
 import { createPool, type Pool } from '../src/db.ts';
 import { createLogger } from '../src/logger.ts';
@@ -9,7 +10,7 @@ import { within } from './support/time.ts';
 /** The service's app on a pool whose database is at `port`. */
 function appOnPort(port: number): { app: App; sql: Pool } {
   const sql = createPool({ databaseUrl: `postgres://inventory:secret@127.0.0.1:${port}/inventory`, poolMax: 2 });
-  return { app: createApp({ sql, logger: createLogger('silent') }), sql };
+  return { app: checkedApp(createApp({ sql, logger: createLogger('silent') })), sql };
 }
 
 let t: TestApp;

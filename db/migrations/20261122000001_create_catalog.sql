@@ -59,6 +59,19 @@ CREATE TRIGGER products_set_updated_at
 
 -- migrate:down
 
+-- Rolling back would drop the catalog itself: refused while it holds rows.
+DO $$
+DECLARE
+  products bigint := (SELECT count(*) FROM products);
+  categories bigint := (SELECT count(*) FROM categories);
+BEGIN
+  IF products > 0 OR categories > 0 THEN
+    RAISE EXCEPTION 'cannot roll back 20261122000001_create_catalog: it would drop % products and % categories',
+                    products, categories
+      USING HINT = 'export the catalog and delete its products and categories first if they are really to go';
+  END IF;
+END;
+$$;
 DROP TABLE products;
 DROP FUNCTION set_updated_at();
 DROP TABLE categories;

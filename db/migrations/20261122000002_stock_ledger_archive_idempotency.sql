@@ -73,6 +73,29 @@ CREATE INDEX idempotency_keys_expires_at_idx ON idempotency_keys (expires_at);
 
 -- migrate:down
 
+-- The earlier schema has no archive and no ledger. Refused while either holds
+-- something it cannot keep: archived products (they would come back as active,
+-- and may share a name or SKU with an active one), and stock history beyond a
+-- product's single initial movement (which `up` writes again from the quantity).
+-- Stored idempotency keys are short-lived and go with their table.
+DO $$
+DECLARE
+  archived bigint := (SELECT count(*) FROM products WHERE archived_at IS NOT NULL);
+  histories bigint;
+  movements bigint;
+BEGIN
+  SELECT count(*), coalesce(sum(n), 0) INTO histories, movements
+  FROM (SELECT m.product_id, count(*) AS n
+        FROM stock_movements m JOIN products p ON p.id = m.product_id
+        GROUP BY m.product_id, p.quantity
+        HAVING count(*) > 1 OR bool_or(m.reason <> 'initial' OR m.delta <> p.quantity OR m.quantity_after <> p.quantity)) h;
+  IF archived > 0 OR histories > 0 THEN
+    RAISE EXCEPTION 'cannot roll back 20261122000002_stock_ledger_archive_idempotency without loss: % archived products would become active again, and % products have stock history (% movements) the earlier schema cannot keep',
+                    archived, histories, movements
+      USING HINT = 'export them, then delete the archived products and the stock movements of those products first if they are really to go';
+  END IF;
+END;
+$$;
 DROP TABLE idempotency_keys;
 DROP TABLE stock_movements;
 DROP INDEX products_archived_idx, products_sku_key, products_name_key, products_category_name_idx,

@@ -26,24 +26,41 @@ export async function insertCategory(sql: Sql, name: string, description: string
 }
 
 /**
- * Makes sure a category with this name exists. Two requests creating the same
- * new category at once both succeed: the loser's insert waits for the winner's
- * commit and then does nothing.
+ * Makes sure a category with this name exists, and keeps it until the caller's
+ * transaction ends: a new one is ours until we commit; a found one is locked
+ * FOR KEY SHARE, so a concurrent DELETE waits for us (and then finds the
+ * product we add, 409 category_not_empty) instead of removing it under us. A
+ * category deleted between our two statements is created again. Two requests
+ * creating the same new category both succeed: the loser's insert waits for
+ * the winner's commit and then finds its row.
+ * Run it in a transaction, with the write that uses the id.
  */
 export async function ensureCategory(sql: Sql, name: string): Promise<{ id: number; name: string }> {
-  const [created] = await sql<{ id: number; name: string }[]>`
-    INSERT INTO categories (name) VALUES (${name}) ON CONFLICT (lower(name)) DO NOTHING RETURNING id, name`;
-  if (created) return created;
-  const [existing] = await sql<{ id: number; name: string }[]>`
-    SELECT id, name FROM categories WHERE lower(name) = lower(${name})`;
-  return existing!;
+  // Each round that finds nothing saw a concurrent delete commit: rounds are
+  // bounded by other transactions' progress, and the cap only guards a bug.
+  for (let round = 0; round < 100; round++) {
+    const [created] = await sql<{ id: number; name: string }[]>`
+      INSERT INTO categories (name) VALUES (${name}) ON CONFLICT (lower(name)) DO NOTHING RETURNING id, name`;
+    if (created) return created;
+    const [existing] = await sql<{ id: number; name: string }[]>`
+      SELECT id, name FROM categories WHERE lower(name) = lower(${name}) FOR KEY SHARE`;
+    if (existing) return existing;
+  }
+  throw new Error(`category ${JSON.stringify(name)} was deleted 100 times while being created`);
 }
 
 /**
- * Deletes a category. One that still has products (archived ones included)
- * raises the foreign-key violation products_category_id_fkey.
+ * Deletes a category: 'deleted', 'missing', or 'not_empty' when it still has
+ * products (archived ones included): the foreign key products_category_id_fkey
+ * refuses the delete, and only here does its violation mean that.
  */
-export async function deleteCategory(sql: Sql, id: number): Promise<boolean> {
-  const rows = await sql`DELETE FROM categories WHERE id = ${id} RETURNING id`;
-  return rows.length === 1;
+export async function deleteCategory(sql: Sql, id: number): Promise<'deleted' | 'missing' | 'not_empty'> {
+  try {
+    const rows = await sql`DELETE FROM categories WHERE id = ${id} RETURNING id`;
+    return rows.length === 1 ? 'deleted' : 'missing';
+  } catch (error) {
+    const e = error as { code?: string; constraint_name?: string };
+    if (e.code === '23503' && e.constraint_name === 'products_category_id_fkey') return 'not_empty';
+    throw error;
+  }
 }

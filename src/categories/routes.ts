@@ -33,7 +33,7 @@ export const createCategoryRoute = createRoute({
       description: 'The category as stored',
       content: { 'application/json': { schema: CategorySchema } },
     },
-    ...errorResponses([...bodyErrors, 409], { 409: 'A category with this name exists (`duplicate_category`)' }),
+    ...errorResponses([...bodyErrors, 'duplicate_category', 'request_in_progress', 'idempotency_key_reused']),
   },
 });
 
@@ -47,6 +47,6 @@ export const deleteCategoryRoute = createRoute({
   request: { params: IdParam },
   responses: {
     204: { description: 'Deleted' },
-    ...errorResponses([404, 409, 422], { 409: 'The category still has products (`category_not_empty`)' }),
+    ...errorResponses(['not_found', 'category_not_empty', 'validation_failed']),
   },
 });

@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
-import { text } from '../http/text.ts';
+import { nameDescription, namePattern } from '../http/name-pattern.ts';
+import { MAX_CATEGORY_NAME, name, textUpTo } from '../http/text.ts';
 
 export const CategorySchema = z
   .object({
@@ -13,9 +14,13 @@ export const CategorySchema = z
 
 export const CategoryCreateSchema = z
   .strictObject({
-    name: text().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters')
-      .openapi({ example: 'Garden' }),
-    description: text().max(2000, 'must be at most 2000 characters').nullable().optional()
+    name: name(MAX_CATEGORY_NAME).openapi({
+      maxLength: undefined,
+      pattern: namePattern(MAX_CATEGORY_NAME),
+      description: `${nameDescription(MAX_CATEGORY_NAME)} Unique case-insensitively.`,
+      example: 'Garden',
+    }),
+    description: textUpTo(2000).nullable().optional()
       .openapi({ example: 'Plants, tools and outdoor furniture' }),
   })
   .openapi('CategoryCreate');

@@ -41,7 +41,10 @@ export async function provisionDatabase(adminUrl: string, spec: DatabaseSpec = D
   return withDatabase(adminUrl, spec.database, spec.user, spec.password);
 }
 
-/** The role the API connects as: it reads and writes rows, and can create, alter or drop nothing. */
+/**
+ * The role the API connects as: it reads and writes rows (stock movements it
+ * may only read and insert), and can create, alter or drop nothing.
+ */
 export const API_ROLE = { user: 'inventory_api', password: 'inventory_api_pass' };
 
 /**
@@ -71,6 +74,9 @@ export async function provisionApiRole(
     await db`ALTER DEFAULT PRIVILEGES FOR ROLE ${owner} IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO ${apiRole}`;
     await db`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${apiRole}`;
     await db`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${apiRole}`;
+    // The stock ledger is append-only (its triggers refuse the rest, for every role).
+    const [ledger] = await db`SELECT to_regclass('public.stock_movements') IS NOT NULL AS exists`;
+    if (ledger!.exists) await db`REVOKE UPDATE, DELETE, TRUNCATE ON stock_movements FROM ${apiRole}`;
   } finally {
     await db.end();
   }

@@ -62,7 +62,7 @@ export function progressPrinter(out: Output): (p: ImportProgress) => void {
   };
 }
 
-/** The report: one line per error, then one summary line. */
+/** The report: one line per error, then the summary (and, when products were updated, what changed). */
 export function formatReport(result: ImportResult, options: { skipInvalid: boolean }): string {
   const lines = result.invalid.map((e) => `line ${e.line}: ${e.field}: ${e.message}`);
   if (result.errorCount > result.invalid.length) {
@@ -72,6 +72,10 @@ export function formatReport(result: ImportResult, options: { skipInvalid: boole
   if (result.applied) {
     lines.push(`imported ${rate}: ${result.inserted} inserted, ${result.updated} updated, ` +
       `${result.unchanged} unchanged, ${result.invalidRows} invalid`);
+    if (result.updated > 0) {
+      const fields = Object.entries(result.changed).map(([field, n]) => `${field} ${n}`).join(', ');
+      lines.push(`products changed per field: ${fields}`);
+    }
   } else {
     const hint = result.invalidRows && !options.skipInvalid && result.rows > result.invalidRows
       ? ` (--skip-invalid applies the ${result.rows - result.invalidRows} valid rows)`

@@ -36,7 +36,7 @@ export async function dumpSchema(url: string): Promise<string> {
         WHERE a.attrelid = ${t.oid} AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`;
       const constraints = await sql<{ line: string }[]>`
         SELECT format('CONSTRAINT %I %s', conname, pg_get_constraintdef(oid)) AS line
-        FROM pg_constraint WHERE conrelid = ${t.oid} AND contype <> 'n'
+        FROM pg_constraint WHERE conrelid = ${t.oid} AND contype NOT IN ('n', 't')
         ORDER BY contype DESC, conname`;
       const body = [...columns, ...constraints].map((r) => `  ${r.line}`).join(',\n');
       out.push(`CREATE ${t.unlogged ? 'UNLOGGED ' : ''}TABLE ${t.name} (\n${body}\n);`, '');

@@ -6,6 +6,9 @@ import type { AppEnv } from './context.ts';
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/metrics', '/openapi.json']);
 
+/** Paths that never need a key: the probes, the document and the explorer. */
+export const isOpenPath = (path: string) => PUBLIC_PATHS.has(path) || path === '/docs' || path.startsWith('/docs/');
+
 const digest = (text: string) => createHash('sha256').update(text).digest();
 
 /**
@@ -47,9 +50,7 @@ export function createKeyMatcher(keys: string[]): KeyMatcher {
  */
 export function requireApiKey(matchKey: KeyMatcher, readsRequireKey: boolean): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const path = c.req.path;
-    const open = PUBLIC_PATHS.has(path) || path === '/docs' || path.startsWith('/docs/');
-    if (open || (READS.has(c.req.method) && !readsRequireKey)) return next();
+    if (isOpenPath(c.req.path) || (READS.has(c.req.method) && !readsRequireKey)) return next();
     const client = matchKey(c.req.header('authorization'));
     if (client === undefined) {
       throw new ApiError('unauthorized', 'send a valid API key as `Authorization: Bearer <key>`', undefined, {

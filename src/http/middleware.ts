@@ -37,6 +37,13 @@ export const limitBody: MiddlewareHandler<AppEnv> = bodyLimit({
 
 export const MAX_URL_BYTES = 8 * 1024;
 export const MAX_HEADER_BYTES = 16 * 1024;
+/**
+ * Bun's own limit on a request head (`bun --max-http-header-size`, default
+ * 16 KiB) must be above ours, or Bun answers a bare 431 before the app sees the
+ * request: run.sh and the Docker image start Bun with this much. A head larger
+ * still is refused by Bun itself (431, no body) and the connection closed.
+ */
+export const SERVER_HEADER_BYTES = 64 * 1024;
 
 /** Refuses over-long URLs (414) and header blocks (431) before any work is done. */
 export const limitRequestLine: MiddlewareHandler<AppEnv> = async (c, next) => {

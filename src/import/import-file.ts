@@ -4,8 +4,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { transaction, type Sql } from '../db.ts';
 import {
-  applyRows, checkRows, copyIntoStaging, createStaging, dropImportTables, readCheckReport,
-  type ImportMode, type RowError,
+  applyRows, checkRows, copyIntoStaging, createStaging, dropImportTables, NO_CHANGES, readCheckReport,
+  type FieldCounts, type ImportMode, type RowError,
 } from './queries.ts';
 import { copyLine, FileShapeError, parserFor } from './rows.ts';
 
@@ -30,6 +30,8 @@ export type ImportResult = {
   updated: number;
   /** Rows naming an existing product that they leave as it is. */
   unchanged: number;
+  /** Per field, how many existing products the import changed it in. */
+  changed: FieldCounts;
   categoriesCreated: number;
   /** Rows with at least one error. */
   invalidRows: number;
@@ -56,7 +58,8 @@ export async function importFile(sql: Sql, path: string, options: ImportOptions 
   let rows = 0;
   let bytes = 0;
   const report = (phase: ImportPhase) => options.onProgress?.({ phase, rows, bytes, totalBytes, seconds: seconds() });
-  const note = `import ${basename(path)}`.slice(0, 500);
+  // The stock note names the file; a note holds no control characters but tab and line breaks.
+  const note = `import ${basename(path).replace(/[\u0000-\u001f\u007f-\u009f]/g, '?')}`.slice(0, 500);
 
   /** The file as COPY text, a chunk at a time: memory stays flat whatever the file's size. */
   async function* copyText() {
@@ -85,7 +88,7 @@ export async function importFile(sql: Sql, path: string, options: ImportOptions 
       await checkRows(tx, options.mode ?? 'upsert');
       const check = await readCheckReport(tx, options.maxErrors ?? 1000);
       const result: ImportResult = {
-        rows: check.rows, inserted: 0, updated: 0, unchanged: 0, categoriesCreated: 0,
+        rows: check.rows, inserted: 0, updated: 0, unchanged: 0, changed: { ...NO_CHANGES }, categoriesCreated: 0,
         invalidRows: check.invalidRows, errorCount: check.errorCount, invalid: check.errors,
         applied: false, seconds: 0,
       };
@@ -101,7 +104,7 @@ export async function importFile(sql: Sql, path: string, options: ImportOptions 
   } catch (error) {
     if (!(error instanceof FileShapeError)) throw error;
     return {
-      rows, inserted: 0, updated: 0, unchanged: 0, categoriesCreated: 0,
+      rows, inserted: 0, updated: 0, unchanged: 0, changed: { ...NO_CHANGES }, categoriesCreated: 0,
       invalidRows: 0, errorCount: error.problems.length, invalid: error.problems,
       applied: false, seconds: seconds(),
     };

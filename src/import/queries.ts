@@ -5,6 +5,7 @@
  * with a few statements (categories, stock corrections, updates, inserts).
  */
 import type { Sql } from '../db.ts';
+import { MAX_CATEGORY_NAME, MAX_PRODUCT_NAME, NAME_CHARACTERS_MESSAGE, TEXT_CHARACTERS_MESSAGE } from '../http/text.ts';
 import { DEFAULT_CATEGORY } from '../products/handlers.ts';
 
 export type ImportMode = 'upsert' | 'insert';
@@ -28,7 +29,8 @@ const SKU_MESSAGE = '1 to 64 characters of A-Z a-z 0-9 . _ - starting with a let
 const PRICE_MESSAGE = 'must be a decimal number with at most 2 decimals, 0 to 99999999.99';
 
 /**
- * The file as read: every value as text, null when the row does not give it.
+ * The file as read: every value as text, null when the row does not give it;
+ * description_given is false when the description was left out altogether.
  * row_error and problems hold what the reader found (src/import/rows.ts).
  */
 export async function createStaging(sql: Sql): Promise<void> {
@@ -42,7 +44,8 @@ export async function createStaging(sql: Sql): Promise<void> {
       quantity    text,
       category    text,
       row_error   text,
-      problems    jsonb
+      problems    jsonb,
+      description_given boolean NOT NULL
     ) ON COMMIT DROP`;
 }
 
@@ -52,17 +55,23 @@ export function copyIntoStaging(sql: Sql) {
 }
 
 /**
- * Normalises every staged row (trimmed name and category, the default
- * category), matches it to the active product with its SKU and to the active
- * product holding its name, and decides each field's error, if any, as the
- * API would. Then collects the errors, duplicates within the file included.
+ * Normalises every staged row (trimmed name and category), matches it to the
+ * active product with its SKU and to the active product holding its name, and
+ * decides each field's error, if any, as the API would. Then collects the
+ * errors, duplicates within the file included.
+ *
+ * A value the row does not give (its column left out, or its cell empty) keeps
+ * what an existing product has; a new product gets what POST /products gives
+ * (quantity 0, the default category) and needs a name and a price. The
+ * description is the exception: an empty one means no description (export
+ * writes a missing description so), and only a description left out is kept.
  */
 export async function checkRows(sql: Sql, mode: ImportMode): Promise<void> {
   await sql`ANALYZE import_staging`;
   await sql`
     CREATE TEMP TABLE import_rows (
       line integer NOT NULL,
-      sku text, sku_key text, name text, name_key text, description text,
+      sku text, sku_key text, name text, name_key text, description text, description_given boolean,
       price text, quantity text, category text, category_key text,
       product_id bigint, old_quantity integer,
       row_error text, problems jsonb,
@@ -71,8 +80,11 @@ export async function checkRows(sql: Sql, mode: ImportMode): Promise<void> {
     ) ON COMMIT DROP`;
   await sql`
     INSERT INTO import_rows
-    SELECT n.line, n.sku, n.sku_key, n.name, n.name_key, n.description,
-           n.price, n.quantity, n.category, n.category_key,
+    SELECT n.line, n.sku, n.sku_key, n.name, n.name_key, n.description, n.description_given,
+           n.price, n.quantity,
+           -- The default category only for a new product; an existing one keeps its own.
+           coalesce(n.category, CASE WHEN p.id IS NULL THEN ${DEFAULT_CATEGORY} END),
+           lower(coalesce(n.category, CASE WHEN p.id IS NULL THEN ${DEFAULT_CATEGORY} END)),
            p.id, p.quantity, n.row_error, n.problems,
            CASE
              WHEN n.row_error IS NOT NULL OR n.problems ? 'sku' THEN NULL
@@ -82,18 +94,20 @@ export async function checkRows(sql: Sql, mode: ImportMode): Promise<void> {
            END,
            CASE
              WHEN n.row_error IS NOT NULL OR n.problems ? 'name' THEN NULL
-             WHEN n.name IS NULL THEN 'is required'
+             WHEN n.name IS NULL THEN CASE WHEN p.id IS NULL THEN 'is required for a new product' END
              WHEN n.name = '' THEN 'must not be empty'
-             WHEN char_length(n.name) > 200 THEN 'must be at most 200 characters'
+             WHEN NOT is_clean_name(n.name) THEN ${NAME_CHARACTERS_MESSAGE}
+             WHEN char_length(n.name) > ${MAX_PRODUCT_NAME} THEN ${`must be at most ${MAX_PRODUCT_NAME} characters`}
              WHEN o.id IS NOT NULL AND o.id IS DISTINCT FROM p.id THEN 'another product (SKU ' || o.sku || ') has this name'
            END,
            CASE
              WHEN n.row_error IS NOT NULL OR n.problems ? 'description' THEN NULL
+             WHEN NOT is_clean_text(n.description) THEN ${TEXT_CHARACTERS_MESSAGE}
              WHEN char_length(n.description) > 2000 THEN 'must be at most 2000 characters'
            END,
            CASE
              WHEN n.row_error IS NOT NULL OR n.problems ? 'price' THEN NULL
-             WHEN n.price IS NULL THEN 'is required'
+             WHEN n.price IS NULL THEN CASE WHEN p.id IS NULL THEN 'is required for a new product' END
              WHEN n.price !~ ${PRICE_PATTERN} THEN ${PRICE_MESSAGE}
            END,
            CASE
@@ -105,16 +119,17 @@ export async function checkRows(sql: Sql, mode: ImportMode): Promise<void> {
            CASE
              WHEN n.row_error IS NOT NULL OR n.problems ? 'category' THEN NULL
              WHEN n.category = '' THEN 'must not be empty'
-             WHEN char_length(n.category) > 100 THEN 'must be at most 100 characters'
+             WHEN NOT is_clean_name(n.category) THEN ${NAME_CHARACTERS_MESSAGE}
+             WHEN char_length(n.category) > ${MAX_CATEGORY_NAME} THEN ${`must be at most ${MAX_CATEGORY_NAME} characters`}
            END
     FROM (
-      SELECT t.*, lower(t.sku) AS sku_key, lower(t.name) AS name_key, lower(t.category) AS category_key
+      SELECT t.*, lower(t.sku) AS sku_key, lower(t.name) AS name_key
       FROM (
         -- OFFSET 0 keeps each value computed once per row rather than at every use.
-        SELECT s.line, s.sku, btrim(s.name, ${WHITESPACE}) AS name, s.description,
+        SELECT s.line, s.sku, btrim(s.name, ${WHITESPACE}) AS name, s.description, s.description_given,
                nullif(btrim(s.price, ${WHITESPACE}), '') AS price,
                nullif(btrim(s.quantity, ${WHITESPACE}), '') AS quantity,
-               coalesce(btrim(s.category, ${WHITESPACE}), ${DEFAULT_CATEGORY}) AS category,
+               btrim(s.category, ${WHITESPACE}) AS category,
                s.row_error, s.problems
         FROM import_staging s OFFSET 0
       ) t OFFSET 0
@@ -171,7 +186,19 @@ export async function readCheckReport(sql: Sql, limit: number): Promise<CheckRep
   return { rows: counts!.rows, invalidRows: counts!.invalid_rows, errorCount: counts!.error_count, errors: [...errors] };
 }
 
-export type ApplyCounts = { inserted: number; updated: number; unchanged: number; categoriesCreated: number };
+/** The fields an import may change, each with how many existing products it changed. */
+export type FieldCounts = { name: number; description: number; price: number; quantity: number; category: number };
+
+export type ApplyCounts = {
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  categoriesCreated: number;
+  /** Per field, how many of the updated products it changed. */
+  changed: FieldCounts;
+};
+
+export const NO_CHANGES: FieldCounts = { name: 0, description: 0, price: 0, quantity: 0, category: 0 };
 
 /**
  * Applies the valid rows: creates their missing categories, updates the
@@ -182,39 +209,71 @@ export type ApplyCounts = { inserted: number; updated: number; unchanged: number
 export async function applyRows(sql: Sql, note: string): Promise<ApplyCounts> {
   await sql`DELETE FROM import_rows r USING import_errors e WHERE r.line = e.line`;
 
-  const categories = await sql`
-    INSERT INTO categories (name)
-    SELECT r.category
-    FROM (SELECT category_key, min(line) AS line FROM import_rows GROUP BY category_key) first
-    JOIN import_rows r ON r.line = first.line
-    WHERE NOT EXISTS (SELECT 1 FROM categories c WHERE lower(c.name) = first.category_key)
-    ON CONFLICT (lower(name)) DO NOTHING`;
+  // Creates the missing categories and locks the others FOR KEY SHARE, so a
+  // category deleted through the API meanwhile cannot vanish under the rows
+  // that name it; one deleted between the two statements is created again.
+  let categoriesCreated = 0;
+  for (let round = 0; ; round++) {
+    const created = await sql`
+      INSERT INTO categories (name)
+      SELECT r.category
+      FROM (SELECT category_key, min(line) AS line FROM import_rows WHERE category_key IS NOT NULL GROUP BY category_key) first
+      JOIN import_rows r ON r.line = first.line
+      WHERE NOT EXISTS (SELECT 1 FROM categories c WHERE lower(c.name) = first.category_key)
+      ON CONFLICT (lower(name)) DO NOTHING`;
+    categoriesCreated += created.count;
+    const [missing] = await sql<{ n: number }[]>`
+      WITH named AS (SELECT DISTINCT category_key FROM import_rows WHERE category_key IS NOT NULL),
+      locked AS (SELECT 1 FROM categories c WHERE lower(c.name) IN (SELECT category_key FROM named) FOR KEY SHARE)
+      SELECT (SELECT count(*) FROM named)::int - (SELECT count(*) FROM locked)::int AS n`;
+    if (missing!.n === 0) break;
+    if (round === 100) throw new Error('the import\'s categories kept being deleted while it ran');
+  }
 
   // One statement: the products that change are locked, and their stock read,
   // in the same breath as they are written, so a stock adjustment committed
   // meanwhile is either before the correction (and counted in its delta) or after it.
-  const updated = await sql`
+  // A value the row leaves out is the product's own (null in import_rows; for
+  // the description, description_given false).
+  const [updated] = await sql<({ updated: number } & FieldCounts)[]>`
     WITH changing AS (
-      SELECT p.id, p.quantity AS old_quantity, r.line, c.id AS category_id,
+      SELECT p.id, p.name AS old_name, p.description AS old_description, p.price AS old_price,
+             p.category_id AS old_category_id, p.quantity AS old_quantity,
+             coalesce(r.name, p.name) AS name,
+             CASE WHEN r.description_given THEN r.description ELSE p.description END AS description,
+             coalesce(r.price::numeric, p.price) AS price,
+             coalesce(c.id, p.category_id) AS category_id,
              coalesce(r.quantity::integer, p.quantity) AS quantity
       FROM products p
       JOIN import_rows r ON r.product_id = p.id
-      JOIN categories c ON lower(c.name) = r.category_key
+      LEFT JOIN categories c ON lower(c.name) = r.category_key
       WHERE p.archived_at IS NULL
         AND (p.name, p.description, p.price, p.category_id, p.quantity)
-            IS DISTINCT FROM (r.name, r.description, r.price::numeric, c.id, coalesce(r.quantity::integer, p.quantity))
+            IS DISTINCT FROM (coalesce(r.name, p.name),
+                              CASE WHEN r.description_given THEN r.description ELSE p.description END,
+                              coalesce(r.price::numeric, p.price), coalesce(c.id, p.category_id),
+                              coalesce(r.quantity::integer, p.quantity))
       ORDER BY p.id
       FOR NO KEY UPDATE OF p
     ), corrections AS (
       INSERT INTO stock_movements (product_id, delta, reason, note, quantity_after)
       SELECT id, quantity - old_quantity, 'count_correction', ${note}, quantity
       FROM changing WHERE quantity <> old_quantity
+    ), updated AS (
+      UPDATE products p
+      SET name = ch.name, description = ch.description, price = ch.price,
+          category_id = ch.category_id, quantity = ch.quantity
+      FROM changing ch
+      WHERE p.id = ch.id
+      RETURNING ch.*
     )
-    UPDATE products p
-    SET name = r.name, description = r.description, price = r.price::numeric,
-        category_id = ch.category_id, quantity = ch.quantity
-    FROM changing ch JOIN import_rows r ON r.line = ch.line
-    WHERE p.id = ch.id`;
+    SELECT count(*)::int AS updated,
+           count(*) FILTER (WHERE name IS DISTINCT FROM old_name)::int AS name,
+           count(*) FILTER (WHERE description IS DISTINCT FROM old_description)::int AS description,
+           count(*) FILTER (WHERE price IS DISTINCT FROM old_price)::int AS price,
+           count(*) FILTER (WHERE quantity IS DISTINCT FROM old_quantity)::int AS quantity,
+           count(*) FILTER (WHERE category_id IS DISTINCT FROM old_category_id)::int AS category
+    FROM updated`;
 
   const [inserted] = await sql<{ inserted: number; matched: number }[]>`
     WITH inserted AS (
@@ -230,11 +289,13 @@ export async function applyRows(sql: Sql, note: string): Promise<ApplyCounts> {
     SELECT (SELECT count(*)::int FROM inserted) AS inserted,
            (SELECT count(*)::int FROM import_rows WHERE product_id IS NOT NULL) AS matched`;
 
+  const { updated: updatedCount, ...changed } = updated!;
   return {
     inserted: inserted!.inserted,
-    updated: updated.count,
-    unchanged: inserted!.matched - updated.count,
-    categoriesCreated: categories.count,
+    updated: updatedCount,
+    unchanged: inserted!.matched - updatedCount,
+    categoriesCreated,
+    changed,
   };
 }
 

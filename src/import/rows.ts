@@ -7,12 +7,17 @@
  * is checked in SQL over the staging table (src/import/queries.ts).
  */
 
+import { NAME_CHARACTERS_MESSAGE, TEXT_CHARACTERS_MESSAGE } from '../http/text.ts';
+
 /** The columns of an import file, in staging-table order. */
 export const FIELDS = ['sku', 'name', 'description', 'price', 'quantity', 'category'] as const;
 export type Field = (typeof FIELDS)[number];
 
-/** Columns a CSV header must have; the others may be left out. */
-const REQUIRED_COLUMNS: readonly Field[] = ['sku', 'name', 'price'];
+/**
+ * Columns a CSV header must have; the others may be left out, and a column
+ * left out changes nothing (src/import/queries.ts, checkRows).
+ */
+const REQUIRED_COLUMNS: readonly Field[] = ['sku'];
 
 /** A record longer than this is refused without being held in memory. */
 export const MAX_RECORD_CHARS = 1 << 20;
@@ -20,12 +25,16 @@ export const MAX_RECORD_CHARS = 1 << 20;
 /**
  * One data row of the file. A value is null when the row does not give it (an
  * empty unquoted CSV field, a missing or null JSON field); a quoted empty CSV
- * field is ''. `rowError` is a problem with the row as a whole (its fields are
- * then not checked); `problems` are problems of single fields found while reading.
+ * field is ''. `descriptionGiven` tells a description left out (the CSV has no
+ * such column, the JSON line no such key: the stored one is kept) from an empty
+ * one (null: no description). `rowError` is a problem with the row as a whole
+ * (its fields are then not checked); `problems` are problems of single fields
+ * found while reading.
  */
 export type StagedRow = {
   line: number;
   values: (string | null)[];
+  descriptionGiven: boolean;
   rowError: string | null;
   problems: Record<string, string> | null;
 };
@@ -47,12 +56,20 @@ export interface RowParser {
 }
 
 const NUL = '\u0000';
-const NUL_MESSAGE = 'must not contain NUL characters';
+/** PostgreSQL text cannot hold NUL: it is refused here, with the message the API gives for the field. */
+const NUL_MESSAGES: Record<Field, string> = {
+  sku: 'must not contain NUL characters',
+  name: NAME_CHARACTERS_MESSAGE,
+  description: TEXT_CHARACTERS_MESSAGE,
+  price: 'must not contain NUL characters',
+  quantity: 'must not contain NUL characters',
+  category: NAME_CHARACTERS_MESSAGE,
+};
 
 /** Sets a value, or records a NUL problem for it (the value is then left out). */
 function setValue(row: StagedRow, index: number, value: string | null) {
   if (value !== null && value.includes(NUL)) {
-    problemsOf(row)[FIELDS[index]!] = NUL_MESSAGE;
+    problemsOf(row)[FIELDS[index]!] = NUL_MESSAGES[FIELDS[index]!];
     return;
   }
   row.values[index] = value;
@@ -87,6 +104,7 @@ export function csvParser(): RowParser {
   let recordChars = 0;
   let recordError: string | null = null;
   let columns: (number | undefined)[] | undefined; // column position → FIELDS index
+  let hasDescription = false;
   let out: StagedRow[] = [];
 
   function endField(text: string) {
@@ -114,7 +132,7 @@ export function csvParser(): RowParser {
       columns = readHeader(record, at);
       return;
     }
-    const row: StagedRow = { line: at, values: emptyValues(), rowError: error, problems: null };
+    const row: StagedRow = { line: at, values: emptyValues(), descriptionGiven: hasDescription, rowError: error, problems: null };
     if (!error && record.length !== columns.length) {
       row.rowError = `expected ${columns.length} fields, found ${record.length}`;
     }
@@ -183,6 +201,7 @@ export function csvParser(): RowParser {
       if (!seen.has(FIELDS.indexOf(column))) problems.push({ line: at, field: column, message: 'required column missing from the header' });
     }
     if (problems.length) throw new FileShapeError(problems);
+    hasDescription = seen.has(FIELDS.indexOf('description'));
     return map;
   }
 
@@ -226,7 +245,7 @@ const JSON_TYPES: Record<Field, { accepts: (v: unknown) => boolean; message: str
 
 /** Turns one JSON line into a staging row. */
 function jsonRow(text: string, line: number): StagedRow {
-  const row: StagedRow = { line, values: emptyValues(), rowError: null, problems: null };
+  const row: StagedRow = { line, values: emptyValues(), descriptionGiven: false, rowError: null, problems: null };
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -240,6 +259,7 @@ function jsonRow(text: string, line: number): StagedRow {
   }
   for (const [key, v] of Object.entries(value)) {
     const index = FIELDS.indexOf(key as Field);
+    if (key === 'description') row.descriptionGiven = true;
     if (index < 0) {
       problemsOf(row)[key.replaceAll(NUL, '\\u0000')] = 'unknown field';
     } else if (v !== null) {
@@ -259,7 +279,9 @@ export function jsonlParser(): RowParser {
 
   function lines(text: string, final: boolean): StagedRow[] {
     const out: StagedRow[] = [];
-    const tooLong = () => ({ line, values: emptyValues(), rowError: `longer than ${MAX_RECORD_CHARS} characters`, problems: null });
+    const tooLong = () => ({
+      line, values: emptyValues(), descriptionGiven: false, rowError: `longer than ${MAX_RECORD_CHARS} characters`, problems: null,
+    });
     const complete = (content: string) => {
       if (content.length > MAX_RECORD_CHARS) out.push(tooLong());
       else if (content.trim() !== '') out.push(jsonRow(content.replace(/\r$/, ''), line));
@@ -298,7 +320,7 @@ export function parserFor(path: string): RowParser {
 // COPY text format
 
 /** The staging table's columns, in the order copyLine writes them. */
-export const STAGING_COLUMNS = ['line', ...FIELDS, 'row_error', 'problems'] as const;
+export const STAGING_COLUMNS = ['line', ...FIELDS, 'row_error', 'problems', 'description_given'] as const;
 
 const SPECIAL = /[\\\n\r\t]/;
 const SPECIALS = /[\\\n\r\t]/g;
@@ -315,5 +337,6 @@ export function copyLine(row: StagedRow): string {
   for (const value of row.values) text += '\t' + copyValue(value);
   text += '\t' + copyValue(row.rowError);
   text += '\t' + (row.problems ? copyValue(JSON.stringify(row.problems)) : '\\N');
+  text += row.descriptionGiven ? '\tt' : '\tf';
   return text + '\n';
 }

@@ -7,6 +7,7 @@ import { ApiError } from '../errors.ts';
 import type { AppEnv } from '../http/context.ts';
 import { decodeCursor, encodeCursor, nextLink } from '../http/cursor.ts';
 import { etag, expectedVersions } from '../http/etag.ts';
+import { codePoints, isCleanName, MAX_PRODUCT_NAME } from '../http/text.ts';
 import {
   archiveProduct, findProductById, insertProduct, listProducts, productState, restoreProduct, updateProduct,
   type Keyset, type NewProduct, type ProductChanges, type ProductListRow, type ProductRow,
@@ -120,7 +121,8 @@ function parseCursor(text: string, sort: ProductSort, archived: boolean): Keyset
   const field = sort.replace(/^-/, '');
   const [value, id] = key ?? [];
   const valid = typeof value === 'string' &&
-    (field === 'name' ? value.length <= 200 && !value.includes('\u0000')
+    // A name as the service stores them: the same characters and length in code points.
+    (field === 'name' ? isCleanName(value) && codePoints(value) <= MAX_PRODUCT_NAME
       : field === 'price' ? DECIMAL.test(value)
       : isTimestamp(value)) &&
     Number.isSafeInteger(id) && (id as number) > 0;

@@ -59,12 +59,14 @@ const productColumns = (sql: Sql) => sql`
 /**
  * Inserts a product into an existing category, with the 'initial' stock
  * movement for its quantity, in one statement. Returns undefined when the
- * category does not exist (nothing is written then).
+ * category does not exist (nothing is written then). The category is locked
+ * FOR KEY SHARE first: a concurrent DELETE of it either committed before
+ * (then it is not found here) or waits for this insert (then finds the product).
  */
 export async function insertProduct(sql: Sql, n: NewProduct): Promise<ProductRow | undefined> {
   const [row] = await sql<ProductRow[]>`
     WITH c AS (
-      SELECT id, name FROM categories WHERE lower(name) = lower(${n.category})
+      SELECT id, name FROM categories WHERE lower(name) = lower(${n.category}) FOR KEY SHARE
     ), p AS (
       INSERT INTO products (sku, name, description, price, quantity, category_id)
       SELECT ${n.sku}, ${n.name}, ${n.description}, ${n.price}, ${n.quantity}, c.id FROM c

@@ -34,10 +34,7 @@ export const createProductRoute = createRoute({
       headers: ETagHeader.extend({ Location: z.string().openapi({ example: '/products/42' }) }),
       content: { 'application/json': { schema: ProductSchema } },
     },
-    ...errorResponses([...bodyErrors, 409], {
-      409: 'The SKU (`duplicate_sku`) or the name (`duplicate_name`) is already taken, or a request with this Idempotency-Key is still running (`request_in_progress`)',
-      422: 'Invalid input (`validation_failed`), or the Idempotency-Key was used with another body (`idempotency_key_reused`)',
-    }),
+    ...errorResponses([...bodyErrors, 'duplicate_sku', 'duplicate_name', 'request_in_progress', 'idempotency_key_reused']),
   },
 });
 
@@ -59,7 +56,7 @@ export const listProductsRoute = createRoute({
       }),
       content: { 'application/json': { schema: z.array(ProductSchema) } },
     },
-    ...errorResponses([422]),
+    ...errorResponses(['validation_failed']),
   },
 });
 
@@ -72,7 +69,7 @@ export const getProductRoute = createRoute({
   request: { params: IdParam },
   responses: {
     200: productResponse('The product'),
-    ...errorResponses([404, 422]),
+    ...errorResponses(['not_found', 'validation_failed']),
   },
 });
 
@@ -98,9 +95,7 @@ export const updateProductRoute = createRoute({
   },
   responses: {
     200: productResponse('The product as changed'),
-    ...errorResponses([...bodyErrors, 404, 409, 412], {
-      409: 'The SKU (`duplicate_sku`) or the name (`duplicate_name`) is already taken',
-    }),
+    ...errorResponses([...bodyErrors, 'not_found', 'duplicate_sku', 'duplicate_name', 'precondition_failed']),
   },
 });
 
@@ -116,7 +111,7 @@ export const archiveProductRoute = createRoute({
   request: { params: IdParam, headers: IfMatchHeader },
   responses: {
     204: { description: 'Archived' },
-    ...errorResponses([404, 412, 422]),
+    ...errorResponses(['not_found', 'precondition_failed', 'validation_failed']),
   },
 });
 
@@ -129,8 +124,8 @@ export const restoreProductRoute = createRoute({
   request: { params: IdParam, headers: IdempotencyKeyHeader },
   responses: {
     200: productResponse('The product, active again'),
-    ...errorResponses([404, 409, 422], {
-      409: 'Its SKU (`duplicate_sku`) or name (`duplicate_name`) has been taken since it was archived',
-    }),
+    ...errorResponses([
+      'not_found', 'duplicate_sku', 'duplicate_name', 'validation_failed', 'request_in_progress', 'idempotency_key_reused',
+    ]),
   },
 });

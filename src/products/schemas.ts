@@ -1,5 +1,7 @@
 import { z } from '@hono/zod-openapi';
-import { text } from '../http/text.ts';
+import { MAX_CURSOR_LENGTH } from '../http/cursor.ts';
+import { nameDescription, namePattern } from '../http/name-pattern.ts';
+import { MAX_CATEGORY_NAME, MAX_PRODUCT_NAME, name, nameFilter, text, textUpTo } from '../http/text.ts';
 
 export const SKU_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const PRICE_TEXT = /^\d{1,8}(\.\d{1,2})?$/;
@@ -13,11 +15,16 @@ export const PriceInput = z
       .min(0, 'must be at least 0')
       .max(MAX_PRICE, `must be at most ${MAX_PRICE}`)
       .refine((n) => PRICE_TEXT.test(String(n)), 'must have at most 2 decimals')
-      .openapi({ example: 19.99 }),
+      // Not `multipleOf: 0.01`: 0.01 has no exact binary value, so JSON Schema validators
+      // (ajv among them) would refuse 19.99. The rule is in the description instead.
+      .openapi({ description: 'At most 2 decimals', example: 19.99 }),
     z.string().regex(PRICE_TEXT, 'must be a decimal number with at most 2 decimals, 0 to 99999999.99')
       .openapi({ example: '19.99' }),
   ])
-  .openapi({ description: 'Price, a number or a decimal string with at most 2 decimals', example: 19.99 });
+  .openapi({
+    description: 'Price, 0 to 99999999.99 with at most 2 decimals: a number, or a decimal string such as "19.99"',
+    example: 19.99,
+  });
 
 export const ProductSchema = z
   .object({
@@ -35,19 +42,29 @@ export const ProductSchema = z
 
 export const ProductCreateSchema = z
   .strictObject({
-    name: text().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters')
-      .openapi({ example: 'Wireless Optical Mouse' }),
+    name: name(MAX_PRODUCT_NAME).openapi({
+      // The pattern bounds the trimmed length; maxLength would count the whitespace around it too.
+      maxLength: undefined,
+      pattern: namePattern(MAX_PRODUCT_NAME),
+      description: `${nameDescription(MAX_PRODUCT_NAME)} Unique case-insensitively among active products.`,
+      example: 'Wireless Optical Mouse',
+    }),
     price: PriceInput,
     sku: z.string().regex(SKU_PATTERN, '1 to 64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit')
       .optional()
       .openapi({ description: 'Assigned by the service when absent', example: 'ELEC-WL-MOUSE' }),
-    description: text().max(2000, 'must be at most 2000 characters').nullable().optional()
+    description: textUpTo(2000).nullable().optional()
       .openapi({ example: '2.4 GHz receiver, 1600 DPI' }),
     quantity: z.number().int('must be a whole number').min(0, 'must be at least 0')
       .max(2147483647, 'must be at most 2147483647').optional()
       .openapi({ description: 'Units in stock, default 0', example: 85 }),
-    category: text().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters').optional()
-      .openapi({ description: 'Category name, matched case-insensitively; created when new. Default "Uncategorized"', example: 'Electronics' }),
+    category: name(MAX_CATEGORY_NAME).optional()
+      .openapi({
+        maxLength: undefined,
+        pattern: namePattern(MAX_CATEGORY_NAME),
+        description: `Category name, matched case-insensitively; created when new. Default "Uncategorized". ${nameDescription(MAX_CATEGORY_NAME)}`,
+        example: 'Electronics',
+      }),
   })
   .openapi('ProductCreate');
 
@@ -55,11 +72,11 @@ export const SORTS = ['name', '-name', 'price', '-price', 'created_at', '-create
 export type ProductSort = (typeof SORTS)[number];
 
 export const ProductListQuery = z.object({
-  category: text().max(100).optional().openapi({ description: 'Category name, case-insensitive (e.g. Electronics)' }),
+  category: nameFilter(MAX_CATEGORY_NAME).optional().openapi({ description: 'Category name, case-insensitive (e.g. Electronics)' }),
   sku: text().max(64).optional().openapi({ description: 'Exact SKU, case-insensitive (e.g. ELEC-WL-MOUSE)' }),
   sort: z.enum(SORTS).default('name').openapi({ description: 'Sort key; a leading "-" sorts descending. Ties are broken by id.' }),
   limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ description: 'Page size' }),
-  cursor: z.string().max(1000).optional()
+  cursor: z.string().max(MAX_CURSOR_LENGTH).optional()
     .openapi({ description: 'Opaque cursor from the previous page\'s Link rel="next"' }),
 });
 

@@ -12,6 +12,6 @@ export const inventoryReportRoute = createRoute({
   request: { query: InventoryReportQuery },
   responses: {
     200: { description: 'The report', content: { 'application/json': { schema: InventoryReportSchema } } },
-    ...errorResponses([422]),
+    ...errorResponses(['validation_failed']),
   },
 });

@@ -25,10 +25,7 @@ export const adjustStockRoute = createRoute({
       headers: z.object({ ETag: z.string().openapi({ description: 'The product version', example: '"4"' }) }),
       content: { 'application/json': { schema: StockAdjustmentResultSchema } },
     },
-    ...errorResponses([...bodyErrors, 404, 409], {
-      409: 'Not enough stock (`insufficient_stock`), or a request with this Idempotency-Key is still running (`request_in_progress`)',
-      422: 'Invalid input (`validation_failed`), or the Idempotency-Key was used with another body (`idempotency_key_reused`)',
-    }),
+    ...errorResponses([...bodyErrors, 'not_found', 'insufficient_stock', 'request_in_progress', 'idempotency_key_reused']),
   },
 });
 
@@ -49,6 +46,6 @@ export const listMovementsRoute = createRoute({
       }),
       content: { 'application/json': { schema: z.array(StockMovementSchema) } },
     },
-    ...errorResponses([404, 422]),
+    ...errorResponses(['not_found', 'validation_failed']),
   },
 });

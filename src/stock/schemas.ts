@@ -23,7 +23,7 @@ export const StockAdjustmentSchema = z
     delta: z.number().int('must be a whole number')
       .min(-2147483647, 'must be at least -2147483647').max(2147483647, 'must be at most 2147483647')
       .refine((d) => d !== 0, 'must not be 0')
-      .openapi({ description: 'Units added (positive) or removed (negative)', example: -2 }),
+      .openapi({ description: 'Units added (positive) or removed (negative); never 0', not: { const: 0, example: 0 }, example: -2 }),
     reason: z.enum(ADJUSTMENT_REASONS, `must be one of ${ADJUSTMENT_REASONS.join(', ')}`).openapi({ example: 'sold' }),
     note: text().max(500, 'must be at most 500 characters').nullable().optional().openapi({ example: 'order 1042' }),
   })

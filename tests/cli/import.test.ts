@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatReport, progressPrinter } from '../../src/cli/import.ts';
 import { importFile, type ImportOptions, type ImportProgress } from '../../src/import/import-file.ts';
+import { NAME_CHARACTERS_MESSAGE, TEXT_CHARACTERS_MESSAGE } from '../../src/http/text.ts';
 import { SKU_PATTERN } from '../../src/products/schemas.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { runCommand } from '../support/command.ts';
@@ -131,11 +132,12 @@ describe('import: reading files', () => {
     expect(result).toMatchObject({ rows: 3, inserted: 0 });
   });
 
-  test('a CSV header with an unknown or a missing column refuses the file, even with --skip-invalid', async () => {
-    const result = await load('header.csv', csv('sku,name,colour', 'HEAD-1,Header Test,red'), { skipInvalid: true });
+  test('a CSV header with an unknown column, a repeated one or no sku refuses the file, even with --skip-invalid', async () => {
+    const result = await load('header.csv', csv('name,colour,price,Price', 'Header Test,red,1,2'), { skipInvalid: true });
     expect(result.invalid).toEqual([
       { line: 1, field: 'colour', message: 'unknown column; the columns are sku, name, description, price, quantity, category' },
-      { line: 1, field: 'price', message: 'required column missing from the header' },
+      { line: 1, field: 'price', message: 'column appears twice' },
+      { line: 1, field: 'sku', message: 'required column missing from the header' },
     ]);
     expect(result.applied).toBe(false);
     expect(await product('HEAD-1')).toBeUndefined();
@@ -183,11 +185,11 @@ describe('import: validation', () => {
       { line: 2, field: 'sku', message: 'is required' },
       { line: 3, field: 'sku', message: sku },
       { line: 4, field: 'sku', message: sku },
-      { line: 5, field: 'name', message: 'is required' },
+      { line: 5, field: 'name', message: 'is required for a new product' },
       { line: 6, field: 'name', message: 'must not be empty' },
       { line: 7, field: 'name', message: 'must be at most 200 characters' },
       { line: 8, field: 'description', message: 'must be at most 2000 characters' },
-      { line: 9, field: 'price', message: 'is required' },
+      { line: 9, field: 'price', message: 'is required for a new product' },
       { line: 10, field: 'price', message: price },
       { line: 11, field: 'price', message: price },
       { line: 12, field: 'price', message: price },
@@ -196,7 +198,7 @@ describe('import: validation', () => {
       { line: 15, field: 'quantity', message: 'must be at most 2147483647' },
       { line: 16, field: 'category', message: 'must not be empty' },
       { line: 17, field: 'category', message: 'must be at most 100 characters' },
-      { line: 18, field: 'name', message: 'must not contain NUL characters' },
+      { line: 18, field: 'name', message: NAME_CHARACTERS_MESSAGE },
       { line: 20, field: 'sku', message: 'duplicate of line 19' },
       { line: 22, field: 'name', message: 'duplicate of line 21' },
       { line: 23, field: 'name', message: 'another product (SKU VAL-EXIST) has this name' },
@@ -247,7 +249,7 @@ describe('import: validation', () => {
       { line: 5, field: 'description', message: 'must be a string or null' },
       { line: 5, field: 'price', message: 'must be a number or a decimal string' },
       { line: 5, field: 'quantity', message: 'must be a number' },
-      { line: 6, field: 'name', message: 'must not contain NUL characters' },
+      { line: 6, field: 'name', message: NAME_CHARACTERS_MESSAGE },
       { line: 7, field: 'price', message: 'must be a decimal number with at most 2 decimals, 0 to 99999999.99' },
       { line: 7, field: 'quantity', message: 'must be a whole number' },
     ]);
@@ -336,7 +338,7 @@ describe('import: applying', () => {
     for (;;) {
       const [waiting] = await db.sql`
         SELECT count(*)::int AS n FROM pg_stat_activity
-        WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%count_correction%'`;
+        WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%WITH changing AS%'`;
       if (waiting!.n > 0) break;
       if (Date.now() > deadline) throw new Error('the import never waited for the locked product');
       await Bun.sleep(10);
@@ -396,6 +398,87 @@ describe('import: applying', () => {
   }, 60_000);
 });
 
+const OPTIONAL = ['name', 'description', 'price', 'quantity', 'category'] as const;
+type Optional = (typeof OPTIONAL)[number];
+
+/**
+ * A file of one product row in `format`, with the columns `columns` (CSV header,
+ * or the JSON keys). A null value is an empty cell: an empty unquoted CSV field,
+ * a JSON null; every other CSV value is quoted.
+ */
+function oneRow(format: 'csv' | 'jsonl', columns: string[], values: Record<string, string | null>): string {
+  if (format === 'csv') {
+    const cell = (v: string | null) => (v === null ? '' : `"${v.replaceAll('"', '""')}"`);
+    return csv(columns.join(','), columns.map((c) => cell(values[c] ?? null)).join(','));
+  }
+  const value = (c: string) => (values[c] == null ? null : c === 'quantity' ? Number(values[c]) : values[c]);
+  return `${JSON.stringify(Object.fromEntries(columns.map((c) => [c, value(c)])))}\n`;
+}
+
+describe('import: columns left out and empty cells', () => {
+  const stored = { description: 'as stored', price: '5.00', quantity: 7, category: 'Partial Stored' };
+  const given = { description: 'as imported', price: '6.00', quantity: '9', category: 'Partial Imported' };
+  const cases = (['csv', 'jsonl'] as const).flatMap((format) =>
+    OPTIONAL.flatMap((field) => (['left out', 'empty'] as const).map((how) => [format, field, how] as const)));
+  let n = 0;
+
+  test.each(cases)('%s, an existing product: %s %s', async (format, field, how) => {
+    const sku = `PART-${++n}`;
+    await load('setup.csv', csv('sku,name,description,price,quantity,category',
+      `${sku},Partial ${sku},${stored.description},${stored.price},${stored.quantity},${stored.category}`));
+    const columns = ['sku', ...OPTIONAL.filter((c) => how === 'empty' || c !== field)];
+    const values: Record<string, string | null> = { sku, name: `Renamed ${sku}`, ...given, [field]: null };
+    const result = await load(`partial.${format}`, oneRow(format, columns, values));
+    expect(result).toMatchObject({ rows: 1, inserted: 0, updated: 1, unchanged: 0, invalid: [], applied: true });
+
+    const before = { name: `Partial ${sku}`, ...stored };
+    const after = { name: `Renamed ${sku}`, ...given, quantity: Number(given.quantity) };
+    // Left out, or empty: the product keeps its value, except that an empty description means none.
+    const expected = { ...after, [field]: how === 'empty' && field === 'description' ? null : before[field] };
+    expect(await product(sku)).toMatchObject({ ...expected, version: 2 });
+    const changed = Object.fromEntries(OPTIONAL.map((f) => [f, expected[f] === before[f] ? 0 : 1])) as Record<Optional, number>;
+    expect(result.changed).toEqual(changed);
+    expect(await ledgerMismatches()).toEqual([]);
+  });
+
+  test.each(cases)('%s, a new product: %s %s', async (format, field, how) => {
+    const sku = `PART-NEW-${++n}`;
+    const columns = ['sku', ...OPTIONAL.filter((c) => how === 'empty' || c !== field)];
+    const values: Record<string, string | null> = { sku, name: `New ${sku}`, ...given, [field]: null };
+    const result = await load(`partial-new.${format}`, oneRow(format, columns, values));
+    if (field === 'name' || field === 'price') {
+      // What POST /products requires, a new product needs.
+      expect(result.invalid).toEqual([{ line: format === 'csv' ? 2 : 1, field, message: 'is required for a new product' }]);
+      expect(result.applied).toBe(false);
+      expect(await product(sku)).toBeUndefined();
+      return;
+    }
+    expect(result).toMatchObject({ inserted: 1, invalid: [] });
+    // What POST /products gives a field it is not sent.
+    const defaults = { description: null, quantity: 0, category: 'Uncategorized' };
+    expect(await product(sku)).toMatchObject({
+      name: `New ${sku}`, ...given, quantity: Number(given.quantity), [field]: defaults[field],
+    });
+  });
+
+  test('a stock count: a file of sku and quantity changes only the stock, through the ledger', async () => {
+    await load('count-setup.csv', csv('sku,name,description,price,quantity,category',
+      'COUNT-1,Counted One,kept,3.00,10,Counted', 'COUNT-2,Counted Two,,4.00,5,Counted'));
+    const result = await load('count.csv', csv('sku,quantity', 'COUNT-1,8', 'count-2,5'));
+    expect(result).toMatchObject({ inserted: 0, updated: 1, unchanged: 1, invalid: [] });
+    expect(result.changed).toEqual({ name: 0, description: 0, price: 0, quantity: 1, category: 0 });
+    expect(await product('COUNT-1')).toMatchObject({
+      name: 'Counted One', description: 'kept', price: '3.00', quantity: 8, category: 'Counted', version: 2,
+    });
+    expect((await movements('COUNT-1')).at(-1)).toEqual({ delta: -2, reason: 'count_correction', note: 'import count.csv', quantity_after: 8 });
+    const unknown = await load('count-new.csv', csv('sku,quantity', 'COUNT-3,1'));
+    expect(unknown.invalid).toEqual([
+      { line: 2, field: 'name', message: 'is required for a new product' },
+      { line: 2, field: 'price', message: 'is required for a new product' },
+    ]);
+  });
+});
+
 describe('the import command', () => {
   const runCli = (...args: string[]) => runCommand('src/cli/import.ts', args, db.url);
 
@@ -406,6 +489,13 @@ describe('the import command', () => {
     expect(stdout).toMatch(/^imported 2 rows in \d+\.\d s \(\d+ rows\/s\): 2 inserted, 0 updated, 0 unchanged, 0 invalid\n$/);
     expect(stderr).toMatch(/^read 2 rows in \d+\.\d s; checking them\nchecked in \d+\.\d s; applying\napplied in \d+\.\d s\n$/);
     expect(await product('CLI-1')).toMatchObject({ quantity: 3 });
+
+    const again = await runCli(file('cli-2.csv', csv('sku,price,quantity', 'CLI-1,1.50,4', 'CLI-2,2,')));
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(new RegExp(
+      '^imported 2 rows in \\d+\\.\\d s \\(\\d+ rows/s\\): 0 inserted, 1 updated, 1 unchanged, 0 invalid\n' +
+      'products changed per field: name 0, description 0, price 1, quantity 1, category 0\n$',
+    ));
   });
 
   test('exits 1 on a file with a bad row, printing each error and applying nothing', async () => {
@@ -451,6 +541,7 @@ describe('the import command', () => {
     const invalid = Array.from({ length: 1000 }, (_, i) => ({ line: i + 2, field: 'price', message: 'bad' }));
     const text = formatReport({
       rows: 1500, inserted: 0, updated: 0, unchanged: 0, categoriesCreated: 0, invalidRows: 1200, errorCount: 1300,
+      changed: { name: 0, description: 0, price: 0, quantity: 0, category: 0 },
       invalid, applied: false, seconds: 1,
     }, { skipInvalid: false });
     expect(text.split('\n').slice(-3)).toEqual([

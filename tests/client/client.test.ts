@@ -2,137 +2,21 @@
  * The generated TypeScript client (clients/ts/schema.d.ts + openapi-fetch)
  * against the service on a real socket. Every response the client receives is
  * checked against what /openapi.json documents for it (status, headers, body
- * shape), so a document that lies about a response fails these tests.
+ * shape; tests/support/contract.ts), so a document that lies about a response fails these tests.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import createClient, { type Middleware } from 'openapi-fetch';
 import type { components, paths } from '../../clients/ts/schema';
 import { createTestApp, listen, type TestApp } from '../support/app.ts';
+import { undocumentedAt, validate, type OpenApi } from '../support/contract.ts';
 
 type Product = components['schemas']['Product'];
-type JsonSchema = boolean | { [keyword: string]: any };
-type OpenApi = { paths: Record<string, Record<string, any>>; [key: string]: any };
-
-// ---------------------------------------------------------------- a JSON Schema validator for the subset we use
-
-const ANNOTATIONS = new Set(['description', 'example', 'examples', 'default', 'title', 'deprecated', 'readOnly', 'writeOnly']);
-const ASSERTIONS = new Set([
-  '$ref', 'type', 'enum', 'const', 'properties', 'required', 'additionalProperties', 'items', 'anyOf', 'oneOf', 'allOf',
-  'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'minLength', 'maxLength', 'pattern', 'format',
-  'minItems', 'maxItems',
-]);
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i;
-
-function resolveRef(doc: unknown, ref: string): JsonSchema {
-  if (!ref.startsWith('#/')) throw new Error(`validator: only local $refs are supported, got ${ref}`);
-  const target = ref.slice(2).split('/').reduce<any>(
-    (node, part) => node?.[part.replaceAll('~1', '/').replaceAll('~0', '~')], doc);
-  if (target === undefined) throw new Error(`validator: $ref ${ref} points at nothing`);
-  return target as JsonSchema;
-}
-
-function typeMatches(type: string, value: unknown): boolean {
-  switch (type) {
-    case 'null': return value === null;
-    case 'array': return Array.isArray(value);
-    case 'object': return typeof value === 'object' && value !== null && !Array.isArray(value);
-    case 'integer': return Number.isInteger(value);
-    case 'number': return typeof value === 'number' && Number.isFinite(value);
-    case 'string': case 'boolean': return typeof value === type;
-    default: throw new Error(`validator: unknown type ${type}`);
-  }
-}
-
-/**
- * The ways `value` breaks `schema`, as "path: message" lines. Objects may not
- * carry properties their schema does not list: an undocumented field in a
- * response is a lie of the document too. Unknown keywords throw, so no
- * constraint is ever skipped silently.
- */
-function validate(schema: JsonSchema, value: unknown, doc: unknown, at = '$'): string[] {
-  if (schema === true) return [];
-  if (schema === false) return [`${at}: no value is allowed here`];
-  for (const keyword of Object.keys(schema)) {
-    if (!ANNOTATIONS.has(keyword) && !ASSERTIONS.has(keyword)) throw new Error(`validator: unsupported keyword "${keyword}" at ${at}`);
-  }
-  const errors: string[] = [];
-  const fail = (message: string) => errors.push(`${at}: ${message}`);
-  const s = schema;
-  if (s.$ref) errors.push(...validate(resolveRef(doc, s.$ref), value, doc, at));
-  if (s.type !== undefined) {
-    const types: string[] = Array.isArray(s.type) ? s.type : [s.type];
-    if (!types.some((t) => typeMatches(t, value))) return [...errors, `${at}: expected ${types.join(' or ')}, got ${JSON.stringify(value)}`];
-  }
-  if (s.enum && !s.enum.some((v: unknown) => JSON.stringify(v) === JSON.stringify(value))) fail(`${JSON.stringify(value)} is not one of ${JSON.stringify(s.enum)}`);
-  if ('const' in s && JSON.stringify(s.const) !== JSON.stringify(value)) fail(`expected ${JSON.stringify(s.const)}`);
-  if (s.allOf) for (const sub of s.allOf) errors.push(...validate(sub, value, doc, at));
-  if (s.anyOf && !s.anyOf.some((sub: JsonSchema) => validate(sub, value, doc, at).length === 0)) fail('matches none of anyOf');
-  if (s.oneOf && s.oneOf.filter((sub: JsonSchema) => validate(sub, value, doc, at).length === 0).length !== 1) fail('does not match exactly one of oneOf');
-  if (typeof value === 'number') {
-    if (s.minimum !== undefined && value < s.minimum) fail(`${value} < minimum ${s.minimum}`);
-    if (s.maximum !== undefined && value > s.maximum) fail(`${value} > maximum ${s.maximum}`);
-    if (s.exclusiveMinimum !== undefined && value <= s.exclusiveMinimum) fail(`${value} <= exclusiveMinimum ${s.exclusiveMinimum}`);
-    if (s.exclusiveMaximum !== undefined && value >= s.exclusiveMaximum) fail(`${value} >= exclusiveMaximum ${s.exclusiveMaximum}`);
-  }
-  if (typeof value === 'string') {
-    const length = [...value].length;
-    if (s.minLength !== undefined && length < s.minLength) fail(`shorter than ${s.minLength}`);
-    if (s.maxLength !== undefined && length > s.maxLength) fail(`longer than ${s.maxLength}`);
-    if (s.pattern !== undefined && !new RegExp(s.pattern, 'u').test(value)) fail(`does not match ${s.pattern}`);
-    if (s.format === 'date-time' && (!RFC3339.test(value) || Number.isNaN(Date.parse(value)))) fail(`${value} is not an RFC 3339 date-time`);
-  }
-  if (Array.isArray(value)) {
-    if (s.minItems !== undefined && value.length < s.minItems) fail(`fewer than ${s.minItems} items`);
-    if (s.maxItems !== undefined && value.length > s.maxItems) fail(`more than ${s.maxItems} items`);
-    if (s.items !== undefined) value.forEach((item, i) => errors.push(...validate(s.items, item, doc, `${at}[${i}]`)));
-  }
-  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-    const object = value as Record<string, unknown>;
-    for (const name of s.required ?? []) if (!(name in object)) fail(`required property "${name}" is missing`);
-    const properties: Record<string, JsonSchema> = s.properties ?? {};
-    for (const [name, item] of Object.entries(object)) {
-      if (name in properties) errors.push(...validate(properties[name]!, item, doc, `${at}.${name}`));
-      else if (s.additionalProperties === false || (s.additionalProperties === undefined && s.properties)) fail(`property "${name}" is not documented`);
-      else if (typeof s.additionalProperties === 'object') errors.push(...validate(s.additionalProperties, item, doc, `${at}.${name}`));
-    }
-  }
-  return errors;
-}
-
-type ReceivedResponse = { status: number; headers: { get(name: string): string | null }; text(): Promise<string> };
-
-/** How `response` (to `method` on the path template `schemaPath`) differs from what `doc` documents. */
-async function undocumented(doc: OpenApi, method: string, schemaPath: string, response: ReceivedResponse): Promise<string[]> {
-  const operation = doc.paths[schemaPath]?.[method.toLowerCase()];
-  if (!operation) return [`${method} ${schemaPath} is not in the document`];
-  const status = String(response.status);
-  const documented = operation.responses?.[status] ?? operation.responses?.[`${status[0]}XX`] ?? operation.responses?.default;
-  if (!documented) return [`status ${status} is not documented`];
-  const spec = documented.$ref ? resolveRef(doc, documented.$ref) as Record<string, any> : documented;
-  const problems: string[] = [];
-  for (const [name, header] of Object.entries<any>(spec.headers ?? {})) {
-    const value = response.headers.get(name);
-    if (value === null) {
-      if (header.required) problems.push(`required header ${name} is missing`);
-    } else if (header.schema) {
-      problems.push(...validate(header.schema, value, doc, `header ${name}`));
-    }
-  }
-  const body = await response.text();
-  const content: Record<string, { schema?: JsonSchema }> = spec.content ?? {};
-  if (Object.keys(content).length === 0) return body === '' ? problems : [...problems, 'a body is sent where none is documented'];
-  const mediaType = (response.headers.get('content-type') ?? '').split(';')[0]!.trim();
-  const media = content[mediaType];
-  if (!media) return [...problems, `content-type "${mediaType}" is not one of ${Object.keys(content).join(', ')}`];
-  if (!/[/+]json$/.test(mediaType) || !media.schema) return problems;
-  return [...problems, ...validate(media.schema, JSON.parse(body), doc, 'body')];
-}
 
 /** openapi-fetch middleware: every response must be as documented, or the request fails. */
 function asDocumented(doc: OpenApi, checked: Set<string>): Middleware {
   return {
     async onResponse({ request, response, schemaPath }) {
-      const problems = await undocumented(doc, request.method, schemaPath, response.clone());
+      const problems = await undocumentedAt(doc, request.method, schemaPath, response.clone());
       if (problems.length) {
         throw new Error(`${request.method} ${schemaPath} → ${response.status} is not as /openapi.json documents it:\n  ${problems.join('\n  ')}`);
       }

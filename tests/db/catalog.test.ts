@@ -34,14 +34,14 @@ async function columns(table: string): Promise<Record<string, Column>> {
 
 type Constraint = { type: string; columns: string[]; def: string };
 
-/** Every constraint of a table (NOT NULL excluded: see columns()), by name. */
+/** Every constraint of a table (NOT NULL excluded: see columns(); constraint triggers: see the ledger's test), by name. */
 async function constraints(table: string): Promise<Record<string, Constraint>> {
   const rows = await t.sql<{ name: string; type: string; columns: string[] | null; def: string }[]>`
     SELECT c.conname AS name, c.contype::text AS type, pg_get_constraintdef(c.oid) AS def,
            (SELECT array_agg(a.attname ORDER BY k.ord) FROM unnest(c.conkey) WITH ORDINALITY k(attnum, ord)
               JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum) AS columns
     FROM pg_constraint c
-    WHERE c.conrelid = ${`public.${table}`}::regclass AND c.contype <> 'n'`;
+    WHERE c.conrelid = ${`public.${table}`}::regclass AND c.contype NOT IN ('n', 't')`;
   return Object.fromEntries(rows.map((r) => [r.name, { type: r.type, columns: r.columns ?? [], def: r.def }]));
 }
 
@@ -101,6 +101,8 @@ describe('categories', () => {
         def: 'CHECK (((char_length(name) >= 1) AND (char_length(name) <= 100)))',
       },
       categories_name_trimmed: { type: 'c', columns: ['name'], def: String.raw`CHECK ((name !~ '^[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]$'::text))` },
+      categories_name_visible: { type: 'c', columns: ['name'], def: 'CHECK (is_clean_name(name))' },
+      categories_description_clean: { type: 'c', columns: ['description'], def: 'CHECK (is_clean_text(description))' },
     });
   });
 
@@ -141,9 +143,11 @@ describe('products', () => {
         type: 'c', columns: ['name'], def: 'CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200)))',
       },
       products_name_trimmed: { type: 'c', columns: ['name'], def: String.raw`CHECK ((name !~ '^[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]$'::text))` },
+      products_name_visible: { type: 'c', columns: ['name'], def: 'CHECK (is_clean_name(name))' },
       products_description_length: {
         type: 'c', columns: ['description'], def: 'CHECK ((char_length(description) <= 2000))',
       },
+      products_description_clean: { type: 'c', columns: ['description'], def: 'CHECK (is_clean_text(description))' },
       products_price_nonnegative: { type: 'c', columns: ['price'], def: 'CHECK ((price >= (0)::numeric))' },
       products_quantity_nonnegative: { type: 'c', columns: ['quantity'], def: 'CHECK ((quantity >= 0))' },
     });
@@ -203,7 +207,7 @@ describe('products', () => {
   test('updated_at and version are maintained by a BEFORE UPDATE row trigger that skips no-op updates', async () => {
     const triggers = await t.sql<{ name: string; def: string; enabled: string }[]>`
       SELECT tgname AS name, pg_get_triggerdef(oid) AS def, tgenabled::text AS enabled
-      FROM pg_trigger WHERE tgrelid = 'public.products'::regclass AND NOT tgisinternal`;
+      FROM pg_trigger WHERE tgrelid = 'public.products'::regclass AND NOT tgisinternal AND tgconstraint = 0`;
     expect([...triggers]).toEqual([{
       name: 'products_set_updated_at',
       def: 'CREATE TRIGGER products_set_updated_at BEFORE UPDATE ON public.products FOR EACH ROW '
@@ -251,6 +255,47 @@ describe('stock_movements', () => {
         type: 'c', columns: ['quantity_after'], def: 'CHECK ((quantity_after >= 0))',
       },
     });
+  });
+
+  test('the ledger is append-only and explains every quantity: its triggers, the checks deferred to commit', async () => {
+    const triggers = await t.sql<{ name: string; def: string; enabled: string }[]>`
+      SELECT tgname AS name, pg_get_triggerdef(oid) AS def, tgenabled::text AS enabled
+      FROM pg_trigger
+      WHERE tgrelid IN ('public.products'::regclass, 'public.stock_movements'::regclass) AND NOT tgisinternal
+        AND tgname <> 'products_set_updated_at'
+      ORDER BY tgname`;
+    expect([...triggers]).toEqual([
+      {
+        name: 'products_quantity_in_ledger_insert',
+        def: 'CREATE CONSTRAINT TRIGGER products_quantity_in_ledger_insert AFTER INSERT ON public.products '
+          + 'DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ((new.quantity <> 0)) EXECUTE FUNCTION products_quantity_in_ledger()',
+        enabled: 'O',
+      },
+      {
+        name: 'products_quantity_in_ledger_update',
+        def: 'CREATE CONSTRAINT TRIGGER products_quantity_in_ledger_update AFTER UPDATE ON public.products '
+          + 'DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ((new.quantity <> old.quantity)) EXECUTE FUNCTION products_quantity_in_ledger()',
+        enabled: 'O',
+      },
+      {
+        name: 'stock_movements_append_only',
+        def: 'CREATE TRIGGER stock_movements_append_only BEFORE DELETE OR UPDATE ON public.stock_movements '
+          + 'FOR EACH ROW EXECUTE FUNCTION stock_movements_append_only()',
+        enabled: 'O',
+      },
+      {
+        name: 'stock_movements_follow_ledger',
+        def: 'CREATE CONSTRAINT TRIGGER stock_movements_follow_ledger AFTER INSERT ON public.stock_movements '
+          + 'DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION stock_movements_follow_ledger()',
+        enabled: 'O',
+      },
+      {
+        name: 'stock_movements_no_truncate',
+        def: 'CREATE TRIGGER stock_movements_no_truncate BEFORE TRUNCATE ON public.stock_movements '
+          + 'FOR EACH STATEMENT EXECUTE FUNCTION stock_movements_append_only()',
+        enabled: 'O',
+      },
+    ]);
   });
 
   test('a product\'s movements are read in order through an index on (product_id, id)', async () => {

@@ -15,7 +15,7 @@ let fromSchemaFile: TestDatabase;
 
 beforeAll(async () => {
   [migrated, fromSchemaFile] = await Promise.all([createTestDatabase({ empty: true }), createTestDatabase({ empty: true })]);
-  await dbmate(migrated.url, ['up'], true);
+  await dbmate(migrated.adminUrl, ['up'], true);
 });
 
 afterAll(async () => {
@@ -33,7 +33,7 @@ function firstDifference(committed: string, generated: string): string {
 
 test('db/schema.sql is exactly the dump of a freshly migrated database', async () => {
   const committed = readFileSync(SCHEMA_FILE, 'utf8');
-  const generated = await dumpSchema(migrated.url);
+  const generated = await dumpSchema(migrated.adminUrl);
   expect(
     committed,
     `db/schema.sql does not match the migrations (${firstDifference(committed, generated)}). ` +
@@ -42,11 +42,11 @@ test('db/schema.sql is exactly the dump of a freshly migrated database', async (
 });
 
 test('db/schema.sql, run on an empty database, builds the same schema as the migrations', async () => {
-  await fromSchemaFile.sql.file(SCHEMA_FILE).simple();
+  await fromSchemaFile.admin.file(SCHEMA_FILE).simple();
   // What a reader of db/schema.sql sees must be the schema, including each table's persistence (UNLOGGED).
   expect(
-    await fingerprint(fromSchemaFile.sql),
+    await fingerprint(fromSchemaFile.admin),
     'db/schema.sql leaves out or changes something the migrations create: src/cli/schema-dump.ts must write it. '
       + '(Expected: the migrated schema; Received: the schema db/schema.sql builds.)',
-  ).toEqual(await fingerprint(migrated.sql));
+  ).toEqual(await fingerprint(migrated.admin));
 });

@@ -33,7 +33,7 @@ async function unbalancedProducts() {
 
 beforeAll(async () => {
   t = await createTestDatabase();
-  await loadSeeds(t.url);
+  await loadSeeds(t.adminUrl);
   afterFirstLoad = await counts();
 });
 
@@ -80,7 +80,7 @@ describe('the seeds', () => {
   });
 
   test('loaded a second time, add no rows and no stock movements', async () => {
-    await loadSeeds(t.url);
+    await loadSeeds(t.adminUrl);
     expect(await counts()).toEqual(afterFirstLoad);
     expect([...await unbalancedProducts()]).toEqual([]);
   });
@@ -92,7 +92,7 @@ describe('the seeds', () => {
       UPDATE products SET archived_at = now()
       WHERE id = (SELECT min(id) FROM products WHERE archived_at IS NULL) RETURNING sku`;
     const before = await counts();
-    await loadSeeds(t.url);
+    await loadSeeds(t.adminUrl);
     const active = await t.sql<{ sku: string }[]>`
       SELECT sku FROM products WHERE lower(sku) = lower(${archived!.sku}) AND archived_at IS NULL`;
     expect([...active], `${archived!.sku} is active again after reloading the seeds`).toEqual([]);

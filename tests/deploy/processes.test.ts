@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { readFileSync } from 'node:fs';
 import { freePort } from '../../src/cli/embedded-postgres.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { documentedFetch } from '../support/contract.ts';
+import { HEADER_SIZE_FLAG } from '../../src/server.ts';
 
 // WEB_CONCURRENCY=2: two server processes share one port; they hold no state of their own.
 let db: TestDatabase;
@@ -11,7 +13,7 @@ let base: string;
 beforeAll(async () => {
   db = await createTestDatabase();
   const port = await freePort();
-  proc = Bun.spawn(['bun', 'src/server.ts'], {
+  proc = Bun.spawn(['bun', HEADER_SIZE_FLAG, 'src/server.ts'], {
     cwd: `${import.meta.dir}/../..`,
     env: { PATH: process.env.PATH, DATABASE_URL: db.url, PORT: String(port), LOG_LEVEL: 'warn', WEB_CONCURRENCY: '2', DB_POOL_MAX: '5' },
     stdout: 'ignore',
@@ -48,7 +50,7 @@ describe('WEB_CONCURRENCY=2', () => {
   });
 
   test('both processes serve, and concurrent stock changes across them stay exact', async () => {
-    const created = await fetch(`${base}/products`, {
+    const created = await documentedFetch(`${base}/products`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ name: 'Shared across processes', price: 2, quantity: 60 }),
@@ -56,7 +58,7 @@ describe('WEB_CONCURRENCY=2', () => {
     const { id } = (await created.json()) as { id: number };
     // Separate connections (no keep-alive reuse), so the kernel spreads them over both processes.
     const results = await Promise.all(Array.from({ length: 100 }, () =>
-      fetch(`${base}/products/${id}/stock-adjustments`, {
+      documentedFetch(`${base}/products/${id}/stock-adjustments`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', connection: 'close' },
         body: JSON.stringify({ delta: -1, reason: 'sold' }),
@@ -70,6 +72,12 @@ describe('WEB_CONCURRENCY=2', () => {
     expect(row).toMatchObject({ quantity: 0, ledger: 0 });
     // Each process keeps its own pool open: more connections than one process of pool size 5 could hold.
     expect(row!.apps).toBeGreaterThan(5);
+  });
+
+  test('the second process gets the header limit of the first, so its heads up to 64 KiB reach the API too', () => {
+    const child = childrenOf(proc.pid)[0]!;
+    const args = readFileSync(`/proc/${child}/cmdline`, 'utf8').split('\0');
+    expect(args).toContain(HEADER_SIZE_FLAG);
   });
 
   test('SIGTERM stops both processes', async () => {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { freePort } from '../../src/cli/embedded-postgres.ts';
+import { documentedFetch } from '../support/contract.ts';
 
 // Runs what `./run.sh` runs (src/cli/stack.ts) on its own ports and data directory.
 const root = join(import.meta.dir, '../..');
@@ -30,7 +31,7 @@ async function startStack(pgPort: number, apiPort: number): Promise<Stack> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (proc.exitCode !== null) throw new Error(`stack exited early: ${text}${await new Response(proc.stderr).text()}`);
-    const ready = await fetch(`${base}/readyz`).then((r) => r.ok, () => false);
+    const ready = await documentedFetch(`${base}/readyz`).then((r) => r.ok, () => false);
     if (ready) return { proc, base, output: () => text };
     await Bun.sleep(100);
   }
@@ -51,9 +52,9 @@ describe('./run.sh serve (embedded PostgreSQL)', () => {
     const first = await startStack(pgPort, await freePort());
     expect(first.output()).toContain('Applying: 20261122000001_create_catalog.sql');
     expect(first.output()).toContain(`psql postgresql://inventory_user:inventory_pass@localhost:${pgPort}/inventory_db`);
-    const seeded = (await (await fetch(`${first.base}/products?limit=1000`)).json()) as unknown[];
+    const seeded = (await (await documentedFetch(`${first.base}/products?limit=1000`)).json()) as unknown[];
     expect(seeded.length).toBeGreaterThanOrEqual(40);
-    const created = await fetch(`${first.base}/products`, {
+    const created = await documentedFetch(`${first.base}/products`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ name: 'Kept across restarts', price: 1.5, quantity: 2 }),
@@ -77,9 +78,9 @@ describe('./run.sh serve (embedded PostgreSQL)', () => {
 
     const second = await startStack(pgPort, await freePort());
     expect(second.output()).not.toContain('Applying:');
-    const again = await fetch(`${second.base}/products/${id}`);
+    const again = await documentedFetch(`${second.base}/products/${id}`);
     expect(again.status).toBe(200);
-    const all = (await (await fetch(`${second.base}/products?limit=1000`)).json()) as unknown[];
+    const all = (await (await documentedFetch(`${second.base}/products?limit=1000`)).json()) as unknown[];
     expect(all.length).toBe(seeded.length + 1);
     second.proc.kill('SIGTERM');
     expect(await second.proc.exited).toBe(0);

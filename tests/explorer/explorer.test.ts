@@ -2,13 +2,15 @@
  * The API explorer at /docs in a real browser (Debian's chromium, driven by
  * playwright-core), with every request that is not to 127.0.0.1 aborted: the
  * page, its scripts and styles and the document all come from the service.
- * When chromium is missing and cannot be installed, each test says why and passes.
+ * Chromium is part of the test setup (scripts/ensure-chromium.sh, which `./run.sh test`
+ * runs too): when it is missing and cannot be installed, every test here fails.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { createTestApp, listen, type TestApp } from '../support/app.ts';
+import { documentedFetch } from '../support/contract.ts';
 
 const ROOT = join(import.meta.dir, '..', '..');
 const SCREENSHOT = join(ROOT, 'tests', 'output', 'explorer.png');
@@ -20,7 +22,6 @@ const ARGS = [
 const TIMEOUT = 120_000;
 const CATEGORY = 'Explorer Garden';
 
-let unavailable: string | undefined;
 let t: TestApp;
 let server: ReturnType<typeof listen>;
 let browser: Browser | undefined;
@@ -34,15 +35,9 @@ async function ensureChromium(): Promise<string | undefined> {
   return code === 0 ? undefined : (err.trim() || out.trim() || `ensure-chromium.sh exited with ${code}`);
 }
 
-/** True when the test cannot run here; it then prints why (once per test) and the test returns. */
-function skipped(): boolean {
-  if (unavailable) console.log(`explorer test not run: ${unavailable}`);
-  return unavailable !== undefined;
-}
-
 beforeAll(async () => {
-  unavailable = await ensureChromium();
-  if (unavailable) return;
+  const unavailable = await ensureChromium();
+  if (unavailable) throw new Error(`the explorer tests need chromium: ${unavailable}`);
   t = await createTestApp();
   for (const [name, price] of [['Rake', '14.50'], ['Watering Can', '9.99'], ['Trowel', '6.25']] as const) {
     const res = await t.post('/products', { name: `Explorer ${name}`, price, category: CATEGORY, quantity: 4 });
@@ -92,8 +87,7 @@ async function execute(block: Locator): Promise<{ status: string; body: string; 
 
 describe('explorer at /docs', () => {
   test('lists every operation of /openapi.json', async () => {
-    if (skipped()) return;
-    const doc = (await (await fetch(`${server.base}/openapi.json`)).json()) as { paths: Record<string, Record<string, { operationId: string }>> };
+    const doc = (await (await documentedFetch(`${server.base}/openapi.json`)).json()) as { paths: Record<string, Record<string, { operationId: string }>> };
     const documented = Object.entries(doc.paths)
       .flatMap(([path, item]) => Object.entries(item).map(([method, op]) => `${method.toUpperCase()} ${path} ${op.operationId}`))
       .sort();
@@ -107,7 +101,6 @@ describe('explorer at /docs', () => {
   }, TIMEOUT);
 
   test('Try it out → Execute on POST /products creates a product: 201 in the responses', async () => {
-    if (skipped()) return;
     const block = await openOperation('createProduct');
     // Optional headers start empty: Execute sends no Idempotency-Key unless the user types one.
     expect(await block.locator('tr[data-param-name="idempotency-key"] input').inputValue()).toBe('');
@@ -122,7 +115,6 @@ describe('explorer at /docs', () => {
   }, TIMEOUT);
 
   test('Try it out → Execute on GET /products lists the category: 200 with its products', async () => {
-    if (skipped()) return;
     const block = await openOperation('listProducts');
     // Optional filters start empty, so Execute as shown lists everything; list the whole category.
     for (const name of ['category', 'sku', 'cursor']) {
@@ -146,7 +138,6 @@ describe('explorer at /docs', () => {
   }, TIMEOUT);
 
   test('needed nothing but 127.0.0.1', () => {
-    if (skipped()) return;
     expect(blocked).toEqual([]);
   });
 });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createHash } from 'node:crypto';
 import { createApp } from '../../src/app.ts';
+import { checkedApp, documentedFetch } from '../support/contract.ts';
 import { createPool } from '../../src/db.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createTestApp, listen, type TestApp } from '../support/app.ts';
@@ -146,7 +147,7 @@ describe('Idempotency-Key: replay', () => {
     expect(first.status).toBe(201);
     const firstBody = await first.text();
 
-    const samePool = createApp({ sql: t.db.sql, logger: createLogger('silent') });
+    const samePool = checkedApp(createApp({ sql: t.db.sql, logger: createLogger('silent') }));
     const viaSamePool = await samePool.request(path, {
       method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: raw,
     });
@@ -155,7 +156,7 @@ describe('Idempotency-Key: replay', () => {
 
     const pool = createPool({ databaseUrl: t.db.url, poolMax: 2 }, 'inventory-test-second');
     try {
-      const second = createApp({ sql: pool, logger: createLogger('silent') });
+      const second = checkedApp(createApp({ sql: pool, logger: createLogger('silent') }));
       const viaNewPool = await second.request(path, {
         method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: raw,
       });
@@ -236,15 +237,19 @@ describe('Idempotency-Key: one operation, one spelling', () => {
     const id = await createProduct(10);
     const path = `/products/${id}/stock-adjustments`;
     const raw = JSON.stringify({ delta: -1, reason: 'sold' });
+    // An answer as an earlier version stored it: scoped by the request path as written.
+    const answered = await postRaw(path, raw);
+    expect(answered.status).toBe(201);
+    const body = await answered.text();
     const key = newKey();
     await t.db.sql`
       INSERT INTO idempotency_keys (method, path, key, request_hash, status, response_headers, response_body)
-      VALUES ('POST', ${path}, ${key}, ${bodyHash(raw)}, 201, '{"content-type":"application/json"}', '{"stored":true}')`;
+      VALUES ('POST', ${path}, ${key}, ${bodyHash(raw)}, 201, ${t.db.sql.json({ 'content-type': answered.headers.get('content-type')!, etag: answered.headers.get('etag')! })}, ${body})`;
     const res = await postRaw(path, raw, key);
     expect(res.status).toBe(201);
     expect(res.headers.get('idempotent-replayed')).toBe('true');
-    expect(await res.text()).toBe('{"stored":true}');
-    expect(await stockOf(id)).toEqual({ quantity: 10, movements: 1 });
+    expect(await res.text()).toBe(body);
+    expect(await stockOf(id)).toEqual({ quantity: 9, movements: 2 });
   });
 });
 
@@ -422,7 +427,7 @@ describe('Idempotency-Key: conflicts', () => {
     let responses: { status: number; replayed: string | null; text: string }[];
     try {
       responses = await Promise.all(Array.from({ length: 20 }, async () => {
-        const res = await fetch(`${server.base}/products/${id}/stock-adjustments`, {
+        const res = await documentedFetch(`${server.base}/products/${id}/stock-adjustments`, {
           method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: raw,
         });
         return { status: res.status, replayed: res.headers.get('idempotent-replayed'), text: await res.text() };

@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { createApp } from '../../src/app.ts';
+import { checkedApp } from '../support/contract.ts';
 import { keyFingerprint } from '../../src/http/auth.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
@@ -19,7 +20,7 @@ let db: TestDatabase;
 beforeAll(async () => { db = await createTestDatabase(); });
 afterAll(async () => { await db?.drop(); });
 
-const appWith = (apiKeys: string[]) => createApp({ sql: db.sql, config: { apiKeys }, logger: createLogger('silent') });
+const appWith = (apiKeys: string[]) => checkedApp(createApp({ sql: db.sql, config: { apiKeys }, logger: createLogger('silent') }));
 
 const create = (app: ReturnType<typeof appWith>, apiKey: string, name: string) =>
   app.request('/products', {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createApp } from '../../src/app.ts';
+import { checkedApp } from '../support/contract.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 
@@ -8,7 +9,7 @@ const lines: string[] = [];
 let app: ReturnType<typeof createApp>;
 beforeAll(async () => {
   db = await createTestDatabase();
-  app = createApp({ sql: db.sql, logger: createLogger('info', (line) => lines.push(line)) });
+  app = checkedApp(createApp({ sql: db.sql, logger: createLogger('info', (line) => lines.push(line)) }));
 });
 afterAll(async () => { await db.drop(); });
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createApp } from '../../src/app.ts';
+import { checkedApp } from '../support/contract.ts';
 import { createPool } from '../../src/db.ts';
 import { freePort } from '../../src/cli/embedded-postgres.ts';
 import { createLogger } from '../../src/logger.ts';
@@ -56,7 +57,7 @@ describe('GET /metrics', () => {
 
   test('counts database errors by class', async () => {
     const down = createPool({ databaseUrl: `postgres://x:y@127.0.0.1:${await freePort()}/none`, poolMax: 1, connectTimeoutMs: 500 });
-    const app = createApp({ sql: down, logger: createLogger('silent') });
+    const app = checkedApp(createApp({ sql: down, logger: createLogger('silent') }));
     expect((await app.request('/products')).status).toBe(503);
     expect(sample(await scrape(app), 'db_errors_total{class="connection"}')).toBe(1);
     await down.end();

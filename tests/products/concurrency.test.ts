@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createTestApp, listen, type TestApp } from '../support/app.ts';
 import { within } from '../support/time.ts';
+import { documentedFetch } from '../support/contract.ts';
 
 let t: TestApp;
 let server: ReturnType<typeof listen>;
@@ -14,7 +15,7 @@ afterAll(async () => {
 });
 
 function post(path: string, body: unknown): Promise<Response> {
-  return fetch(`${server.base}${path}`, {
+  return documentedFetch(`${server.base}${path}`, {
     method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
   });
 }
@@ -73,7 +74,7 @@ describe('concurrency: throughput', () => {
       post('/products', { name: `Bulk item ${i}`, sku: `BULK-${i}`, price: (i % 50) + 0.5, category: 'Bulk' })    ));
 
     // Sent while the batch is in flight; it must not queue behind it.
-    const health = await within(2000, fetch(`${server.base}/healthz`));
+    const health = await within(2000, documentedFetch(`${server.base}/healthz`));
     expect(health.status).toBe(200);
     expect(await health.json()).toEqual({ status: 'ok' });
 

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createTestApp, listen, type TestApp } from '../support/app.ts';
 import { expectProblem } from '../support/problem.ts';
 import { json, nextNumber, unique } from '../support/values.ts';
+import { documentedFetch } from '../support/contract.ts';
 
 let t: TestApp;
 beforeAll(async () => { t = await createTestApp(); });
@@ -161,7 +162,7 @@ describe('PATCH /products/{id}: refused input', () => {
     expect(await stored(product.id)).toEqual(before);
   });
 
-  test('refuses a body that is not JSON with 415 or 400', async () => {
+  test('refuses a text/plain body with 415 and malformed JSON with 400', async () => {
     const { product } = await createProduct();
     await expectProblem(await patch(product.id, 'name=x', { 'content-type': 'text/plain' }), 415, 'unsupported_media_type');
     await expectProblem(await patch(product.id, '{"name":'), 400, 'malformed_json');
@@ -322,7 +323,7 @@ describe('PATCH /products/{id}: ETags and If-Match', () => {
     let results: { status: number; body: any }[];
     try {
       results = await Promise.all(['Alice', 'Bob'].map(async (who) => {
-        const res = await fetch(`${server.base}/products/${product.id}`, {
+        const res = await documentedFetch(`${server.base}/products/${product.id}`, {
           method: 'PATCH',
           headers: { 'content-type': 'application/json', 'if-match': etag },
           body: JSON.stringify({ description: `edited by ${who}` }),

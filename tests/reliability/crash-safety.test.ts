@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import postgres from 'postgres';
 import { freePort } from '../../src/cli/embedded-postgres.ts';
 import { createTestDatabase } from '../support/db.ts';
+import { documentedFetch } from '../support/contract.ts';
+import { HEADER_SIZE_FLAG } from '../../src/server.ts';
 
 // Processes die without warning: PostgreSQL under the embedded default, or one
 // of the server's database sessions. Committed data must survive, and the API
@@ -62,7 +64,7 @@ function clusterProcesses(): number[] {
 }
 
 const ready = (base: string) =>
-  fetch(`${base}/readyz`, { keepalive: false, signal: AbortSignal.timeout(3000) }).then((r) => r.status, () => 0);
+  documentedFetch(`${base}/readyz`, { keepalive: false, signal: AbortSignal.timeout(3000) }).then((r) => r.status, () => 0);
 
 function startStack(pgPort: number, apiPort: number) {
   const proc = Bun.spawn(['bun', 'src/cli/stack.ts'], {
@@ -100,10 +102,10 @@ describe('crash safety: the embedded PostgreSQL killed with SIGKILL', () => {
 
     const first = startStack(pgPort, apiPort);
     await waitReady(first, base);
-    const created = await fetch(`${base}/products`, json({ method: 'POST', body: { name: 'Survives a crash', sku: 'CRASH-1', price: 4.2, quantity: 7 } }));
+    const created = await documentedFetch(`${base}/products`, json({ method: 'POST', body: { name: 'Survives a crash', sku: 'CRASH-1', price: 4.2, quantity: 7 } }));
     expect(created.status).toBe(201);
     const product = (await created.json()) as { id: number };
-    const adjusted = await fetch(`${base}/products/${product.id}/stock-adjustments`, json({ method: 'POST', body: { delta: -2, reason: 'sold' } }));
+    const adjusted = await documentedFetch(`${base}/products/${product.id}/stock-adjustments`, json({ method: 'POST', body: { delta: -2, reason: 'sold' } }));
     expect(adjusted.status).toBe(201);
 
     const postmaster = Number(readFileSync(join(pgdata, 'postmaster.pid'), 'utf8').split('\n')[0]);
@@ -124,10 +126,10 @@ describe('crash safety: the embedded PostgreSQL killed with SIGKILL', () => {
 
     const second = startStack(pgPort, apiPort);
     await waitReady(second, base);
-    const again = await fetch(`${base}/products/${product.id}`, { signal: AbortSignal.timeout(5000) });
+    const again = await documentedFetch(`${base}/products/${product.id}`, { signal: AbortSignal.timeout(5000) });
     expect(again.status).toBe(200);
     expect(await again.json()).toMatchObject({ id: product.id, sku: 'CRASH-1', name: 'Survives a crash', price: 4.2, quantity: 5 });
-    const movements = await fetch(`${base}/products/${product.id}/stock-movements`, { signal: AbortSignal.timeout(5000) });
+    const movements = await documentedFetch(`${base}/products/${product.id}/stock-movements`, { signal: AbortSignal.timeout(5000) });
     expect(((await movements.json()) as { delta: number }[]).map((m) => m.delta)).toEqual([-2, 7]);
 
     second.kill('SIGTERM');
@@ -148,7 +150,7 @@ describe('crash safety: a database session killed mid-request', () => {
       const id = row!.id as number;
       const port = await freePort();
       const base = `http://127.0.0.1:${port}`;
-      proc = Bun.spawn(['bun', 'src/server.ts'], {
+      proc = Bun.spawn(['bun', HEADER_SIZE_FLAG, 'src/server.ts'], {
         cwd: root,
         env: { PATH: process.env.PATH, DATABASE_URL: db.url, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
         stdin: 'ignore',
@@ -163,7 +165,7 @@ describe('crash safety: a database session killed mid-request', () => {
       await locker`BEGIN`;
       await locker`SELECT id FROM products WHERE id = ${id} FOR UPDATE`;
       const lockerPid = (await locker<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`)[0]!.pid;
-      const patch = fetch(`${base}/products/${id}`, json({ method: 'PATCH', body: { description: 'never written' } }));
+      const patch = documentedFetch(`${base}/products/${id}`, json({ method: 'PATCH', body: { description: 'never written' } }));
       let victim: number | undefined;
       await waitUntil('the PATCH to wait on the lock', async () => {
         const [blocked] = await sql`SELECT pid FROM pg_stat_activity WHERE ${lockerPid} = ANY(pg_blocking_pids(pid))`;
@@ -180,7 +182,7 @@ describe('crash safety: a database session killed mid-request', () => {
       // Keep using it for a while: the process must not die of the lost session.
       const statuses: (number | string)[] = [];
       for (let n = 0; n < 15; n++) {
-        statuses.push(await fetch(`${base}/products/${id}`, { signal: AbortSignal.timeout(3000) }).then((r) => r.status, (e: Error) => e.name));
+        statuses.push(await documentedFetch(`${base}/products/${id}`, { signal: AbortSignal.timeout(3000) }).then((r) => r.status, (e: Error) => e.name));
         await Bun.sleep(100);
       }
       const exited = proc.exitCode === null ? '' : `exited ${proc.exitCode}: ${await new Response(proc.stderr).text()}`;

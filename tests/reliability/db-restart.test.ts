@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { createApp, type App } from '../../src/app.ts';
+import { checkedApp, documentedFetch } from '../support/contract.ts';
 import { dbmate, provisionDatabase } from '../../src/cli/database.ts';
 import { freePort, startEmbeddedPostgres, type RunningPostgres } from '../../src/cli/embedded-postgres.ts';
 import { createPool, type Pool } from '../../src/db.ts';
@@ -70,7 +71,7 @@ beforeAll(async () => {
   await dbmate(ownerUrl, ['up'], true);
   const settings = { poolMax: 10, connectTimeoutMs: 1000, statementTimeoutMs: 2000 };
   pool = createPool({ databaseUrl: ownerUrl, ...settings }, 'reliability-restart');
-  app = createApp({ sql: pool, config: settings, logger: createLogger('silent') });
+  app = checkedApp(createApp({ sql: pool, config: settings, logger: createLogger('silent') }));
   server = listen(app);
   const ids: number[] = [];
   for (let i = 0; i <= HOT_PRODUCTS; i++) {
@@ -93,7 +94,7 @@ afterAll(async () => {
 }, 15_000);
 
 function post(path: string, body: unknown, key?: string): Promise<Response> {
-  return fetch(`${server.base}${path}`, {
+  return documentedFetch(`${server.base}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(key ? { 'idempotency-key': key } : {}) },
     body: typeof body === 'string' ? body : JSON.stringify(body),
@@ -147,7 +148,7 @@ async function paced(ms: number, everyMs: number, step: () => Promise<void> = as
 
 async function readyz(): Promise<{ status: number; ms: number }> {
   const started = performance.now();
-  const status = await fetch(`${server.base}/readyz`, { signal: AbortSignal.timeout(CLIENT_TIMEOUT_MS) })
+  const status = await documentedFetch(`${server.base}/readyz`, { signal: AbortSignal.timeout(CLIENT_TIMEOUT_MS) })
     .then((r) => r.status, () => 0);
   return { status, ms: performance.now() - started };
 }

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import postgres from 'postgres';
 import { freePort } from '../../src/cli/embedded-postgres.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { documentedFetch } from '../support/contract.ts';
+import { HEADER_SIZE_FLAG } from '../../src/server.ts';
 
 // `bun src/server.ts` receives SIGTERM while 200 requests are in flight: it must
 // stop accepting connections at once, answer every request it already has,
@@ -56,13 +58,13 @@ function tcpState(port: number): { established: number; backlog: number } {
 }
 
 /** A fetch on a fresh connection: how the status of the listener is seen, not of a kept-alive socket. */
-const probe = (url: string) => fetch(url, { keepalive: false, signal: AbortSignal.timeout(2000) });
+const probe = (url: string) => documentedFetch(url, { keepalive: false, signal: AbortSignal.timeout(2000) });
 
 describe('graceful shutdown on SIGTERM', () => {
   test('every in-flight request is answered 2xx, new connections are refused at once, and the process exits 0 within 10 s', async () => {
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
-    proc = Bun.spawn(['bun', 'src/server.ts'], {
+    proc = Bun.spawn(['bun', HEADER_SIZE_FLAG, 'src/server.ts'], {
       cwd: root,
       env: {
         PATH: process.env.PATH,
@@ -95,8 +97,8 @@ describe('graceful shutdown on SIGTERM', () => {
     try {
       const inFlight = Array.from({ length: REQUESTS }, (_, i) =>
         (i % 2
-          ? fetch(`${base}/products?limit=5`, { signal: AbortSignal.timeout(15_000) })
-          : fetch(`${base}/products`, {
+          ? documentedFetch(`${base}/products?limit=5`, { signal: AbortSignal.timeout(15_000) })
+          : documentedFetch(`${base}/products`, {
             method: 'POST',
             headers: { 'content-type': 'application/json' },
             body: JSON.stringify({ name: `In flight ${i}`, sku: `FLIGHT-${i}`, price: 3, category: 'Shutdown' }),

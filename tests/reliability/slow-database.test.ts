@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import postgres from 'postgres';
 import { createApp } from '../../src/app.ts';
+import { checkedApp, documentedFetch } from '../support/contract.ts';
 import { createPool, type Pool } from '../../src/db.ts';
 import { createLogger } from '../../src/logger.ts';
 import { listen } from '../support/app.ts';
@@ -37,7 +38,7 @@ afterAll(async () => {
 /** The service's app on its own pool, served on 127.0.0.1. */
 function serve(settings: { poolMax: number; statementTimeoutMs: number; poolWaitMs?: number }) {
   const sql = createPool({ databaseUrl: db.url, ...settings }, 'reliability-slow');
-  const app = createApp({ sql, config: settings, logger: createLogger('silent') });
+  const app = checkedApp(createApp({ sql, config: settings, logger: createLogger('silent') }));
   const server = listen(app);
   opened.push({ sql, stop: server.stop });
   return { app, base: server.base };
@@ -76,7 +77,7 @@ type Timed = { status: number; ms: number; code?: string; contentType: string | 
 /** Sends a request and notes how it ended and how long it took. */
 async function timed(url: string, init?: RequestInit): Promise<Timed> {
   const started = performance.now();
-  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(10_000) });
+  const res = await documentedFetch(url, { ...init, signal: AbortSignal.timeout(10_000) });
   const text = await res.text();
   const ms = performance.now() - started;
   const code = res.headers.get('content-type')?.startsWith('application/problem+json') ? JSON.parse(text).code : undefined;

@@ -205,3 +205,42 @@ describe('GET /reports/inventory: low stock', () => {
     expect(body.errors.map((e: { path: string }) => e.path)).toEqual(['low_stock_below']);
   });
 });
+
+describe('GET /reports/inventory: one snapshot under concurrent writes', () => {
+  // Its own database: the writes below would move every other report of this file.
+  let busy: TestApp;
+  beforeAll(async () => { busy = await createTestApp(); });
+  afterAll(async () => { await busy?.close(); });
+
+  test('the totals and a low-stock list of every product agree while stock moves and products are added', async () => {
+    const ids: number[] = [];
+    for (let i = 0; i < 8; i++) ids.push((await createProduct({ price: 1, quantity: 5, category: `Busy ${i % 3}` }, busy)).id);
+    let writing = true;
+    let writes = 0;
+    const writer = (async () => {
+      for (let i = 0; writing; i++) {
+        const res = i % 5 === 4
+          ? await busy.post('/products', { name: unique('Busy new'), price: 2, quantity: 3, category: `Busy ${i % 3}` })
+          : await busy.post(`/products/${ids[i % ids.length]}/stock-adjustments`, { delta: 1, reason: 'received' });
+        expect(res.status).toBe(201);
+        writes++;
+      }
+    })();
+    try {
+      for (let i = 0; i < 60; i++) {
+        // Every product has fewer units than this, so the list holds the whole catalog.
+        const r = await report(busy, `?low_stock_below=${MAX_QUANTITY}`);
+        const listed = r.low_stock!.flatMap((g) => g.products);
+        expect({ product_count: listed.length, units: listed.reduce((a, p) => a + p.quantity, 0) })
+          .toEqual({ product_count: r.total.product_count, units: r.total.units });
+        for (const group of r.low_stock!) {
+          expect(group.products.reduce((a, p) => a + p.quantity, 0)).toBe(entry(r, group.category)!.units);
+        }
+      }
+    } finally {
+      writing = false;
+      await writer;
+    }
+    expect(writes).toBeGreaterThan(0);
+  }, 60_000);
+});

@@ -5,10 +5,13 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createApp, type App } from '../../src/app.ts';
+import { checkedApp, documentedFetch } from '../support/contract.ts';
 import { freePort } from '../../src/cli/embedded-postgres.ts';
 import type { Config } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { HEADER_SIZE_FLAG } from '../../src/server.ts';
+import { expectProblem } from '../support/problem.ts';
 
 const K1 = 'k1-0123456789abcdef';
 const K2 = 'k2-0123456789abcdef';
@@ -25,7 +28,7 @@ afterAll(async () => {
 
 function appWith(config: Partial<Config>, logLines?: string[]): App {
   const logger = logLines ? createLogger('debug', (line) => logLines.push(line)) : createLogger('silent');
-  return createApp({ sql: db.sql, config, logger });
+  return checkedApp(createApp({ sql: db.sql, config, logger }));
 }
 
 async function expectUnauthorized(res: Response) {
@@ -128,9 +131,14 @@ describe('writes with keys configured', () => {
     await expectUnauthorized(await app.request('/products/', { method: 'POST', headers: json, body: '{"name":"Slash","price":1}' }));
     await expectUnauthorized(await app.request('/docs/../products', { method: 'POST', headers: json, body: '{"name":"Dots","price":1}' }));
     await expectUnauthorized(await app.request(`/products/${id}`, { method: 'patch', headers: json, body: '{"name":"Lower"}' }));
-    for (const path of ['/healthz', '/openapi.json', '/docs', '/docs/x']) {
+    // Open paths take no writes: 405 where the path exists (with Allow), 404 where it does not.
+    for (const [path, status, code, allow] of [
+      ['/healthz', 405, 'method_not_allowed', 'GET, HEAD'], ['/openapi.json', 405, 'method_not_allowed', 'GET, HEAD'],
+      ['/docs', 405, 'method_not_allowed', 'GET, HEAD'], ['/docs/x', 404, 'not_found', null],
+    ] as const) {
       const res = await app.request(path, { method: 'POST', headers: json, body: '{"name":"Public","price":1}' });
-      expect(res.status).toBeGreaterThanOrEqual(400);
+      expect({ path, allow: res.headers.get('allow') }).toEqual({ path, allow });
+      await expectProblem(res, status, code);
     }
     expect(await productCount()).toBe(before);
     const [row] = await db.sql<{ name: string }[]>`SELECT name FROM products WHERE id = ${id}`;
@@ -145,7 +153,9 @@ describe('reads with readsRequireKey', () => {
     for (const path of ['/products', '/products/1', '/categories', '/reports/inventory']) {
       await expectUnauthorized(await app().request(path));
       await expectUnauthorized(await app().request(path, { headers: bearer('wrong-key-0123456789') }));
-      expect((await app().request(path, { headers: bearer(K2) })).status).not.toBe(401);
+      // With a valid key, a read is answered exactly as by a service without keys.
+      const [withKey, open] = [await app().request(path, { headers: bearer(K2) }), await appWith({}).request(path)];
+      expect({ path, status: withKey.status, body: await withKey.json() }).toEqual({ path, status: open.status, body: await open.json() });
     }
     expect((await app().request('/products', { headers: bearer(K1) })).status).toBe(200);
   });
@@ -191,11 +201,11 @@ describe('keys in logs', () => {
 });
 
 describe('the server at start-up', () => {
-  /** Starts `bun src/server.ts` and returns its output up to the "listening" line. */
+  /** Starts `bun src/server.ts` as `bun run serve` does and returns its output up to the "listening" line. */
   async function startUp(extraEnv: Record<string, string>) {
     const testDb = await createTestDatabase();
     const port = await freePort();
-    const proc = Bun.spawn([process.execPath, 'src/server.ts'], {
+    const proc = Bun.spawn([process.execPath, HEADER_SIZE_FLAG, 'src/server.ts'], {
       cwd: `${import.meta.dir}/../..`,
       env: {
         PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', DATABASE_URL: testDb.url, PORT: String(port),
@@ -251,9 +261,9 @@ describe('the server at start-up', () => {
     try {
       expect(server.output).toContain('"listening"');
       expect(warnings(server.output)).toEqual([]);
-      const refused = await fetch(`${server.base}/products`, { method: 'POST', headers: json, body: '{"name":"Real","price":1}' });
+      const refused = await documentedFetch(`${server.base}/products`, { method: 'POST', headers: json, body: '{"name":"Real","price":1}' });
       await expectUnauthorized(refused);
-      const accepted = await fetch(`${server.base}/products`, {
+      const accepted = await documentedFetch(`${server.base}/products`, {
         method: 'POST', headers: { ...json, ...bearer(K2) }, body: '{"name":"Real","price":1}',
       });
       expect(accepted.status).toBe(201);

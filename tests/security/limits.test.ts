@@ -4,11 +4,16 @@
  * and over a real socket, where a body is refused while it still streams in.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createApp } from '../../src/app.ts';
 import { freePort } from '../../src/cli/embedded-postgres.ts';
 import { createPool } from '../../src/db.ts';
+import { SERVER_HEADER_BYTES } from '../../src/http/middleware.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createTestApp, listen, type TestApp } from '../support/app.ts';
+import { checkedApp, documentedFetch } from '../support/contract.ts';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { expectProblem } from '../support/problem.ts';
 
 const BODY_LIMIT = 64 * 1024;
@@ -120,7 +125,7 @@ describe('request bodies', () => {
 
   test('over a socket with Content-Length: 413 problem document', async () => {
     const body = productBodyOfSize(BODY_LIMIT + 1024, 'Socket over');
-    const res = await fetch(`${server.base}/products`, {
+    const res = await documentedFetch(`${server.base}/products`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'content-length': String(body.length) },
       body,
@@ -130,7 +135,7 @@ describe('request bodies', () => {
 
   test('a chunked body without Content-Length is refused with 413 long before its 50 MB are read', async () => {
     const { stream, state } = countingStream(50 * 1024 * 1024);
-    const res = await fetch(`${server.base}/products`, {
+    const res = await documentedFetch(`${server.base}/products`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: stream,
@@ -164,7 +169,7 @@ describe('URLs', () => {
 
   test('a URL over 8 KiB is 414 uri_too_long, in-process and over a socket', async () => {
     await expectProblem(await t.request(pathOfLength(URL_LIMIT + 10)), 414, 'uri_too_long');
-    await expectProblem(await fetch(server.base + pathOfLength(URL_LIMIT + 10)), 414, 'uri_too_long');
+    await expectProblem(await documentedFetch(server.base + pathOfLength(URL_LIMIT + 10)), 414, 'uri_too_long');
     await expectProblem(await t.request(`/products/${'1'.repeat(URL_LIMIT)}`), 414, 'uri_too_long');
   });
 
@@ -178,11 +183,11 @@ describe('URLs', () => {
     const port = await freePort();
     const deadPool = createPool({ databaseUrl: `postgres://nobody:nothing@127.0.0.1:${port}/none`, poolMax: 1, connectTimeoutMs: 500 });
     try {
-      const guarded = createApp({
+      const guarded = checkedApp(createApp({
         sql: deadPool,
         config: { apiKeys: ['k1-0123456789abcdef'], readsRequireKey: true, rateLimitMax: 1 },
         logger: createLogger('silent'),
-      });
+      }));
       await expectProblem(await guarded.request(pathOfLength(URL_LIMIT * 4), { method: 'DELETE' }), 414, 'uri_too_long');
       // A URL of normal length goes further: to the rate limit, which needs the (dead) database.
       await expectProblem(await guarded.request('/products', { method: 'DELETE' }), 503, 'database_unavailable');
@@ -205,24 +210,85 @@ describe('header blocks', () => {
     expect(res.status).toBe(200);
   });
 
-  test('over a socket, a large header block gets a 4xx; a problem document when it is ours', async () => {
-    // Bun itself refuses request heads over 16 KiB with a bare 431 (no body, Connection: close)
-    // before the app runs, so over a socket our own 431 is not reached.
-    for (const size of [HEADER_LIMIT + 1, 20 * 1024, 100 * 1024]) {
-      const res = await fetch(`${server.base}/products`, { headers: { 'x-padding': 'a'.repeat(size) } });
-      expect(res.status).toBeGreaterThanOrEqual(400);
-      expect(res.status).toBeLessThan(500);
-      if (res.headers.get('content-type')?.startsWith('application/problem+json')) {
-        await expectProblem(res, 431, 'request_header_fields_too_large');
-      } else {
-        expect(res.status).toBe(431);
-        expect(await res.text()).toBe('');
+  test('run.sh, the Docker image and `bun run serve` give Bun the header limit the app expects', () => {
+    const flag = `--max-http-header-size=${SERVER_HEADER_BYTES}`;
+    const root = join(import.meta.dir, '../..');
+    expect(SERVER_HEADER_BYTES).toBeGreaterThan(URL_LIMIT + HEADER_LIMIT);
+    expect(readFileSync(join(root, 'run.sh'), 'utf8')).toContain(`export BUN_OPTIONS="${flag}`);
+    expect(readFileSync(join(root, 'Dockerfile'), 'utf8')).toMatch(new RegExp(`^ENV .*BUN_OPTIONS=${flag}`, 'm'));
+    expect(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.serve).toBe(`bun ${flag} src/server.ts`);
+  });
+
+  test('started without the flag, the server warns that Bun would refuse heads over 16 KiB itself; with it, it does not', async () => {
+    const warningsAtStart = async (args: string[]) => {
+      const proc = Bun.spawn([process.execPath, ...args, 'src/server.ts'], {
+        cwd: join(import.meta.dir, '../..'),
+        env: {
+          PATH: process.env.PATH, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', PORT: String(await freePort()),
+          HOST: '127.0.0.1', LOG_FORMAT: 'json', API_KEYS: 'k1-0123456789abcdef',
+        },
+        stdout: 'pipe',
+        stderr: 'ignore',
+      });
+      let output = '';
+      const decoder = new TextDecoder();
+      for await (const chunk of proc.stdout) {
+        output += decoder.decode(chunk);
+        if (output.includes('"listening"')) break;
       }
+      proc.kill('SIGTERM');
+      await proc.exited;
+      return output.split('\n').filter((line) => line.includes('"warn"')).map((line) => JSON.parse(line).msg as string);
+    };
+    expect(await warningsAtStart([])).toEqual([expect.stringContaining('start it as `bun --max-http-header-size=65536`')]);
+    expect(await warningsAtStart([`--max-http-header-size=${SERVER_HEADER_BYTES}`])).toEqual([]);
+  }, 20_000);
+});
+
+describe('limits over a socket, on the service as ./run.sh starts it', () => {
+  let db: TestDatabase;
+  let proc: Bun.Subprocess | undefined;
+  let base: string;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    const port = await freePort();
+    proc = Bun.spawn(['./run.sh'], {
+      cwd: join(import.meta.dir, '../..'),
+      env: { PATH: process.env.PATH, DATABASE_URL: db.url, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn' },
+      stdin: 'ignore',
+      stdout: 'ignore',
+      stderr: 'inherit',
+    });
+    base = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && proc.exitCode === null) {
+      if (await documentedFetch(`${base}/readyz`).then((r) => r.ok, () => false)) return;
+      await Bun.sleep(100);
+    }
+    throw new Error(`./run.sh did not become ready (exit code ${proc.exitCode})`);
+  }, 40_000);
+  afterAll(async () => {
+    proc?.kill('SIGTERM');
+    await proc?.exited;
+    await db?.drop();
+  });
+
+  test('a header block over 16 KiB is our 431 problem document, with the security headers and X-Request-Id', async () => {
+    for (const size of [HEADER_LIMIT + 1, 20 * 1024, 48 * 1024]) {
+      const res = await documentedFetch(`${base}/products`, { headers: { 'x-padding': 'a'.repeat(size) } });
+      await expectProblem(res, 431, 'request_header_fields_too_large');
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     }
   });
 
-  test('a URL over 16 KiB over a socket is refused by Bun with 431, not served', async () => {
-    const res = await fetch(`${server.base}/products?category=${'a'.repeat(HEADER_LIMIT + 100)}`);
-    expect([414, 431]).toContain(res.status);
+  test('a URL over 16 KiB is our 414 uri_too_long, not a 431 from the HTTP server', async () => {
+    const res = await documentedFetch(`${base}/products?category=${'a'.repeat(HEADER_LIMIT + 100)}`);
+    await expectProblem(res, 414, 'uri_too_long');
+  });
+
+  test('a header block just under 16 KiB is served', async () => {
+    const res = await documentedFetch(`${base}/healthz`, { headers: { 'x-padding': 'a'.repeat(HEADER_LIMIT - 1024) } });
+    expect(res.status).toBe(200);
   });
 });

@@ -1,16 +1,18 @@
 /**
  * Least privilege in PostgreSQL: the role the API connects as reads and
  * writes rows, and the whole service works on it, but it can create, alter,
- * drop, truncate or index nothing. Built on a fresh database the way a
- * deployment is: owner role, API role, then migrations run by the owner.
+ * drop, truncate or index nothing, and only read and append to the stock
+ * ledger. Built on a fresh database the way `./run.sh` builds one: owner role,
+ * API role, migrations run by the owner, migration history protected.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import postgres from 'postgres';
 import { createApp } from '../../src/app.ts';
-import { dbmate, provisionApiRole } from '../../src/cli/database.ts';
+import { checkedApp } from '../support/contract.ts';
+import { API_ROLE, dbmate, protectMigrationHistory, provisionApiRole } from '../../src/cli/database.ts';
 import { createPool, type Pool } from '../../src/db.ts';
 import { createLogger } from '../../src/logger.ts';
-import { urlFor, withAdmin } from '../support/db.ts';
+import { createTestDatabase, urlFor, withAdmin } from '../support/db.ts';
 
 const suffix = `${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
 const database = `roles_${suffix}`;
@@ -35,6 +37,7 @@ beforeAll(async () => {
   });
   apiUrl = await provisionApiRole(process.env.TEST_ADMIN_URL!, { database, ...owner }, api);
   await dbmate(urlAs(owner), ['up'], true);
+  await protectMigrationHistory(urlAs(owner), api.user);
   apiPool = createPool({ databaseUrl: apiUrl, poolMax: 4 });
   apiSql = postgres(apiUrl, { max: 1, onnotice: () => {} });
 });
@@ -82,7 +85,7 @@ describe('the API role', () => {
   test('reads and writes rows: SELECT, INSERT, UPDATE and DELETE work', async () => {
     const [category] = await apiSql<{ id: number }[]>`INSERT INTO categories (name) VALUES ('Role test') RETURNING id`;
     const [product] = await apiSql<{ id: number }[]>`
-      INSERT INTO products (sku, name, price, quantity, category_id) VALUES ('ROLE-1', 'Role product', 2.5, 3, ${category!.id})
+      INSERT INTO products (sku, name, price, category_id) VALUES ('ROLE-1', 'Role product', 2.5, ${category!.id})
       RETURNING id`;
     await apiSql`UPDATE products SET price = 3 WHERE id = ${product!.id}`;
     const [row] = await apiSql`SELECT price FROM products WHERE id = ${product!.id}`;
@@ -92,8 +95,24 @@ describe('the API role', () => {
     expect(await apiSql`SELECT 1 FROM products WHERE id = ${product!.id}`).toHaveLength(0);
   });
 
+  test('reads and appends to the stock ledger: a quantity change with its movement works', async () => {
+    const [category] = await apiSql<{ id: number }[]>`INSERT INTO categories (name) VALUES ('Role ledger') RETURNING id`;
+    const [product] = await apiSql<{ id: number }[]>`
+      WITH p AS (
+        INSERT INTO products (sku, name, price, quantity, category_id) VALUES ('ROLE-2', 'Role stocked', 1, 3, ${category!.id})
+        RETURNING id, quantity
+      ), m AS (INSERT INTO stock_movements (product_id, delta, reason, quantity_after) SELECT id, quantity, 'initial', quantity FROM p)
+      SELECT id FROM p`;
+    await apiSql.begin(async (tx) => {
+      await tx`UPDATE products SET quantity = quantity - 1 WHERE id = ${product!.id}`;
+      await tx`INSERT INTO stock_movements (product_id, delta, reason, quantity_after) VALUES (${product!.id}, -1, 'sold', 2)`;
+    });
+    const movements = await apiSql`SELECT delta, quantity_after FROM stock_movements WHERE product_id = ${product!.id} ORDER BY id`;
+    expect([...movements]).toEqual([{ delta: 3, quantity_after: 3 }, { delta: -1, quantity_after: 2 }]);
+  });
+
   test('the whole service runs on it: create, list, edit, adjust, archive, restore, idempotency, rate limit', async () => {
-    const app = createApp({ sql: apiPool, config: { rateLimitMax: 1000 }, logger: createLogger('silent') });
+    const app = checkedApp(createApp({ sql: apiPool, config: { rateLimitMax: 1000 }, logger: createLogger('silent') }));
     const json = { 'content-type': 'application/json' };
     const created = await app.request('/products', {
       method: 'POST', headers: { ...json, 'idempotency-key': 'role-create-1' },
@@ -129,6 +148,10 @@ describe('the API role', () => {
     ['DROP TABLE CASCADE', 'DROP TABLE categories CASCADE'],
     ['TRUNCATE', 'TRUNCATE products'],
     ['TRUNCATE CASCADE', 'TRUNCATE categories CASCADE'],
+    ['UPDATE of a stock movement', "UPDATE stock_movements SET note = 'rewritten'"],
+    ['DELETE of a stock movement', 'DELETE FROM stock_movements'],
+    ['TRUNCATE of the stock ledger', 'TRUNCATE stock_movements'],
+    ['writing the migration history', "DELETE FROM schema_migrations"],
     ['CREATE INDEX', 'CREATE INDEX intruder_idx ON products (name)'],
     ['DROP INDEX', 'DROP INDEX products_sku_key'],
     ['DROP TRIGGER', 'DROP TRIGGER products_set_updated_at ON products'],
@@ -152,6 +175,33 @@ describe('the API role', () => {
     expect(owners!.n).toBe(0);
   });
 
+  test('the test suites run the service with exactly these privileges (tests/support/db.ts)', async () => {
+    /** What the connected role may do on the schema and on each table and sequence. */
+    const privileges = (sql: postgres.Sql<any>) => sql<{ object: string; may: string }[]>`
+      SELECT 'schema public' AS object,
+             concat_ws(',', CASE WHEN has_schema_privilege('public', 'USAGE') THEN 'USAGE' END,
+                            CASE WHEN has_schema_privilege('public', 'CREATE') THEN 'CREATE' END) AS may
+      UNION ALL
+      SELECT c.relkind::text || ' ' || c.relname,
+             array_to_string(ARRAY(
+               SELECT p FROM unnest(CASE c.relkind WHEN 'S' THEN ARRAY['USAGE', 'SELECT', 'UPDATE']
+                                    ELSE ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'] END) p
+               WHERE CASE c.relkind WHEN 'S' THEN has_sequence_privilege(c.oid, p) ELSE has_table_privilege(c.oid, p) END), ',')
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = 'public' AND c.relkind IN ('r', 'S')
+      ORDER BY 1`;
+    const clone = await createTestDatabase();
+    try {
+      const [me] = await clone.sql<{ current_user: string }[]>`SELECT current_user`;
+      expect(me!.current_user).toBe(API_ROLE.user);
+      const provisioned = [...await privileges(apiSql)];
+      expect(provisioned).toContainEqual({ object: 'r stock_movements', may: 'SELECT,INSERT' });
+      expect([...await privileges(clone.sql)]).toEqual(provisioned);
+    } finally {
+      await clone.drop();
+    }
+  });
+
   test('the owner may do what the API role may not (rolled back)', async () => {
     const ownerSql = postgres(urlAs(owner), { max: 1, onnotice: () => {} });
     let done = false;
@@ -159,6 +209,8 @@ describe('the API role', () => {
       await ownerSql.begin(async (tx) => {
         await tx.unsafe('CREATE INDEX owner_can_idx ON products (name)');
         await tx.unsafe('ALTER TABLE products ADD COLUMN owner_can int');
+        // The ledger's own triggers hold the owner too, until the owner deliberately turns one off.
+        await tx.unsafe('ALTER TABLE stock_movements DISABLE TRIGGER stock_movements_no_truncate');
         await tx.unsafe('TRUNCATE stock_movements');
         done = true;
         throw new Error('rollback');

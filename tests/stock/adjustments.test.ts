@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createTestApp, listen, type TestApp } from '../support/app.ts';
 import { expectProblem } from '../support/problem.ts';
 import { json, unique } from '../support/values.ts';
+import { documentedFetch } from '../support/contract.ts';
 
 let t: TestApp;
 beforeAll(async () => { t = await createTestApp({ poolMax: 20 }); });
@@ -171,7 +172,7 @@ describe('POST /products/{id}/stock-adjustments: concurrency', () => {
     try {
       const responses = await Promise.all(
         Array.from({ length: 100 }, (_, i) =>
-          fetch(`${server.base}/products/${id}/stock-adjustments`, {
+          documentedFetch(`${server.base}/products/${id}/stock-adjustments`, {
             method: 'POST',
             headers: { 'content-type': 'application/json' },
             body: JSON.stringify({ delta: -1, reason: 'sold', note: `order ${i}` }),

@@ -1,6 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import postgres from 'postgres';
+import { importFile } from '../../src/import/import-file.ts';
 import { createTestApp, listen, type TestApp } from '../support/app.ts';
+import { expectProblem } from '../support/problem.ts';
 import { json, unique } from '../support/values.ts';
+import { documentedFetch } from '../support/contract.ts';
 
 let t: TestApp;
 beforeAll(async () => { t = await createTestApp({ poolMax: 20 }); });
@@ -110,7 +117,7 @@ describe('quantity equals the sum of the ledger', () => {
     const server = listen(t.app);
     type Outcome = { kind: 'create' | 'adjust'; status: number; body: any };
     const send = async (kind: Outcome['kind'], path: string, body: unknown, headers: Record<string, string> = {}) => {
-      const res = await fetch(`${server.base}${path}`, {
+      const res = await documentedFetch(`${server.base}${path}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...headers },
         body: JSON.stringify(body),
@@ -164,5 +171,199 @@ describe('quantity equals the sum of the ledger', () => {
       const rows = await t.db.sql`SELECT delta, reason FROM stock_movements WHERE product_id = ${o.body.id}`;
       expect([...rows]).toEqual(o.body.quantity > 0 ? [{ delta: o.body.quantity, reason: 'initial' }] : []);
     }
+  });
+});
+
+describe('PostgreSQL keeps the ledger for every client, not only the API', () => {
+  /** A plain connection as the API role (inventory_api), as any other program using its credentials would open. */
+  let api: postgres.Sql;
+  beforeAll(() => { api = postgres(t.db.url, { max: 3, onnotice: () => {} }); });
+  afterAll(async () => { await api?.end({ timeout: 1 }); });
+
+  /** The error a statement (or transaction) fails with; fails the test when it succeeds. */
+  async function refusal(run: () => Promise<unknown>): Promise<postgres.PostgresError> {
+    try {
+      await run();
+    } catch (error) {
+      return error as postgres.PostgresError;
+    }
+    throw new Error('PostgreSQL accepted it');
+  }
+
+  /** The product's quantity and its movements, to show a refusal changed nothing. */
+  async function state(id: number) {
+    const [p] = await api<{ quantity: number }[]>`SELECT quantity FROM products WHERE id = ${id}`;
+    const movements = await api`SELECT id, delta, reason, note, quantity_after FROM stock_movements WHERE product_id = ${id} ORDER BY id`;
+    return { quantity: p!.quantity, movements: [...movements] };
+  }
+
+  const LEDGER = '23L02';
+
+  test('the connection is the API role\'s', async () => {
+    const [me] = await api<{ current_user: string }[]>`SELECT current_user`;
+    expect(me!.current_user).toBe('inventory_api');
+  });
+
+  test.each([
+    ['UPDATE', (id: number) => api`UPDATE stock_movements SET delta = 100, quantity_after = 105 WHERE product_id = ${id}`],
+    ['DELETE', (id: number) => api`DELETE FROM stock_movements WHERE product_id = ${id}`],
+    ['TRUNCATE', () => api`TRUNCATE stock_movements`],
+  ])('%s of movements is refused to the API role (no privilege)', async (_, run) => {
+    const { id } = await createProduct({ quantity: 5 });
+    const before = await state(id);
+    const error = await refusal(() => run(id));
+    expect(error.code).toBe('42501');
+    expect(await state(id)).toEqual(before);
+  });
+
+  test.each([
+    ['UPDATE', (sql: postgres.Sql<any>, id: number) => sql`UPDATE stock_movements SET note = 'rewritten' WHERE product_id = ${id}`],
+    ['DELETE', (sql: postgres.Sql<any>, id: number) => sql`DELETE FROM stock_movements WHERE product_id = ${id}`],
+    ['TRUNCATE', (sql: postgres.Sql<any>) => sql`TRUNCATE stock_movements`],
+    ['TRUNCATE CASCADE of products', (sql: postgres.Sql<any>) => sql`TRUNCATE products CASCADE`],
+  ])('%s of movements is refused to the owner too, with SQLSTATE 23L01', async (op, run) => {
+    const { id } = await createProduct({ quantity: 5 });
+    const before = await state(id);
+    const error = await refusal(() => run(t.db.admin, id));
+    expect(error.code).toBe('23L01');
+    expect(error.message).toBe(`stock movements are append-only: ${op.startsWith('TRUNCATE') ? 'TRUNCATE' : op} on stock_movements is refused`);
+    expect(await state(id)).toEqual(before);
+  });
+
+  test('UPDATE of a quantity without its movement is refused at commit, with SQLSTATE 23L02', async () => {
+    const { id } = await createProduct({ quantity: 5 });
+    const before = await state(id);
+    const error = await refusal(() => api`UPDATE products SET quantity = quantity + 1000 WHERE id = ${id}`);
+    expect(error.code).toBe(LEDGER);
+    expect(error.message).toBe(`product ${id}: quantity 1005 is not explained by the stock ledger, whose latest movement leaves 5`);
+    expect(await state(id)).toEqual(before);
+    // The owner is held to it as well.
+    expect((await refusal(() => t.db.admin`UPDATE products SET quantity = 0 WHERE id = ${id}`)).code).toBe(LEDGER);
+  });
+
+  test('INSERT of a product with a quantity and no movement is refused', async () => {
+    const sku = `LEDGER-NO-MOVEMENT-${Date.now()}`;
+    const error = await refusal(() => api`
+      INSERT INTO products (sku, name, price, quantity, category_id)
+      VALUES (${sku}, ${unique('Ledger unexplained')}, 1, 7, (SELECT min(id) FROM categories))`);
+    expect(error.code).toBe(LEDGER);
+    expect(error.message).toMatch(/^product \d+: quantity 7 is not explained by the stock ledger, whose latest movement leaves 0$/);
+    expect(await api`SELECT 1 FROM products WHERE sku = ${sku}`).toHaveLength(0);
+    // Without stock it needs no movement.
+    await api`INSERT INTO products (sku, name, price, category_id) VALUES (${sku}, ${unique('Ledger empty')}, 1, (SELECT min(id) FROM categories))`;
+  });
+
+  test('a movement without the quantity change it records is refused', async () => {
+    const { id } = await createProduct({ quantity: 5 });
+    const before = await state(id);
+    const error = await refusal(() => api`
+      INSERT INTO stock_movements (product_id, delta, reason, quantity_after) VALUES (${id}, 3, 'received', 8)`);
+    expect(error.code).toBe(LEDGER);
+    expect(error.message).toBe(`product ${id}: quantity 5 is not explained by the stock ledger, whose latest movement leaves 8`);
+    expect(await state(id)).toEqual(before);
+  });
+
+  test('a movement whose quantity_after does not follow from the previous one is refused', async () => {
+    const { id } = await createProduct({ quantity: 5 });
+    const before = await state(id);
+    // Quantity and quantity_after agree, but 5 + 3 is not 9.
+    const error = await refusal(() => api.begin(async (tx) => {
+      await tx`UPDATE products SET quantity = 9 WHERE id = ${id}`;
+      await tx`INSERT INTO stock_movements (product_id, delta, reason, quantity_after) VALUES (${id}, 3, 'received', 9)`;
+    }));
+    expect(error.code).toBe(LEDGER);
+    expect(error.message).toMatch(new RegExp(`^stock movement \\d+ of product ${id}: quantity_after 9 is not the previous 5 plus delta 3$`));
+    expect(await state(id)).toEqual(before);
+  });
+
+  test('a quantity change with its movement is accepted in separate statements, in either order', async () => {
+    const { id } = await createProduct({ quantity: 5 });
+    await api.begin(async (tx) => {
+      await tx`UPDATE products SET quantity = quantity + 2 WHERE id = ${id}`;
+      await tx`INSERT INTO stock_movements (product_id, delta, reason, quantity_after) VALUES (${id}, 2, 'received', 7)`;
+    });
+    await api.begin(async (tx) => {
+      await tx`INSERT INTO stock_movements (product_id, delta, reason, quantity_after) VALUES (${id}, -3, 'sold', 4)`;
+      await tx`UPDATE products SET quantity = quantity - 3 WHERE id = ${id}`;
+    });
+    expect((await state(id)).quantity).toBe(4);
+    expect(await quantityMismatches()).toEqual([]);
+    expect(await replayMismatches()).toEqual([]);
+  });
+
+  test('a writer that records its movement before locking the product, racing an adjustment, is refused instead of breaking the chain', async () => {
+    const { id } = await createProduct({ quantity: 5 });
+    const late = await api.reserve();
+    try {
+      await late`BEGIN`;
+      // Computed from the stock it saw (5), before another adjustment commits.
+      await late`INSERT INTO stock_movements (product_id, delta, reason, quantity_after) VALUES (${id}, 1, 'returned', 6)`;
+      expect((await t.post(`/products/${id}/stock-adjustments`, { delta: 2, reason: 'received' })).status).toBe(201);
+      await late`UPDATE products SET quantity = quantity + 1 WHERE id = ${id}`;
+      const error = await refusal(() => late`COMMIT`);
+      expect(error.code).toBe(LEDGER);
+    } finally {
+      await late`ROLLBACK`.catch(() => {});
+      late.release();
+    }
+    const after = await state(id);
+    expect(after.quantity).toBe(7);
+    expect(after.movements.map((m) => [m.delta, m.quantity_after])).toEqual([[5, 5], [2, 7]]);
+    expect(await quantityMismatches()).toEqual([]);
+    expect(await replayMismatches()).toEqual([]);
+  });
+
+  test('the bulk import, as the API role, inserts stocked products and corrects counts within the ledger', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ledger-import-'));
+    const suffix = Date.now().toString(36).toUpperCase();
+    const file = (name: string, rows: string[]) => {
+      const path = join(dir, name);
+      writeFileSync(path, ['sku,name,price,quantity,category', ...rows].join('\n') + '\n');
+      return path;
+    };
+    const pool = postgres(t.db.url, { max: 1, onnotice: () => {} }) as unknown as typeof t.db.sql;
+    try {
+      const first = await importFile(pool, file('first.csv', [
+        `LEDGER-IMP-A-${suffix},Ledger import A ${suffix},1.00,10,Ledger import`,
+        `LEDGER-IMP-B-${suffix},Ledger import B ${suffix},1.00,0,Ledger import`,
+      ]));
+      expect(first.inserted).toBe(2);
+      const second = await importFile(pool, file('second.csv', [
+        `LEDGER-IMP-A-${suffix},Ledger import A ${suffix},1.00,4,Ledger import`,
+        `LEDGER-IMP-B-${suffix},Ledger import B ${suffix},1.00,3,Ledger import`,
+      ]));
+      expect(second.updated).toBe(2);
+    } finally {
+      await pool.end({ timeout: 1 });
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const rows = await api`
+      SELECT p.sku, m.delta, m.reason, m.quantity_after
+      FROM stock_movements m JOIN products p ON p.id = m.product_id
+      WHERE p.sku LIKE ${`LEDGER-IMP-%-${suffix}`} ORDER BY p.sku, m.id`;
+    expect([...rows]).toEqual([
+      { sku: `LEDGER-IMP-A-${suffix}`, delta: 10, reason: 'initial', quantity_after: 10 },
+      { sku: `LEDGER-IMP-A-${suffix}`, delta: -6, reason: 'count_correction', quantity_after: 4 },
+      { sku: `LEDGER-IMP-B-${suffix}`, delta: 3, reason: 'count_correction', quantity_after: 3 },
+    ]);
+    expect(await quantityMismatches()).toEqual([]);
+    expect(await replayMismatches()).toEqual([]);
+  });
+
+  test('a ledger broken behind the triggers\' back makes the API answer 500 without internals, and a correction repairs it', async () => {
+    const { id } = await createProduct({ quantity: 5 });
+    // Only the owner can do this, and only by turning the check off on purpose.
+    await t.db.admin.begin(async (tx) => {
+      await tx`ALTER TABLE products DISABLE TRIGGER products_quantity_in_ledger_update`;
+      await tx`UPDATE products SET quantity = 9 WHERE id = ${id}`;
+      await tx`ALTER TABLE products ENABLE TRIGGER products_quantity_in_ledger_update`;
+    });
+    const res = await t.post(`/products/${id}/stock-adjustments`, { delta: 1, reason: 'received' });
+    const body = await expectProblem(res, 500, 'internal_error');
+    expect(JSON.stringify(body)).not.toMatch(/ledger|quantity|stock_movements|23L02/);
+    // The movement that explains the difference repairs the product.
+    await api`INSERT INTO stock_movements (product_id, delta, reason, note, quantity_after) VALUES (${id}, 4, 'count_correction', 'repair', 9)`;
+    expect(await quantityMismatches()).toEqual([]);
+    expect((await t.post(`/products/${id}/stock-adjustments`, { delta: 1, reason: 'received' })).status).toBe(201);
   });
 });
