@@ -124,7 +124,8 @@ export function createApp(deps: AppDeps) {
   const config = defaultConfig(deps.config);
   const logger = deps.logger ?? createLogger(config.logLevel, undefined, config.logFormat);
   const { sql } = deps;
-  const gate = createPoolGate(config.poolMax, config.poolWaitMs);
+  // With a rate limit, one connection is kept for its counting statement (one at a time).
+  const gate = createPoolGate(config.poolMax, config.poolWaitMs, config.rateLimitMax > 0 ? 1 : 0);
   const metrics = createMetrics(gate.stats);
 
   // strict: false makes "/products/" answer like "/products".
@@ -147,12 +148,13 @@ export function createApp(deps: AppDeps) {
     await next();
   });
   app.use('*', limitBody);
-  app.use('*', unlessStatic(gate.middleware));
   const matchKey = createKeyMatcher(config.apiKeys);
-  // Counted before the key check, so that guessing keys is limited too.
+  // Counted before the key check, so that guessing keys is limited too, and before
+  // the pool gate, so that a client over its limit is refused without taking a slot.
   if (config.rateLimitMax > 0) {
-    app.use('*', unlessStatic(rateLimit(config.rateLimitMax, config.rateLimitWindowS, config.trustProxy, matchKey)));
+    app.use('*', unlessStatic(rateLimit(sql, config.rateLimitMax, config.rateLimitWindowS, config.trustProxy, matchKey)));
   }
+  app.use('*', unlessStatic(gate.middleware));
   if (config.apiKeys.length) app.use('*', requireApiKey(matchKey, config.readsRequireKey));
   app.use('*', idempotency);
 

@@ -896,6 +896,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Written in digits without a leading zero (e.g. 42, not 042, 42.0 or 4.2e1) */
                 id: number;
             };
             cookie?: never;
@@ -1034,6 +1035,7 @@ export interface operations {
                 "if-match"?: string;
             };
             path: {
+                /** @description Written in digits without a leading zero (e.g. 42, not 042, 42.0 or 4.2e1) */
                 id: number;
             };
             cookie?: never;
@@ -1194,6 +1196,7 @@ export interface operations {
                 "if-match"?: string;
             };
             path: {
+                /** @description Written in digits without a leading zero (e.g. 42, not 042, 42.0 or 4.2e1) */
                 id: number;
             };
             cookie?: never;
@@ -1402,6 +1405,7 @@ export interface operations {
                 "idempotency-key"?: string;
             };
             path: {
+                /** @description Written in digits without a leading zero (e.g. 42, not 042, 42.0 or 4.2e1) */
                 id: number;
             };
             cookie?: never;
@@ -1570,6 +1574,7 @@ export interface operations {
                 "idempotency-key"?: string;
             };
             path: {
+                /** @description Written in digits without a leading zero (e.g. 42, not 042, 42.0 or 4.2e1) */
                 id: number;
             };
             cookie?: never;
@@ -1772,6 +1777,7 @@ export interface operations {
             };
             header?: never;
             path: {
+                /** @description Written in digits without a leading zero (e.g. 42, not 042, 42.0 or 4.2e1) */
                 id: number;
             };
             cookie?: never;
@@ -2193,6 +2199,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Written in digits without a leading zero (e.g. 42, not 042, 42.0 or 4.2e1) */
                 id: number;
             };
             cookie?: never;

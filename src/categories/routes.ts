@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { bodyErrors, errorResponses } from '../errors.ts';
-import { IdempotencyKeyHeader } from '../products/schemas.ts';
-import { CategoryCreateSchema, CategoryIdParam, CategorySchema } from './schemas.ts';
+import { IdempotencyKeyHeader, IdParam } from '../http/params.ts';
+import { CategoryCreateSchema, CategorySchema } from './schemas.ts';
 
 const tags = ['Categories'];
 
@@ -44,7 +44,7 @@ export const deleteCategoryRoute = createRoute({
   summary: 'Delete a category',
   description: 'Deletes an empty category. One that still holds products, archived ones included, is kept (409).',
   tags,
-  request: { params: CategoryIdParam },
+  request: { params: IdParam },
   responses: {
     204: { description: 'Deleted' },
     ...errorResponses(['not_found', 'category_not_empty', 'validation_failed']),

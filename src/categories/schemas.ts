@@ -24,8 +24,3 @@ export const CategoryCreateSchema = z
       .openapi({ example: 'Plants, tools and outdoor furniture' }),
   })
   .openapi('CategoryCreate');
-
-export const CategoryIdParam = z.object({
-  id: z.coerce.number().int('must be a whole number').min(1, 'must be positive').max(Number.MAX_SAFE_INTEGER)
-    .openapi({ param: { name: 'id', in: 'path' }, example: 3 }),
-});

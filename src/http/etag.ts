@@ -5,14 +5,16 @@ export const etag = (version: number) => `"${version}"`;
 
 /**
  * The versions an If-Match header accepts: undefined when absent or `*`.
- * If-Match compares strongly (RFC 9110), so a weak tag never matches; a header
- * that names no version of ours can never match either: 412.
+ * If-Match compares strongly (RFC 9110): a tag matches only when it is
+ * character for character one we send, so a weak tag never matches, nor does
+ * `"01"` or `"1.0"` for version 1; a header that names no version of ours can
+ * never match either: 412.
  */
 export function expectedVersions(ifMatch: string | undefined): number[] | undefined {
   if (ifMatch === undefined || ifMatch.trim() === '*') return undefined;
   const versions = ifMatch
     .split(',')
-    .map((tag) => /^\s*"(\d{1,9})"\s*$/.exec(tag)?.[1])
+    .map((tag) => /^\s*"([1-9]\d{0,8})"\s*$/.exec(tag)?.[1])
     .filter((v): v is string => v !== undefined)
     .map(Number);
   if (versions.length === 0) {

@@ -13,8 +13,12 @@ export type PoolGate = {
  * connection) and makes the others wait at most `waitMs`, then answers 503.
  * A request that gives up has sent no query, so nothing it asked for can run
  * after its error; and the driver's own queue never grows without bound.
+ * `reserved` connections (at most size - 1) are kept for work that runs before
+ * the gate, such as the rate limit's one counting statement at a time, so that
+ * it never waits behind the requests it lets through.
  */
-export function createPoolGate(size: number, waitMs: number): PoolGate {
+export function createPoolGate(size: number, waitMs: number, reserved = 0): PoolGate {
+  const admitted = Math.max(1, size - reserved);
   let inUse = 0;
   const waiting: { grant: () => void; timer: ReturnType<typeof setTimeout> }[] = [];
 
@@ -29,7 +33,7 @@ export function createPoolGate(size: number, waitMs: number): PoolGate {
   };
 
   const acquire = (): Promise<void> | undefined => {
-    if (inUse < size) {
+    if (inUse < admitted) {
       inUse++;
       return undefined;
     }

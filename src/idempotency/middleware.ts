@@ -1,13 +1,13 @@
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import { createHash } from 'node:crypto';
 import type { Pool } from '../db.ts';
 import { ApiError } from '../errors.ts';
 import type { AppEnv } from '../http/context.ts';
+import { idError, parseId } from '../http/params.ts';
 import { findKey, purgeExpiredKeys, storeResponse, tryLockKey, type Scope, type StoredResponse } from './queries.ts';
 
 const KEY = /^[\x20-\x7e]{1,255}$/;
-const MAX_SCOPED_PATH = 256;
 const REPLAYED_HEADERS = ['content-type', 'location', 'etag', 'link'];
 /** Thrown to roll back: the request's own writes (refused request), or everything (server error). */
 const UNDO_REQUEST = Symbol('undo request');
@@ -35,6 +35,34 @@ function lockIdOf(s: Scope): bigint {
 }
 
 /**
+ * The operation a request is for, as its keys are scoped: the route it
+ * matched with each path parameter (an id) in its one spelling, such as
+ * `/products/45/stock-adjustments` for `/products/45/stock-adjustments/`; the
+ * same text as the request path whenever that path is already canonical.
+ * Undefined when no operation takes the request. A parameter that is not an
+ * id is refused (422), as the operation itself would refuse it: a keyed
+ * request is either protected or refused, never run unprotected.
+ */
+function operationOf(c: Context<AppEnv>): string | undefined {
+  const routes = matchedRoutes(c);
+  const index = routes.findIndex((r) => r.method !== 'ALL');
+  if (index === -1) return undefined;
+  // The parameters as the router gives them to that route's validator.
+  const current = c.req.routeIndex;
+  c.req.routeIndex = index;
+  const params: Record<string, string> = c.req.param();
+  c.req.routeIndex = current;
+  const pattern = routes[index]!.path;
+  return pattern.replace(/:(\w+)/g, (_, name: string) => {
+    const id = parseId(params[name] ?? '');
+    if (id === undefined) {
+      throw new ApiError('validation_failed', 'the request param has 1 invalid field', [idError(name)]);
+    }
+    return String(id);
+  });
+}
+
+/**
  * Idempotency-Key on POST. The request runs in one transaction that holds the
  * key's advisory lock and stores the answer: its effect and its stored answer
  * commit together or not at all, and a repeat arriving meanwhile finds the
@@ -42,22 +70,22 @@ function lockIdOf(s: Scope): bigint {
  * the stored answer; a different body is refused. A refused request (4xx) is
  * stored with its writes undone; a server error stores nothing, so a retry runs
  * again. Keys are scoped to the client (the API key the request proved, when
- * the service has keys), method and path, and expire after 24 hours.
+ * the service has keys), method and operation (route and canonical ids, see
+ * `operationOf`), and expire after 24 hours.
  */
 export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
   const key = c.req.method === 'POST' ? c.req.header('idempotency-key') : undefined;
   if (key === undefined) return next();
-  // Only requests that reach an operation hold a key: an unknown route (or a
-  // path no operation could take, such as a 5 KB id) is answered without one.
-  const routed = matchedRoutes(c).some((r) => r.method !== 'ALL');
-  if (!routed || c.req.path.length > MAX_SCOPED_PATH) return next();
+  // Only requests that reach an operation hold a key: an unknown route is answered without one.
+  const path = operationOf(c);
+  if (path === undefined) return next();
   if (!KEY.test(key)) {
     throw new ApiError('validation_failed', 'the Idempotency-Key header is not valid', [
       { path: 'idempotency-key', message: '1 to 255 printable ASCII characters' },
     ]);
   }
   const pool = c.var.sql as Pool;
-  const scope: Scope = { client: c.var.client ?? '', method: c.req.method, path: c.req.path.replace(/(.)\/$/, '$1'), key };
+  const scope: Scope = { client: c.var.client ?? '', method: c.req.method, path, key };
   const hash = createHash('sha256').update(await c.req.text()).digest('base64url');
   await purgeExpiredKeys(pool);
 

@@ -1,9 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { bodyErrors, errorResponses } from '../errors.ts';
-import {
-  IdempotencyKeyHeader, IfMatchHeader, ProductCreateSchema, ProductIdParam, ProductListQueryWithArchive,
-  ProductPatchSchema, ProductSchema,
-} from './schemas.ts';
+import { IdempotencyKeyHeader, IdParam, IfMatchHeader } from '../http/params.ts';
+import { ProductCreateSchema, ProductListQueryWithArchive, ProductPatchSchema, ProductSchema } from './schemas.ts';
 
 const tags = ['Products'];
 
@@ -68,7 +66,7 @@ export const getProductRoute = createRoute({
   operationId: 'getProduct',
   summary: 'Get a product',
   tags,
-  request: { params: ProductIdParam },
+  request: { params: IdParam },
   responses: {
     200: productResponse('The product'),
     ...errorResponses(['not_found', 'validation_failed']),
@@ -85,7 +83,7 @@ export const updateProductRoute = createRoute({
     'so that a concurrent edit is refused (412) instead of overwritten. Quantity changes go through stock adjustments.',
   tags,
   request: {
-    params: ProductIdParam,
+    params: IdParam,
     headers: IfMatchHeader,
     body: {
       required: true,
@@ -110,7 +108,7 @@ export const archiveProductRoute = createRoute({
     'Removes the product from listings and lookups and frees its name and SKU. Its stock history is kept, ' +
     'and `POST /products/{id}/restore` brings it back.',
   tags,
-  request: { params: ProductIdParam, headers: IfMatchHeader },
+  request: { params: IdParam, headers: IfMatchHeader },
   responses: {
     204: { description: 'Archived' },
     ...errorResponses(['not_found', 'precondition_failed', 'validation_failed']),
@@ -123,7 +121,7 @@ export const restoreProductRoute = createRoute({
   operationId: 'restoreProduct',
   summary: 'Restore an archived product',
   tags,
-  request: { params: ProductIdParam, headers: IdempotencyKeyHeader },
+  request: { params: IdParam, headers: IdempotencyKeyHeader },
   responses: {
     200: productResponse('The product, active again'),
     ...errorResponses([

@@ -80,11 +80,6 @@ export const ProductListQuery = z.object({
     .openapi({ description: 'Opaque cursor from the previous page\'s Link rel="next"' }),
 });
 
-export const ProductIdParam = z.object({
-  id: z.coerce.number().int('must be a whole number').min(1, 'must be positive').max(Number.MAX_SAFE_INTEGER)
-    .openapi({ param: { name: 'id', in: 'path' }, example: 42 }),
-});
-
 export const ProductPatchSchema = z
   .strictObject({
     name: ProductCreateSchema.shape.name.optional(),
@@ -108,14 +103,4 @@ export const ProductPatchSchema = z
 export const ProductListQueryWithArchive = ProductListQuery.extend({
   archived: z.enum(['true', 'false']).default('false')
     .openapi({ description: 'true lists archived products instead of active ones' }),
-});
-
-export const IfMatchHeader = z.object({
-  'if-match': z.string().max(200).optional()
-    .openapi({ description: 'The ETag the change is based on (e.g. "3"); a stale one gives 412' }),
-});
-
-export const IdempotencyKeyHeader = z.object({
-  'idempotency-key': z.string().min(1).max(255).regex(/^[\x20-\x7e]+$/, '1 to 255 printable ASCII characters').optional()
-    .openapi({ description: 'Makes the request safe to retry: a repeat with the same key and body replays the first response (e.g. order-1042-line-3)' }),
 });

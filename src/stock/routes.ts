@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { bodyErrors, errorResponses } from '../errors.ts';
-import { IdempotencyKeyHeader, ProductIdParam } from '../products/schemas.ts';
+import { IdempotencyKeyHeader, IdParam } from '../http/params.ts';
 import { MovementListQuery, StockAdjustmentResultSchema, StockAdjustmentSchema, StockMovementSchema } from './schemas.ts';
 
 const tags = ['Stock'];
@@ -15,7 +15,7 @@ export const adjustStockRoute = createRoute({
     'is refused (409 `insufficient_stock`) and writes nothing. Send an `Idempotency-Key` to retry safely.',
   tags,
   request: {
-    params: ProductIdParam,
+    params: IdParam,
     headers: IdempotencyKeyHeader,
     body: { required: true, content: { 'application/json': { schema: StockAdjustmentSchema } } },
   },
@@ -37,7 +37,7 @@ export const listMovementsRoute = createRoute({
   description:
     'The product\'s stock history, newest first, archived products included. More pages follow through the `Link` header (`rel="next"`).',
   tags,
-  request: { params: ProductIdParam, query: MovementListQuery },
+  request: { params: IdParam, query: MovementListQuery },
   responses: {
     200: {
       description: 'One page of movements',

@@ -304,6 +304,19 @@ describe('PATCH /products/{id}: ETags and If-Match', () => {
     expect(await stored(product.id)).toEqual(before);
   });
 
+  test('If-Match compares exactly: another spelling of the current version ("01" for "1") is refused with 412', async () => {
+    const { product, etag } = await createProduct();
+    expect(etag).toBe('"1"');
+    const before = await stored(product.id);
+    for (const tag of ['"01"', '"001"', '"01", "0"']) {
+      await expectProblem(await patch(product.id, { description: tag }, { 'if-match': tag }), 412, 'precondition_failed');
+      await expectProblem(await t.request(`/products/${product.id}`, { method: 'DELETE', headers: { 'if-match': tag } }),
+        412, 'precondition_failed');
+    }
+    expect(await stored(product.id)).toEqual(before);
+    expect((await patch(product.id, { description: 'exact' }, { 'if-match': etag })).status).toBe(200);
+  });
+
   test('two clients editing from the same ETag: exactly one wins, the other gets 412', async () => {
     const { product, etag } = await createProduct();
     const server = listen(t.app);

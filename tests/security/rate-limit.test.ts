@@ -1,7 +1,9 @@
 /**
  * Rate limiting: off by default; with a limit, the request after it is 429
  * with Retry-After; clients are counted apart; the count lives in PostgreSQL,
- * so every API process shares it; and a client cannot pick a fresh count.
+ * so every API process shares it, exactly; a client over its limit is refused
+ * from memory before it takes a connection slot, so a flood starves no one;
+ * and a client cannot pick a fresh count.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createApp, type App } from '../../src/app.ts';
@@ -48,6 +50,7 @@ async function expectRateLimited(res: Response, windowS: number) {
 /**
  * Runs a scenario on fresh counters, again once if its requests straddled
  * the start of a new fixed window (which legitimately resets every count).
+ * Scenarios create their apps: a process remembers who is over in a window.
  */
 async function inOneWindow(scenario: () => Promise<void>) {
   for (let attempt = 1; ; attempt++) {
@@ -63,6 +66,15 @@ async function inOneWindow(scenario: () => Promise<void>) {
       if (failure) throw failure;
       return;
     }
+  }
+}
+
+/** Waits, bounded, until `condition` holds. */
+async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 5000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
 
@@ -85,8 +97,8 @@ describe('off by default', () => {
 
 describe('with a limit of 5 per 60 s', () => {
   test('the 6th request from a client is 429 rate_limited with Retry-After; the first 5 carry RateLimit headers', async () => {
-    const app = appWith(LIMIT);
     await inOneWindow(async () => {
+      const app = appWith(LIMIT);
       for (let i = 1; i <= 5; i++) {
         const res = await app.request('/products');
         expect(res.status).toBe(200);
@@ -103,8 +115,8 @@ describe('with a limit of 5 per 60 s', () => {
   });
 
   test('the probes and the docs are never limited', async () => {
-    const app = appWith(LIMIT);
     await inOneWindow(async () => {
+      const app = appWith(LIMIT);
       await statuses(() => app.request('/products'), 6);
       for (const path of ['/healthz', '/readyz', '/openapi.json', '/docs']) {
         expect(await statuses(() => app.request(path), 3)).toEqual([200, 200, 200]);
@@ -113,8 +125,8 @@ describe('with a limit of 5 per 60 s', () => {
   });
 
   test('clients with different API keys are counted separately', async () => {
-    const app = appWith({ ...LIMIT, apiKeys: [K1, K2] });
     await inOneWindow(async () => {
+      const app = appWith({ ...LIMIT, apiKeys: [K1, K2] });
       const one = () => app.request('/products', { headers: { authorization: `Bearer ${K1}` } });
       const two = () => app.request('/products', { headers: { authorization: `Bearer ${K2}` } });
       expect(await statuses(one, 5)).toEqual([200, 200, 200, 200, 200]);
@@ -125,9 +137,9 @@ describe('with a limit of 5 per 60 s', () => {
   });
 
   test('a client keeps its count when the key list changes order (a process restarted with keys added)', async () => {
-    const before = appWith({ ...LIMIT, apiKeys: [K1, K2] });
-    const after = appWith({ ...LIMIT, apiKeys: [K2, K1] });
     await inOneWindow(async () => {
+      const before = appWith({ ...LIMIT, apiKeys: [K1, K2] });
+      const after = appWith({ ...LIMIT, apiKeys: [K2, K1] });
       const as = (app: App) => () => app.request('/products', { headers: { authorization: `Bearer ${K1}` } });
       expect(await statuses(as(before), 3)).toEqual([200, 200, 200]);
       expect(await statuses(as(after), 2)).toEqual([200, 200]);
@@ -138,9 +150,9 @@ describe('with a limit of 5 per 60 s', () => {
   });
 
   test('two API processes on one database share the count: 3 + 3 requests, the 6th is 429', async () => {
-    const first = appWith(LIMIT, anotherProcessPool());
-    const second = appWith(LIMIT, anotherProcessPool());
     await inOneWindow(async () => {
+      const first = appWith(LIMIT, anotherProcessPool());
+      const second = appWith(LIMIT, anotherProcessPool());
       expect(await statuses(() => first.request('/products'), 3)).toEqual([200, 200, 200]);
       expect(await statuses(() => second.request('/products'), 2)).toEqual([200, 200]);
       await expectRateLimited(await second.request('/products'), 60);
@@ -149,8 +161,8 @@ describe('with a limit of 5 per 60 s', () => {
   });
 
   test('concurrent requests are counted exactly: 20 at once, 5 pass', async () => {
-    const app = appWith(LIMIT);
     await inOneWindow(async () => {
+      const app = appWith(LIMIT);
       const got = await Promise.all(Array.from({ length: 20 }, () => Promise.resolve(app.request('/products')).then((r) => r.status)));
       expect(got.filter((s) => s === 200)).toHaveLength(5);
       expect(got.filter((s) => s === 429)).toHaveLength(15);
@@ -158,50 +170,157 @@ describe('with a limit of 5 per 60 s', () => {
   });
 });
 
+describe('counted once per batch, refused from memory, before the pool gate', () => {
+  test('two API processes with 20 concurrent requests each: exactly 5 pass in all', async () => {
+    await inOneWindow(async () => {
+      const first = appWith(LIMIT, anotherProcessPool());
+      const second = appWith(LIMIT, anotherProcessPool());
+      const burst = (app: App) => Array.from({ length: 20 }, () => Promise.resolve(app.request('/products')).then((r) => r.status));
+      const got = await Promise.all([...burst(first), ...burst(second)]);
+      expect(got.filter((s) => s === 200)).toHaveLength(5);
+      expect(got.filter((s) => s === 429)).toHaveLength(35);
+    });
+  });
+
+  test('once a client is over, its requests are refused without a statement: the count stops at the limit', async () => {
+    await inOneWindow(async () => {
+      const app = appWith(LIMIT);
+      expect(await statuses(() => app.request('/products'), 12)).toEqual([200, 200, 200, 200, 200, 429, 429, 429, 429, 429, 429, 429]);
+      const rows = await db.sql<{ requests: number }[]>`SELECT requests FROM rate_limit_counters`;
+      expect(rows.map((r) => r.requests)).toEqual([5]);
+    });
+  });
+
+  test('a client over its limit is refused at once while every connection slot is taken', async () => {
+    // poolMax 2. Requests blocked on a row lock hold the slots; a request that needs one
+    // waits for it, and gets 503 after poolWaitMs.
+    const pool = createPool({ databaseUrl: db.url, poolMax: 2 });
+    pools.push(pool);
+    const [product] = await db.sql<{ id: number }[]>`
+      WITH c AS (INSERT INTO categories (name) VALUES ('Rate limit') RETURNING id)
+      INSERT INTO products (sku, name, price, category_id)
+      SELECT 'RL-BLOCKED', 'Rate limit blocked', 1, c.id FROM c RETURNING id::int`;
+    const id = product!.id;
+    const as = (key: string) => ({ authorization: `Bearer ${key}` });
+    await inOneWindow(async () => {
+      const app = appWith({ ...LIMIT, apiKeys: [K1, K2], poolMax: 2, poolWaitMs: 3000 }, pool);
+      expect(await statuses(() => app.request('/products', { headers: as(K1) }), 5)).toEqual([200, 200, 200, 200, 200]);
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => { release = resolve; });
+      let locked!: () => void;
+      const isLocked = new Promise<void>((resolve) => { locked = resolve; });
+      const holder = db.sql.begin(async (tx) => {
+        await tx`SELECT id FROM products WHERE id = ${id} FOR UPDATE`;
+        locked();
+        await released;
+      });
+      const blocked: Promise<Response>[] = [];
+      try {
+        await isLocked;
+        // Two requests wait on the row lock: every connection slot is taken (or waited for).
+        for (let i = 0; i < 2; i++) {
+          blocked.push(Promise.resolve(app.request(`/products/${id}/stock-adjustments`, {
+            method: 'POST', headers: { ...as(K2), 'content-type': 'application/json' }, body: '{"delta":1,"reason":"received"}',
+          })));
+        }
+        await waitFor('the slots to be taken', () => app.poolStats().inUse + app.poolStats().waiting === 2);
+        // K1 is over: answered 429 at once, not after a wait for a slot (held until released).
+        await expectRateLimited(await app.request('/products', { headers: as(K1) }), 60);
+        expect(app.poolStats().inUse + app.poolStats().waiting).toBe(2);
+      } finally {
+        release();
+        await holder;
+      }
+      expect(await Promise.all(blocked.map(async (r) => (await r).status))).toEqual([201, 201]);
+    });
+  });
+});
+
+describe('a flooding client', () => {
+  test('does not starve another: over a socket, the other client gets only 2xx while one floods past its limit', async () => {
+    // A small pool and a 20 ms wait for a slot: a request queued behind the flood is answered 503.
+    const pool = createPool({ databaseUrl: db.url, poolMax: 4 });
+    pools.push(pool);
+    const max = 100;
+    await inOneWindow(async () => {
+      // A new app each time: a process that knows nothing yet.
+      const server = listen(appWith({ rateLimitMax: max, rateLimitWindowS: 60, apiKeys: [K1, K2], poolMax: 4, poolWaitMs: 20 }, pool));
+      const get = async (key: string) => {
+        const res = await fetch(`${server.base}/products?limit=5`, { headers: { authorization: `Bearer ${key}` } });
+        await res.arrayBuffer();
+        return res.status;
+      };
+      try {
+        const flood: number[] = [];
+        const other: number[] = [];
+        let flooding = true;
+        // Bounded: 300 concurrent loops of at most 100 requests each, for at most 10 s.
+        const deadline = Date.now() + 10_000;
+        const workers = Array.from({ length: 300 }, async () => {
+          for (let i = 0; i < 100 && flooding && Date.now() < deadline; i++) flood.push(await get(K1));
+        });
+        try {
+          // The flood's allowed requests have all been answered; what it sends now is over its limit.
+          await waitFor('the flood to pass its limit', () => flood.filter((s) => s !== 429).length >= max && flood.includes(429), 10_000);
+          for (let i = 0; i < 40 && Date.now() < deadline; i++) other.push(await get(K2));
+        } finally {
+          flooding = false;
+          await Promise.all(workers);
+        }
+        expect(other).toHaveLength(40);
+        expect(other.filter((s) => s < 200 || s > 299)).toEqual([]);
+        expect(flood.filter((s) => s === 429).length).toBeGreaterThan(max);
+      } finally {
+        server.stop();
+      }
+    });
+  }, 60_000);
+});
+
 describe('a client cannot choose a fresh count', () => {
   test('over a socket, X-Forwarded-For is ignored unless trustProxy is set', async () => {
-    const server = listen(appWith(LIMIT));
-    try {
-      await inOneWindow(async () => {
+    await inOneWindow(async () => {
+      const server = listen(appWith(LIMIT));
+      try {
         const got = await statuses(
           () => documentedFetch(`${server.base}/products`, { headers: { 'x-forwarded-for': `203.0.113.${Math.floor(Math.random() * 250)}` } }),
           6,
         );
         expect(got).toEqual([200, 200, 200, 200, 200, 429]);
-      });
-    } finally {
-      server.stop();
-    }
+      } finally {
+        server.stop();
+      }
+    });
   });
 
   test('behind a trusted proxy, each forwarded address is its own client', async () => {
-    const server = listen(appWith({ ...LIMIT, trustProxy: true }));
-    try {
-      await inOneWindow(async () => {
+    await inOneWindow(async () => {
+      const server = listen(appWith({ ...LIMIT, trustProxy: true }));
+      try {
         const from = (ip: string) => () => documentedFetch(`${server.base}/products`, { headers: { 'x-forwarded-for': ip } });
         expect(await statuses(from('203.0.113.7'), 6)).toEqual([200, 200, 200, 200, 200, 429]);
         expect(await statuses(from('198.51.100.9'), 5)).toEqual([200, 200, 200, 200, 200]);
-      });
-    } finally {
-      server.stop();
-    }
+      } finally {
+        server.stop();
+      }
+    });
   });
 
   test('behind a trusted proxy that appends the address it saw, what the client wrote before it does not pick the count', async () => {
     // nginx ($proxy_add_x_forwarded_for), ALB and most proxies append: the last entry is the one the proxy vouches for.
-    const server = listen(appWith({ ...LIMIT, trustProxy: true }));
-    try {
-      await inOneWindow(async () => {
+    await inOneWindow(async () => {
+      const server = listen(appWith({ ...LIMIT, trustProxy: true }));
+      try {
         let n = 0;
         const got = await statuses(
           () => documentedFetch(`${server.base}/products`, { headers: { 'x-forwarded-for': `192.0.2.${n++}, 198.51.100.9` } }),
           6,
         );
         expect(got).toEqual([200, 200, 200, 200, 200, 429]);
-      });
-    } finally {
-      server.stop();
-    }
+      } finally {
+        server.stop();
+      }
+    });
   });
 
   test('behind a trusted proxy, a long X-Forwarded-For is served, counted by its last entry', async () => {
@@ -226,26 +345,26 @@ describe('a client cannot choose a fresh count', () => {
     test(`${label}, made-up bearer tokens on reads do not each get a fresh count`, async () => {
       // A token that is not a configured key proves nothing about who sends it (reads are open);
       // counting by it lets one client rotate tokens and never be limited.
-      const server = listen(appWith({ ...LIMIT, ...config }));
-      try {
-        await inOneWindow(async () => {
+      await inOneWindow(async () => {
+        const server = listen(appWith({ ...LIMIT, ...config }));
+        try {
           let n = 0;
           const got = await statuses(
             () => documentedFetch(`${server.base}/products`, { headers: { authorization: `Bearer made-up-token-${n++}` } }),
             6,
           );
           expect(got).toEqual([200, 200, 200, 200, 200, 429]);
-        });
-      } finally {
-        server.stop();
-      }
+        } finally {
+          server.stop();
+        }
+      });
     });
   }
 
   test('with keys configured, guessing keys is rate limited too', async () => {
-    const server = listen(appWith({ ...LIMIT, apiKeys: [K1, K2] }));
-    try {
-      await inOneWindow(async () => {
+    await inOneWindow(async () => {
+      const server = listen(appWith({ ...LIMIT, apiKeys: [K1, K2] }));
+      try {
         let n = 0;
         const got = await statuses(
           () => documentedFetch(`${server.base}/products`, {
@@ -257,9 +376,9 @@ describe('a client cannot choose a fresh count', () => {
         );
         expect(got.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);
         expect(got.slice(5)).toContain(429);
-      });
-    } finally {
-      server.stop();
-    }
+      } finally {
+        server.stop();
+      }
+    });
   });
 });
