@@ -95,10 +95,10 @@ CREATE TABLE categories (
   description text,
   created_at timestamp with time zone NOT NULL DEFAULT now(),
   CONSTRAINT categories_pkey PRIMARY KEY (id),
-  CONSTRAINT categories_description_clean CHECK (is_clean_text(description)),
+  CONSTRAINT categories_description_clean CHECK ((description !~ '[\u0001-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]'::text)),
   CONSTRAINT categories_name_length CHECK (((char_length(name) >= 1) AND (char_length(name) <= 100))),
   CONSTRAINT categories_name_trimmed CHECK ((name !~ '^[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]$'::text)),
-  CONSTRAINT categories_name_visible CHECK (is_clean_name(name))
+  CONSTRAINT categories_name_visible CHECK ((name !~ '[\u0001-\u001f\u007f-\u009f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b\u200e-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]|^[\u200c\u200d]|[\u200c\u200d]$'::text))
 );
 
 CREATE TABLE idempotency_keys (
@@ -130,11 +130,11 @@ CREATE TABLE products (
   version integer NOT NULL DEFAULT 1,
   CONSTRAINT products_pkey PRIMARY KEY (id),
   CONSTRAINT products_category_id_fkey FOREIGN KEY (category_id) REFERENCES categories(id) ON DELETE RESTRICT,
-  CONSTRAINT products_description_clean CHECK (is_clean_text(description)),
+  CONSTRAINT products_description_clean CHECK ((description !~ '[\u0001-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]'::text)),
   CONSTRAINT products_description_length CHECK ((char_length(description) <= 2000)),
   CONSTRAINT products_name_length CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200))),
   CONSTRAINT products_name_trimmed CHECK ((name !~ '^[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]$'::text)),
-  CONSTRAINT products_name_visible CHECK (is_clean_name(name)),
+  CONSTRAINT products_name_visible CHECK ((name !~ '[\u0001-\u001f\u007f-\u009f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b\u200e-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]|^[\u200c\u200d]|[\u200c\u200d]$'::text)),
   CONSTRAINT products_price_nonnegative CHECK ((price >= (0)::numeric)),
   CONSTRAINT products_quantity_nonnegative CHECK ((quantity >= 0)),
   CONSTRAINT products_sku_format CHECK ((sku ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'::text))

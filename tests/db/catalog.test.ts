@@ -6,6 +6,10 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 
+// The text rules' patterns, spelled out in the checks (db/migrations/20261130000002_text_rules.sql).
+const NAME_CHECK = String.raw`CHECK ((name !~ '[\u0001-\u001f\u007f-\u009f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b\u200e-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]|^[\u200c\u200d]|[\u200c\u200d]$'::text))`;
+const DESCRIPTION_CHECK = String.raw`CHECK ((description !~ '[\u0001-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]'::text))`;
+
 let t: TestDatabase;
 
 beforeAll(async () => {
@@ -101,8 +105,8 @@ describe('categories', () => {
         def: 'CHECK (((char_length(name) >= 1) AND (char_length(name) <= 100)))',
       },
       categories_name_trimmed: { type: 'c', columns: ['name'], def: String.raw`CHECK ((name !~ '^[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]$'::text))` },
-      categories_name_visible: { type: 'c', columns: ['name'], def: 'CHECK (is_clean_name(name))' },
-      categories_description_clean: { type: 'c', columns: ['description'], def: 'CHECK (is_clean_text(description))' },
+      categories_name_visible: { type: 'c', columns: ['name'], def: NAME_CHECK },
+      categories_description_clean: { type: 'c', columns: ['description'], def: DESCRIPTION_CHECK },
     });
   });
 
@@ -143,11 +147,11 @@ describe('products', () => {
         type: 'c', columns: ['name'], def: 'CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200)))',
       },
       products_name_trimmed: { type: 'c', columns: ['name'], def: String.raw`CHECK ((name !~ '^[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]$'::text))` },
-      products_name_visible: { type: 'c', columns: ['name'], def: 'CHECK (is_clean_name(name))' },
+      products_name_visible: { type: 'c', columns: ['name'], def: NAME_CHECK },
       products_description_length: {
         type: 'c', columns: ['description'], def: 'CHECK ((char_length(description) <= 2000))',
       },
-      products_description_clean: { type: 'c', columns: ['description'], def: 'CHECK (is_clean_text(description))' },
+      products_description_clean: { type: 'c', columns: ['description'], def: DESCRIPTION_CHECK },
       products_price_nonnegative: { type: 'c', columns: ['price'], def: 'CHECK ((price >= (0)::numeric))' },
       products_quantity_nonnegative: { type: 'c', columns: ['quantity'], def: 'CHECK ((quantity >= 0))' },
     });
