@@ -16,6 +16,22 @@ export const DEFAULT_DATABASE: DatabaseSpec = {
   password: 'inventory_pass',
 };
 
+/** The port of the embedded PostgreSQL `./run.sh` starts: PGPORT, or 5432. */
+export function embeddedPort(env: Record<string, string | undefined> = process.env): string {
+  return env.PGPORT ?? '5432';
+}
+
+/** The URL of DEFAULT_DATABASE on the embedded PostgreSQL at `host`:`port`. */
+export function embeddedDatabaseUrl(port: number | string, { host = '127.0.0.1', scheme = 'postgres' } = {}): string {
+  const { user, password, database } = DEFAULT_DATABASE;
+  return `${scheme}://${user}:${password}@${host}:${port}/${database}`;
+}
+
+/** The database the commands use: DATABASE_URL, or the embedded database `./run.sh` serves. */
+export function databaseUrl(env: Record<string, string | undefined> = process.env): string {
+  return env.DATABASE_URL ?? embeddedDatabaseUrl(embeddedPort(env));
+}
+
 function withDatabase(url: string, database: string, user?: string, password?: string): string {
   const u = new URL(url);
   u.pathname = `/${database}`;
