@@ -3,7 +3,8 @@
  *   bun run db up | down | status | new add_supplier_table
  * Uses DATABASE_URL, or the embedded database `./run.sh` serves.
  */
-import { databaseUrl, dbmate } from './database.ts';
+import { databaseUrl } from './database.ts';
+import { dbmate } from './dbmate.ts';
 
 const url = databaseUrl(process.env);
 const args = process.argv.slice(2);

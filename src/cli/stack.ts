@@ -16,13 +16,14 @@ import { createServer } from 'node:net';
 import { basename, join } from 'node:path';
 import { ConfigError, loadConfig } from '../config.ts';
 import { PortInUseError, startServer } from '../server.ts';
-import {
-  databaseUrl, dbmate, embeddedDatabaseUrl, embeddedPort, loadSeeds, protectMigrationHistory, provisionApiRole,
-  provisionDatabase, ROOT,
-} from './database.ts';
+import { databaseUrl, embeddedDatabaseUrl, embeddedPort } from './database.ts';
+import { dbmate } from './dbmate.ts';
 import {
   EmbeddedPostgresError, postgresCanReachPath, RUNTIME_DIR, startEmbeddedPostgres, stopAllEmbeddedPostgres,
 } from './embedded-postgres.ts';
+import { ROOT } from './paths.ts';
+import { protectMigrationHistory, provisionApiRole, provisionDatabase } from './provision.ts';
+import { loadSeeds } from './seeds.ts';
 
 const say = (line: string) => process.stdout.write(`run.sh: ${line}\n`);
 
