@@ -12,7 +12,7 @@ import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { createPool, type Sql } from '../db.ts';
-import { copyProductsOut, countActiveProducts, findCategoryId } from '../import/queries.ts';
+import { copyProductsOut, countActiveProducts, findCategoryId } from '../export/queries.ts';
 import { databaseUrl } from './database.ts';
 
 const USAGE = 'usage: bun run export [--category X] [--out file.csv]';
