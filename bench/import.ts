@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import postgres from 'postgres';
 import { importFile } from '../src/import/import-file.ts';
 import { createPool } from '../src/db.ts';
-import { dbmate } from '../src/cli/database.ts';
+import { dbmate } from '../src/cli/dbmate.ts';
 
 export async function benchImport(adminUrl: string, rows: number, out: string): Promise<string> {
   const file = join(out, `import-${rows}.csv`);

@@ -12,7 +12,9 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
-import { dbmate, provisionApiRole, provisionDatabase, ROOT } from '../src/cli/database.ts';
+import { dbmate } from '../src/cli/dbmate.ts';
+import { ROOT } from '../src/cli/paths.ts';
+import { provisionApiRole, provisionDatabase } from '../src/cli/provision.ts';
 import { freePort, startEmbeddedPostgres } from '../src/cli/embedded-postgres.ts';
 import {
   postgresChildren, postgresCpuSeconds, postmasterPid, processCpuSeconds, readProfile, summarizeProfile, waitForExit,

@@ -1,7 +1,8 @@
 import * as v from 'valibot';
 import { readFileSync } from 'node:fs';
 
-const integer = (name: string, fallback: number, min: number, max: number) =>
+/** A whole number in min..max, `fallback` when unset. */
+const integer = (fallback: number, min: number, max: number) => (name: string) =>
   v.pipe(
     v.optional(v.string(), String(fallback)),
     v.regex(/^\d+$/, `${name} must be a whole number`),
@@ -10,63 +11,60 @@ const integer = (name: string, fallback: number, min: number, max: number) =>
     v.maxValue(max, `${name} must be at most ${max}`),
   );
 
+/** true/1 or false/0, false when unset. */
 const flag = (name: string) =>
   v.pipe(
     v.optional(v.picklist(['true', 'false', '1', '0'], `${name} must be true or false`), 'false'),
     v.transform((s) => s === 'true' || s === '1'),
   );
 
-const list = v.pipe(
-  v.optional(v.string(), ''),
-  v.transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)),
-);
+/** Comma-separated values, none when unset. */
+const list = () =>
+  v.pipe(
+    v.optional(v.string(), ''),
+    v.transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)),
+  );
 
-const ConfigSchema = v.object({
-  DATABASE_URL: v.pipe(
-    v.string('DATABASE_URL is required (postgres://user:password@host:port/database)'),
-    v.regex(/^postgres(ql)?:\/\//, 'DATABASE_URL must start with postgres:// or postgresql://'),
-  ),
-  HOST: v.optional(v.pipe(v.string(), v.nonEmpty('HOST must not be empty')), '127.0.0.1'),
-  PORT: integer('PORT', 8000, 0, 65535),
-  DB_POOL_MAX: integer('DB_POOL_MAX', 10, 1, 1000),
-  DB_STATEMENT_TIMEOUT_MS: integer('DB_STATEMENT_TIMEOUT_MS', 5000, 100, 600_000),
-  DB_CONNECT_TIMEOUT_MS: integer('DB_CONNECT_TIMEOUT_MS', 2000, 100, 60_000),
-  DB_POOL_WAIT_MS: integer('DB_POOL_WAIT_MS', 2000, 1, 60_000),
-  LOG_LEVEL: v.optional(
-    v.picklist(['debug', 'info', 'warn', 'error', 'silent'], 'LOG_LEVEL must be one of debug, info, warn, error, silent'),
-    'info',
-  ),
-  LOG_FORMAT: v.optional(v.picklist(['json', 'pretty', 'auto'], 'LOG_FORMAT must be json, pretty or auto'), 'auto'),
-  API_KEYS: list,
-  API_KEYS_FILE: v.optional(v.pipe(v.string(), v.nonEmpty('API_KEYS_FILE must name a file'))),
-  API_READS_REQUIRE_KEY: flag('API_READS_REQUIRE_KEY'),
-  CORS_ORIGINS: list,
-  RATE_LIMIT_MAX: integer('RATE_LIMIT_MAX', 0, 0, 1_000_000),
-  RATE_LIMIT_WINDOW_S: integer('RATE_LIMIT_WINDOW_S', 60, 1, 86_400),
-  TRUST_PROXY: flag('TRUST_PROXY'),
-  WEB_CONCURRENCY: integer('WEB_CONCURRENCY', 1, 1, 64),
-});
+/** One setting: the environment variable it is read from, and its schema (whose messages name that variable). */
+const setting = <S extends v.GenericSchema>(env: string, schema: (env: string) => S) => ({ env, schema: schema(env) });
 
-export type Config = {
-  databaseUrl: string;
-  host: string;
-  port: number;
-  poolMax: number;
-  statementTimeoutMs: number;
-  connectTimeoutMs: number;
-  poolWaitMs: number;
-  logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
-  logFormat: 'json' | 'pretty' | 'auto';
-  /** Bearer keys that may write; empty means writes are open. */
-  apiKeys: string[];
-  readsRequireKey: boolean;
-  corsOrigins: string[];
+const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+
+/** Every setting, written once: its field in Config, its variable, its rule and default. */
+const SETTINGS = {
+  databaseUrl: setting('DATABASE_URL', (name) => v.pipe(
+    v.string(`${name} is required (postgres://user:password@host:port/database)`),
+    v.regex(/^postgres(ql)?:\/\//, `${name} must start with postgres:// or postgresql://`),
+  )),
+  host: setting('HOST', (name) => v.optional(v.pipe(v.string(), v.nonEmpty(`${name} must not be empty`)), '127.0.0.1')),
+  port: setting('PORT', integer(8000, 0, 65535)),
+  poolMax: setting('DB_POOL_MAX', integer(10, 1, 1000)),
+  statementTimeoutMs: setting('DB_STATEMENT_TIMEOUT_MS', integer(5000, 100, 600_000)),
+  connectTimeoutMs: setting('DB_CONNECT_TIMEOUT_MS', integer(2000, 100, 60_000)),
+  poolWaitMs: setting('DB_POOL_WAIT_MS', integer(2000, 1, 60_000)),
+  logLevel: setting('LOG_LEVEL', (name) =>
+    v.optional(v.picklist(LOG_LEVELS, `${name} must be one of ${LOG_LEVELS.join(', ')}`), 'info')),
+  logFormat: setting('LOG_FORMAT', (name) =>
+    v.optional(v.picklist(['json', 'pretty', 'auto'], `${name} must be json, pretty or auto`), 'auto')),
+  /** Bearer keys that may write (with those of apiKeysFile); empty means writes are open. */
+  apiKeys: setting('API_KEYS', list),
+  /** A file of more keys, one a line; read into apiKeys, not part of Config. */
+  apiKeysFile: setting('API_KEYS_FILE', (name) => v.optional(v.pipe(v.string(), v.nonEmpty(`${name} must name a file`)))),
+  readsRequireKey: setting('API_READS_REQUIRE_KEY', flag),
+  corsOrigins: setting('CORS_ORIGINS', list),
   /** Requests per client and window; 0 turns rate limiting off. */
-  rateLimitMax: number;
-  rateLimitWindowS: number;
-  trustProxy: boolean;
-  webConcurrency: number;
+  rateLimitMax: setting('RATE_LIMIT_MAX', integer(0, 0, 1_000_000)),
+  rateLimitWindowS: setting('RATE_LIMIT_WINDOW_S', integer(60, 1, 86_400)),
+  trustProxy: setting('TRUST_PROXY', flag),
+  webConcurrency: setting('WEB_CONCURRENCY', integer(1, 1, 64)),
 };
+
+type Settings = { [K in keyof typeof SETTINGS]: v.InferOutput<(typeof SETTINGS)[K]['schema']> };
+
+export type Config = Omit<Settings, 'apiKeysFile'>;
+
+/** The environment's shape: one entry per variable, so a bad value's issue is named by its variable. */
+const EnvironmentSchema = v.object(Object.fromEntries(Object.values(SETTINGS).map((s) => [s.env, s.schema] as const)));
 
 export class ConfigError extends Error {}
 
@@ -74,13 +72,13 @@ function readKeyFile(path: string): string[] {
   try {
     return readFileSync(path, 'utf8').split(/[\n,]/).map((k) => k.trim()).filter((k) => k && !k.startsWith('#'));
   } catch {
-    throw new ConfigError(`invalid configuration:\n  API_KEYS_FILE: cannot read ${path}`);
+    throw new ConfigError(`invalid configuration:\n  ${SETTINGS.apiKeysFile.env}: cannot read ${path}`);
   }
 }
 
 /** Reads and validates the environment once, at start-up. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
-  const result = v.safeParse(ConfigSchema, env);
+  const result = v.safeParse(EnvironmentSchema, env);
   if (!result.success) {
     const lines = result.issues.map((issue) => {
       const key = v.getDotPath(issue) ?? 'environment';
@@ -88,30 +86,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     });
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }
-  const c = result.output;
-  const apiKeys = [...c.API_KEYS, ...(c.API_KEYS_FILE ? readKeyFile(c.API_KEYS_FILE) : [])];
+  const values: Record<string, unknown> = result.output;
+  const { apiKeysFile, ...settings } = Object.fromEntries(
+    Object.entries(SETTINGS).map(([field, s]) => [field, values[s.env]] as const),
+  ) as Settings;
+  const apiKeys = [...settings.apiKeys, ...(apiKeysFile ? readKeyFile(apiKeysFile) : [])];
   const short = apiKeys.find((k) => k.length < 16);
   if (short !== undefined) {
-    throw new ConfigError('invalid configuration:\n  API_KEYS: every key must be at least 16 characters');
+    throw new ConfigError(`invalid configuration:\n  ${SETTINGS.apiKeys.env}: every key must be at least 16 characters`);
   }
-  return {
-    databaseUrl: c.DATABASE_URL,
-    host: c.HOST,
-    port: c.PORT,
-    poolMax: c.DB_POOL_MAX,
-    statementTimeoutMs: c.DB_STATEMENT_TIMEOUT_MS,
-    connectTimeoutMs: c.DB_CONNECT_TIMEOUT_MS,
-    poolWaitMs: c.DB_POOL_WAIT_MS,
-    logLevel: c.LOG_LEVEL,
-    logFormat: c.LOG_FORMAT,
-    apiKeys,
-    readsRequireKey: c.API_READS_REQUIRE_KEY,
-    corsOrigins: c.CORS_ORIGINS,
-    rateLimitMax: c.RATE_LIMIT_MAX,
-    rateLimitWindowS: c.RATE_LIMIT_WINDOW_S,
-    trustProxy: c.TRUST_PROXY,
-    webConcurrency: c.WEB_CONCURRENCY,
-  };
+  return { ...settings, apiKeys };
 }
 
 /** Settings for an app built in code (tests, tools): defaults for everything not given. */

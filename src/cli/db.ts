@@ -3,10 +3,10 @@
  *   bun run db up | down | status | new add_supplier_table
  * Uses DATABASE_URL, or the embedded database `./run.sh` serves.
  */
-import { dbmate, DEFAULT_DATABASE } from './database.ts';
+import { databaseUrl } from './database.ts';
+import { dbmate } from './dbmate.ts';
 
-const { user, password, database } = DEFAULT_DATABASE;
-const url = process.env.DATABASE_URL ?? `postgres://${user}:${password}@127.0.0.1:${process.env.PGPORT ?? 5432}/${database}`;
+const url = databaseUrl(process.env);
 const args = process.argv.slice(2);
 try {
   await dbmate(url, args.length ? args : ['status']);

@@ -12,8 +12,8 @@ import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { createPool, type Sql } from '../db.ts';
-import { copyProductsOut, countActiveProducts, findCategoryId } from '../import/queries.ts';
-import { DEFAULT_DATABASE } from './database.ts';
+import { copyProductsOut, countActiveProducts, findCategoryId } from '../export/queries.ts';
+import { databaseUrl } from './database.ts';
 
 const USAGE = 'usage: bun run export [--category X] [--out file.csv]';
 
@@ -59,8 +59,7 @@ export async function main(argv: string[], env = process.env): Promise<number> {
     return 2;
   }
 
-  const { user, password, database } = DEFAULT_DATABASE;
-  const url = env.DATABASE_URL ?? `postgres://${user}:${password}@127.0.0.1:${env.PGPORT ?? 5432}/${database}`;
+  const url = databaseUrl(env);
   const sql = createPool({ databaseUrl: url, poolMax: 1, statementTimeoutMs: 0, connectTimeoutMs: 10_000 }, 'inventory-export');
   const started = performance.now();
   try {

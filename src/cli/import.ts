@@ -11,7 +11,7 @@
 import { parseArgs } from 'node:util';
 import { createPool } from '../db.ts';
 import { importFile, type ImportProgress, type ImportResult } from '../import/import-file.ts';
-import { DEFAULT_DATABASE } from './database.ts';
+import { databaseUrl } from './database.ts';
 
 const USAGE = 'usage: bun run import <file.csv|file.jsonl> [--mode=upsert|insert] [--skip-invalid]';
 /** Plain progress (not a terminal) prints a line every this many rows. */
@@ -118,8 +118,7 @@ export async function main(argv: string[], env = process.env): Promise<number> {
     return 2;
   }
 
-  const { user, password, database } = DEFAULT_DATABASE;
-  const url = env.DATABASE_URL ?? `postgres://${user}:${password}@127.0.0.1:${env.PGPORT ?? 5432}/${database}`;
+  const url = databaseUrl(env);
   const sql = createPool({ databaseUrl: url, poolMax: 1, statementTimeoutMs: 0, connectTimeoutMs: 10_000 }, 'inventory-import');
   try {
     const result = await importFile(sql, file, { mode, skipInvalid, onProgress: progressPrinter(process.stderr) });

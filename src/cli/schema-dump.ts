@@ -1,7 +1,9 @@
 import postgres from 'postgres';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { dbmate, provisionDatabase, ROOT } from './database.ts';
+import { dbmate } from './dbmate.ts';
+import { ROOT } from './paths.ts';
+import { provisionDatabase } from './provision.ts';
 import { withThrowawayPostgres } from './embedded-postgres.ts';
 
 /**

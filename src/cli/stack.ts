@@ -16,10 +16,14 @@ import { createServer } from 'node:net';
 import { basename, join } from 'node:path';
 import { ConfigError, loadConfig } from '../config.ts';
 import { PortInUseError, startServer } from '../server.ts';
-import { dbmate, DEFAULT_DATABASE, loadSeeds, protectMigrationHistory, provisionApiRole, provisionDatabase, ROOT } from './database.ts';
+import { databaseUrl, embeddedDatabaseUrl, embeddedPort } from './database.ts';
+import { dbmate } from './dbmate.ts';
 import {
   EmbeddedPostgresError, postgresCanReachPath, RUNTIME_DIR, startEmbeddedPostgres, stopAllEmbeddedPostgres,
 } from './embedded-postgres.ts';
+import { ROOT } from './paths.ts';
+import { protectMigrationHistory, provisionApiRole, provisionDatabase } from './provision.ts';
+import { loadSeeds } from './seeds.ts';
 
 const say = (line: string) => process.stdout.write(`run.sh: ${line}\n`);
 
@@ -87,7 +91,7 @@ async function dataDirectory(): Promise<string> {
 
 async function main() {
   // Validate the settings before starting anything.
-  const config = loadConfig({ ...process.env, DATABASE_URL: process.env.DATABASE_URL ?? 'postgres://localhost/inventory_db' });
+  const config = loadConfig({ ...process.env, DATABASE_URL: databaseUrl(process.env) });
   if (config.port !== 0 && !(await addressIsFree(config.host, config.port))) throw new PortInUseError(config.host, config.port);
 
   let psqlPort: number | undefined;
@@ -100,7 +104,7 @@ async function main() {
   } else {
     let adminUrl = process.env.DATABASE_ADMIN_URL;
     if (!adminUrl) {
-      const port = Number(process.env.PGPORT ?? 5432);
+      const port = Number(embeddedPort(process.env));
       const dir = await dataDirectory();
       say(`starting the embedded PostgreSQL (data in ${dir}) on 127.0.0.1:${port}`);
       const pg = await startEmbeddedPostgres({ dir, port, persistent: true });
@@ -139,10 +143,7 @@ async function main() {
   say(`API       ${base}`);
   say(`explorer  ${base}/docs`);
   say(`OpenAPI   ${base}/openapi.json`);
-  if (psqlPort) {
-    const { user, password, database } = DEFAULT_DATABASE;
-    say(`psql      psql postgresql://${user}:${password}@localhost:${psqlPort}/${database}`);
-  }
+  if (psqlPort) say(`psql      psql ${embeddedDatabaseUrl(psqlPort, { host: 'localhost', scheme: 'postgresql' })}`);
   say('press Ctrl-C to stop');
 }
 

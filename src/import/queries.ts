@@ -1,5 +1,5 @@
 /**
- * The SQL of bulk import and export. An import runs in one transaction on one
+ * The SQL of bulk import. An import runs in one transaction on one
  * connection: the file is COPYed into a temporary staging table, every row is
  * checked set-based in SQL with the API's rules, and the valid rows are applied
  * with a few statements (categories, stock corrections, updates, inserts).
@@ -302,38 +302,4 @@ export async function applyRows(sql: Sql, note: string): Promise<ApplyCounts> {
 /** Drops the import's temporary tables (also dropped at commit; this frees them inside a longer transaction). */
 export async function dropImportTables(sql: Sql): Promise<void> {
   await sql`DROP TABLE IF EXISTS import_staging, import_rows, import_errors`;
-}
-
-// ---------------------------------------------------------------------------
-// Export
-
-/** A category's id by name, case-insensitively. */
-export async function findCategoryId(sql: Sql, name: string): Promise<number | undefined> {
-  const [row] = await sql<{ id: number }[]>`SELECT id FROM categories WHERE lower(name) = lower(${name})`;
-  return row?.id;
-}
-
-/** How many active products an export writes. */
-export async function countActiveProducts(sql: Sql, categoryId?: number): Promise<number> {
-  const [row] = await sql<{ n: number }[]>`
-    SELECT count(*)::int AS n FROM products
-    WHERE archived_at IS NULL AND ${categoryId === undefined ? sql`true` : sql`category_id = ${categoryId}`}`;
-  return row!.n;
-}
-
-/**
- * Active products as CSV with a header row, ordered by name as the API lists
- * them (case-insensitively), streamed by COPY. A null description is an empty
- * field, an empty one "" (the import reads them back the same way).
- */
-export function copyProductsOut(sql: Sql, categoryId?: number) {
-  // COPY takes no bind parameters; the only value inlined is an integer id.
-  const byCategory = categoryId === undefined ? '' : `AND p.category_id = ${Math.trunc(Number(categoryId))}`;
-  return sql.unsafe(`
-    COPY (
-      SELECT p.sku, p.name, p.description, p.price, p.quantity, c.name AS category
-      FROM products p JOIN categories c ON c.id = p.category_id
-      WHERE p.archived_at IS NULL ${byCategory}
-      ORDER BY lower(p.name)
-    ) TO STDOUT WITH (FORMAT csv, HEADER true)`).readable();
 }

@@ -6,7 +6,9 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { readdirSync } from 'node:fs';
-import { dbmate, loadSeeds, MIGRATIONS_DIR } from '../../src/cli/database.ts';
+import { dbmate } from '../../src/cli/dbmate.ts';
+import { MIGRATIONS_DIR } from '../../src/cli/paths.ts';
+import { loadSeeds } from '../../src/cli/seeds.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { fingerprint, type Fingerprint } from './fingerprint.ts';
 

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { readFileSync } from 'node:fs';
-import { dbmate } from '../../src/cli/database.ts';
+import { dbmate } from '../../src/cli/dbmate.ts';
 import { dumpSchema, SCHEMA_FILE } from '../../src/cli/schema-dump.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { fingerprint } from './fingerprint.ts';

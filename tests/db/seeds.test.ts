@@ -4,7 +4,7 @@
  * in balance.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { loadSeeds } from '../../src/cli/database.ts';
+import { loadSeeds } from '../../src/cli/seeds.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 
 let t: TestDatabase;

@@ -3,7 +3,8 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
-import { dbmate, provisionDatabase } from '../../src/cli/database.ts';
+import { dbmate } from '../../src/cli/dbmate.ts';
+import { provisionDatabase } from '../../src/cli/provision.ts';
 import { freePort, startEmbeddedPostgres } from '../../src/cli/embedded-postgres.ts';
 import { createTestDatabase } from '../support/db.ts';
 

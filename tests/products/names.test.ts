@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { dbmate } from '../../src/cli/database.ts';
+import { dbmate } from '../../src/cli/dbmate.ts';
 import { encodeCursor, MAX_CURSOR_LENGTH } from '../../src/http/cursor.ts';
 import {
   isCleanName, isCleanText, NAME_CHARACTERS_MESSAGE, NAME_FORBIDDEN_RANGES, TEXT_CHARACTERS_MESSAGE,

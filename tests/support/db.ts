@@ -1,5 +1,5 @@
 import postgres from 'postgres';
-import { API_ROLE, protectMigrationHistory, provisionApiRole } from '../../src/cli/database.ts';
+import { API_ROLE, protectMigrationHistory, provisionApiRole } from '../../src/cli/provision.ts';
 import { createPool, type Pool } from '../../src/db.ts';
 
 export type TestDatabase = {
@@ -15,7 +15,7 @@ export type TestDatabase = {
   drop: () => Promise<void>;
 };
 
-/** The API role, as production provisioning creates it (src/cli/database.ts). */
+/** The API role, as production provisioning creates it (src/cli/provision.ts). */
 export const TEST_API_ROLE = { user: API_ROLE.user, password: process.env.API_DB_PASSWORD ?? API_ROLE.password };
 
 function adminUrl(): string {

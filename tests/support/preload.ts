@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
-import { dbmate } from '../../src/cli/database.ts';
+import { dbmate } from '../../src/cli/dbmate.ts';
 import { freePort, startEmbeddedPostgres, stopAllEmbeddedPostgres } from '../../src/cli/embedded-postgres.ts';
 import { prepareTemplate } from './db.ts';
 

@@ -1,0 +1,90 @@
+/**
+ * Roles, database and grants, made as a superuser: the owner role and its
+ * database, the API's least-privilege role, and the migration history it may
+ * only read. Safe to run on every start.
+ */
+import postgres from 'postgres';
+import { DEFAULT_DATABASE, type DatabaseSpec } from './database.ts';
+
+function withDatabase(url: string, database: string, user?: string, password?: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  if (user) u.username = encodeURIComponent(user);
+  if (password) u.password = encodeURIComponent(password);
+  return u.toString();
+}
+
+/**
+ * Makes sure the login role and its database exist (as a superuser), and
+ * returns the connection URL for that role. Safe to run on every start.
+ */
+export async function provisionDatabase(adminUrl: string, spec: DatabaseSpec = DEFAULT_DATABASE): Promise<string> {
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  try {
+    const [role] = await admin`SELECT 1 FROM pg_roles WHERE rolname = ${spec.user}`;
+    if (!role) await admin`CREATE ROLE ${admin(spec.user)} LOGIN PASSWORD ${admin.unsafe(quoteLiteral(spec.password))}`;
+    const [db] = await admin`SELECT 1 FROM pg_database WHERE datname = ${spec.database}`;
+    if (!db) await admin`CREATE DATABASE ${admin(spec.database)} OWNER ${admin(spec.user)} ENCODING 'UTF8'`;
+  } finally {
+    await admin.end();
+  }
+  return withDatabase(adminUrl, spec.database, spec.user, spec.password);
+}
+
+/**
+ * The role the API connects as: it reads and writes rows (stock movements it
+ * may only read and insert), and can create, alter or drop nothing.
+ */
+export const API_ROLE = { user: 'inventory_api', password: 'inventory_api_pass' };
+
+/**
+ * Makes sure the API's least-privilege role exists and may use every table
+ * the owner creates, now and in future migrations. Returns its connection URL.
+ */
+export async function provisionApiRole(
+  adminUrl: string,
+  spec: DatabaseSpec = DEFAULT_DATABASE,
+  api = { user: API_ROLE.user, password: process.env.API_DB_PASSWORD ?? API_ROLE.password },
+): Promise<string> {
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  try {
+    const [role] = await admin`SELECT 1 FROM pg_roles WHERE rolname = ${api.user}`;
+    if (!role) await admin`CREATE ROLE ${admin(api.user)} LOGIN PASSWORD ${admin.unsafe(quoteLiteral(api.password))}`;
+    await admin`GRANT CONNECT ON DATABASE ${admin(spec.database)} TO ${admin(api.user)}`;
+  } finally {
+    await admin.end();
+  }
+  const db = postgres(withDatabase(adminUrl, spec.database), { max: 1, onnotice: () => {} });
+  try {
+    const owner = db(spec.user);
+    const apiRole = db(api.user);
+    await db`GRANT USAGE ON SCHEMA public TO ${apiRole}`;
+    await db`REVOKE CREATE ON SCHEMA public FROM PUBLIC`;
+    await db`ALTER DEFAULT PRIVILEGES FOR ROLE ${owner} IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${apiRole}`;
+    await db`ALTER DEFAULT PRIVILEGES FOR ROLE ${owner} IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO ${apiRole}`;
+    await db`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${apiRole}`;
+    await db`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${apiRole}`;
+    // The stock ledger is append-only (its triggers refuse the rest, for every role).
+    const [ledger] = await db`SELECT to_regclass('public.stock_movements') IS NOT NULL AS exists`;
+    if (ledger!.exists) await db`REVOKE UPDATE, DELETE, TRUNCATE ON stock_movements FROM ${apiRole}`;
+  } finally {
+    await db.end();
+  }
+  return withDatabase(adminUrl, spec.database, api.user, api.password);
+}
+
+/** The API role may read dbmate's applied versions but not change them. */
+export async function protectMigrationHistory(ownerUrl: string, apiUser = API_ROLE.user): Promise<void> {
+  const sql = postgres(ownerUrl, { max: 1, onnotice: () => {} });
+  try {
+    const [role] = await sql`SELECT 1 FROM pg_roles WHERE rolname = ${apiUser}`;
+    if (role) await sql`REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON schema_migrations FROM ${sql(apiUser)}`;
+  } finally {
+    await sql.end();
+  }
+}
+
+/** A SQL string literal; CREATE ROLE takes no bind parameters. */
+function quoteLiteral(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
