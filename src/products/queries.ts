@@ -1,18 +1,9 @@
 import type { Sql } from '../db.ts';
+import type { Keyset } from '../http/cursor.ts';
+import { INITIAL_MOVEMENT, type ProductRow } from './model.ts';
 import type { ProductSort } from './schemas.ts';
 
-export type ProductRow = {
-  id: number;
-  sku: string;
-  name: string;
-  description: string | null;
-  price: string;
-  quantity: number;
-  category: string;
-  created_at: string;
-  updated_at: string;
-  version: number;
-};
+export type { Keyset, ProductRow };
 
 export type NewProduct = {
   sku: string;
@@ -37,9 +28,6 @@ export type ProductChanges = Partial<{
  * PostgreSQL writes the shortest text that reads back the same), no version.
  */
 export type ProductListRow = Omit<ProductRow, 'price' | 'version'> & { price: number };
-
-/** The last row of a page, as its sort key and id: where the next page starts. */
-export type Keyset = { key: string; id: number };
 
 export type ProductFilter = {
   category?: string;
@@ -73,7 +61,7 @@ export async function insertProduct(sql: Sql, n: NewProduct): Promise<ProductRow
       RETURNING *
     ), initial AS (
       INSERT INTO stock_movements (product_id, delta, reason, quantity_after)
-      SELECT p.id, p.quantity, 'initial', p.quantity FROM p WHERE p.quantity > 0
+      SELECT p.id, p.quantity, ${INITIAL_MOVEMENT}, p.quantity FROM p WHERE p.quantity > 0
     )
     SELECT ${productColumns(sql)} FROM p`;
   return row;
