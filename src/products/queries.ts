@@ -38,11 +38,27 @@ export type ProductFilter = {
   after?: Keyset;
 };
 
-/** The columns of a product as the API shows it, from the row `p` a write statement returned. */
-const productColumns = (sql: Sql) => sql`
-  p.id, p.sku, p.name, p.description, p.price, p.quantity,
-  (SELECT c.name FROM categories c WHERE c.id = p.category_id) AS category,
-  p.created_at, p.updated_at, p.version`;
+/**
+ * A product's columns, written once: every statement selects them, named as
+ * ProductRow names them, from a products row `p` and its category `c`.
+ */
+const PRODUCT_COLUMNS = [
+  'id', 'sku', 'name', 'description', 'price', 'quantity', 'category', 'created_at', 'updated_at', 'version',
+] as const satisfies readonly (keyof ProductRow)[];
+
+/** One column's SQL; a listing has its price as float8 (see ProductListRow). */
+const columnSql = (column: (typeof PRODUCT_COLUMNS)[number], listing: boolean) =>
+  column === 'category' ? 'c.name AS category'
+    : column === 'price' && listing ? 'p.price::float8 AS price'
+    : `p.${column}`;
+
+const PRODUCT_SELECT = PRODUCT_COLUMNS.map((column) => columnSql(column, false)).join(', ');
+const LISTING_SELECT = PRODUCT_COLUMNS.filter((column) => column !== 'version').map((column) => columnSql(column, true)).join(', ');
+
+/** The product as ProductRow: from `p` (products) and `c` (its category). Constant text, no values. */
+export const productColumns = (sql: Sql) => sql.unsafe(PRODUCT_SELECT);
+/** The product as ProductListRow: from `p` (products) and `c` (its category). */
+const listingColumns = (sql: Sql) => sql.unsafe(LISTING_SELECT);
 
 /**
  * Inserts a product into an existing category, with the 'initial' stock
@@ -63,15 +79,14 @@ export async function insertProduct(sql: Sql, n: NewProduct): Promise<ProductRow
       INSERT INTO stock_movements (product_id, delta, reason, quantity_after)
       SELECT p.id, p.quantity, ${INITIAL_MOVEMENT}, p.quantity FROM p WHERE p.quantity > 0
     )
-    SELECT ${productColumns(sql)} FROM p`;
+    SELECT ${productColumns(sql)} FROM p JOIN c ON c.id = p.category_id`;
   return row;
 }
 
 /** An active (not archived) product. */
 export async function findProductById(sql: Sql, id: number): Promise<ProductRow | undefined> {
   const [row] = await sql<ProductRow[]>`
-    SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, c.name AS category,
-           p.created_at, p.updated_at, p.version
+    SELECT ${productColumns(sql)}
     FROM products p JOIN categories c ON c.id = p.category_id
     WHERE p.id = ${id} AND p.archived_at IS NULL`;
   return row;
@@ -104,7 +119,7 @@ export async function updateProduct(
         AND ${expectedVersions === undefined ? sql`true` : sql`version = ANY(${expectedVersions}::int[])`}
       RETURNING *
     )
-    SELECT ${productColumns(sql)} FROM p`;
+    SELECT ${productColumns(sql)} FROM p LEFT JOIN categories c ON c.id = p.category_id`;
   return row;
 }
 
@@ -124,7 +139,7 @@ export async function restoreProduct(sql: Sql, id: number): Promise<ProductRow |
     WITH p AS (
       UPDATE products SET archived_at = NULL WHERE id = ${id} AND archived_at IS NOT NULL RETURNING *
     )
-    SELECT ${productColumns(sql)} FROM p`;
+    SELECT ${productColumns(sql)} FROM p LEFT JOIN categories c ON c.id = p.category_id`;
   return row;
 }
 
@@ -170,8 +185,7 @@ export async function listProducts(sql: Sql, f: ProductFilter): Promise<ProductL
     },
   }[f.sort];
   return sql<ProductListRow[]>`
-    SELECT p.id, p.sku, p.name, p.description, p.price::float8 AS price, p.quantity, c.name AS category,
-           p.created_at, p.updated_at
+    SELECT ${listingColumns(sql)}
     FROM (
       SELECT * FROM products p
       WHERE ${archived} AND ${byCategory} AND ${bySku} AND ${page.after}
