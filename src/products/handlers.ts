@@ -1,6 +1,6 @@
 import type { RouteHandler } from '@hono/zod-openapi';
 import { ensureCategory } from '../categories/queries.ts';
-import { transaction, type Sql } from '../db.ts';
+import { transaction } from '../db.ts';
 import { ApiError } from '../errors.ts';
 import type { AppEnv } from '../http/context.ts';
 import { nextLink } from '../http/cursor.ts';
@@ -8,8 +8,8 @@ import { expectedVersions, withEtag } from '../http/etag.ts';
 import { parseProductCursor, productCursorAfter } from './cursor.ts';
 import { DEFAULT_CATEGORY, generateSku, toProduct } from './model.ts';
 import {
-  archiveProduct, findProductById, insertProduct, listProducts, productState, restoreProduct, updateProduct,
-  type NewProduct, type ProductChanges,
+  archiveProduct, findProductById, insertProduct, listProducts, restoreProduct, updateProduct,
+  type Missed, type NewProduct, type ProductChanges,
 } from './queries.ts';
 import type {
   archiveProductRoute, createProductRoute, getProductRoute, listProductsRoute, restoreProductRoute, updateProductRoute,
@@ -20,8 +20,8 @@ function notFound(id: number): ApiError {
 }
 
 /** Why a conditional write matched no row: the product is gone (404) or changed since the ETag (412). */
-async function missingOrStale(sql: Sql, id: number): Promise<ApiError> {
-  return (await productState(sql, id)) === 'active'
+function missed({ missed }: Missed, id: number): ApiError {
+  return missed === 'stale'
     ? new ApiError('precondition_failed', 'the product changed since the ETag in If-Match; fetch it again')
     : notFound(id);
 }
@@ -64,9 +64,9 @@ export const updateProductHandler: RouteHandler<typeof updateProductRoute, AppEn
   // A new category is created only when the product change commits with it.
   const row = await transaction(c.var.sql, async (tx) => {
     if (category !== undefined) changes.category_id = (await ensureCategory(tx, category)).id;
-    const updated = await updateProduct(tx, id, changes, versions);
-    if (!updated) throw await missingOrStale(tx, id);
-    return updated;
+    const result = await updateProduct(tx, id, changes, versions);
+    if ('missed' in result) throw missed(result, id);
+    return result.row;
   });
   return c.json(withEtag(c, row.version, toProduct(row)), 200);
 };
@@ -74,8 +74,9 @@ export const updateProductHandler: RouteHandler<typeof updateProductRoute, AppEn
 export const archiveProductHandler: RouteHandler<typeof archiveProductRoute, AppEnv> = async (c) => {
   const { id } = c.req.valid('param');
   const versions = expectedVersions(c.req.valid('header')['if-match']);
-  if (await archiveProduct(c.var.sql, id, versions)) return c.body(null, 204);
-  throw await missingOrStale(c.var.sql, id);
+  const outcome = await archiveProduct(c.var.sql, id, versions);
+  if (outcome === 'archived') return c.body(null, 204);
+  throw missed({ missed: outcome }, id);
 };
 
 export const restoreProductHandler: RouteHandler<typeof restoreProductRoute, AppEnv> = async (c) => {

@@ -100,37 +100,75 @@ export async function productState(sql: Sql, id: number): Promise<'active' | 'ar
 }
 
 /**
+ * Why a write to the active product `id` matched no row, as an expression of
+ * the write's own statement: 'missing' when no active product has this id,
+ * else `whenActive` (the write's own condition failed). Put it in a CASE
+ * branch taken only on a miss: uncorrelated, it is an InitPlan, run only
+ * when the branch needs it, so a write that matched reads nothing more.
+ *
+ * It reads the statement's snapshot (READ COMMITTED), while the write sees
+ * the latest committed version of the row. The two disagree only when a
+ * transaction that committed after the snapshot changed the row. If that
+ * transaction archived it, the write misses and the snapshot still shows the
+ * product active: the answer is `whenActive` (412 stale or 409 insufficient)
+ * where asking afterwards, as the service used to, said 404. We keep
+ * `whenActive`: it is what asking afterwards said in the common race (another
+ * edit, another stock change), it was true at the snapshot, and the client's
+ * next request sees the archive. Asking afterwards could be wrong the other
+ * way too (a product archived and restored in between).
+ */
+export const whyMissed = (sql: Sql, id: number, whenActive: 'stale' | 'insufficient') => sql`
+  coalesce((SELECT ${whenActive}::text FROM products s WHERE s.id = ${id} AND s.archived_at IS NULL), 'missing')`;
+
+/** A write of one active product that matched no row: no active product has the id, or its version is another. */
+export type Missed = { missed: 'missing' | 'stale' };
+
+/**
  * Applies a merge patch to an active product, only when its version is one of
- * `expectedVersions` (when given). Undefined when no row matched.
+ * `expectedVersions` (when given): the product as changed, or why nothing was
+ * changed, decided in the same statement.
  */
 export async function updateProduct(
   sql: Sql,
   id: number,
   changes: ProductChanges,
   expectedVersions?: number[],
-): Promise<ProductRow | undefined> {
+): Promise<{ row: ProductRow } | Missed> {
   const columns = Object.keys(changes) as (keyof ProductChanges)[];
   // An empty patch still matches the row (and its version) but writes nothing.
   const assignments = columns.length ? sql(changes, columns) : sql`version = version`;
-  const [row] = await sql<ProductRow[]>`
+  const [result] = await sql<(ProductRow & { missed: Missed['missed'] | null })[]>`
     WITH p AS (
       UPDATE products SET ${assignments}
       WHERE id = ${id} AND archived_at IS NULL
         AND ${expectedVersions === undefined ? sql`true` : sql`version = ANY(${expectedVersions}::int[])`}
       RETURNING *
     )
-    SELECT ${productColumns(sql)} FROM p LEFT JOIN categories c ON c.id = p.category_id`;
-  return row;
+    SELECT ${productColumns(sql)}, CASE WHEN p.id IS NULL THEN ${whyMissed(sql, id, 'stale')} END AS missed
+    FROM (VALUES (1)) AS one (x)
+    LEFT JOIN p ON true
+    LEFT JOIN categories c ON c.id = p.category_id`;
+  const { missed, ...row } = result!;
+  return missed ? { missed } : { row };
 }
 
-/** Archives an active product; false when none matched (missing, archived, or another version). */
-export async function archiveProduct(sql: Sql, id: number, expectedVersions?: number[]): Promise<boolean> {
-  const rows = await sql`
-    UPDATE products SET archived_at = now()
-    WHERE id = ${id} AND archived_at IS NULL
-      AND ${expectedVersions === undefined ? sql`true` : sql`version = ANY(${expectedVersions}::int[])`}
-    RETURNING id`;
-  return rows.length === 1;
+/** Archives an active product (only at one of `expectedVersions` when given), or says why it did not. */
+export async function archiveProduct(
+  sql: Sql,
+  id: number,
+  expectedVersions?: number[],
+): Promise<'archived' | Missed['missed']> {
+  const [result] = await sql<{ outcome: 'archived' | Missed['missed'] }[]>`
+    WITH p AS (
+      UPDATE products SET archived_at = now()
+      WHERE id = ${id} AND archived_at IS NULL
+        AND ${expectedVersions === undefined ? sql`true` : sql`version = ANY(${expectedVersions}::int[])`}
+      RETURNING id
+    )
+    SELECT CASE WHEN p.id IS NULL THEN ${whyMissed(sql, id, 'stale')} ELSE 'archived' END AS outcome
+    FROM (VALUES (1)) AS one (x)
+    LEFT JOIN p ON true`;
+  return result!.outcome;
 }
 
 /** Brings an archived product back; its name and SKU must still be free (unique violation otherwise). */

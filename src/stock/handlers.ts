@@ -12,11 +12,12 @@ export const adjustStockHandler: RouteHandler<typeof adjustStockRoute, AppEnv> =
   const { id } = c.req.valid('param');
   const { delta, reason, note } = c.req.valid('json');
   const result = await adjustStock(c.var.sql, id, { delta, reason, note: note ?? null });
-  if (result) {
-    return c.json({ movement: result.movement, product: withEtag(c, result.product.version, toProduct(result.product)) }, 201);
+  if ('missed' in result) {
+    throw result.missed === 'missing'
+      ? new ApiError('not_found', `no product with id ${id}`)
+      : new ApiError('insufficient_stock', `product ${id} has fewer than ${-delta} units in stock; nothing was changed`);
   }
-  if ((await productState(c.var.sql, id)) !== 'active') throw new ApiError('not_found', `no product with id ${id}`);
-  throw new ApiError('insufficient_stock', `product ${id} has fewer than ${-delta} units in stock; nothing was changed`);
+  return c.json({ movement: result.movement, product: withEtag(c, result.product.version, toProduct(result.product)) }, 201);
 };
 
 export const listMovementsHandler: RouteHandler<typeof listMovementsRoute, AppEnv> = async (c) => {

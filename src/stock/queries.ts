@@ -1,5 +1,5 @@
 import type { Sql } from '../db.ts';
-import { productColumns, type ProductRow } from '../products/queries.ts';
+import { productColumns, whyMissed, type ProductRow } from '../products/queries.ts';
 import type { REASONS } from './schemas.ts';
 
 export type Reason = (typeof REASONS)[number];
@@ -40,14 +40,18 @@ export type Adjustment = { delta: number; reason: Reason; note: string | null };
 /**
  * Changes an active product's stock and records the movement, in one
  * statement. The UPDATE itself refuses to go below zero, so concurrent
- * adjustments cannot oversell. Undefined when no row changed: the product is
- * missing or archived, or its stock is too low.
+ * adjustments cannot oversell. When no row changed, the same statement says
+ * why: the product is missing or archived, or its stock is too low. A product
+ * active in the statement's snapshot whose update still missed was changed by
+ * a transaction that committed meanwhile: most likely another adjustment took
+ * the stock (insufficient, as asking afterwards answered), rarely an archive
+ * (also answered insufficient, true at the snapshot; see whyMissed).
  */
 export async function adjustStock(
   sql: Sql,
   productId: number,
   a: Adjustment,
-): Promise<{ movement: MovementRow; product: ProductRow } | undefined> {
+): Promise<{ movement: MovementRow; product: ProductRow } | { missed: 'missing' | 'insufficient' }> {
   const [row] = await sql<Record<string, unknown>[]>`
     WITH p AS (
       UPDATE products SET quantity = quantity + ${a.delta}
@@ -58,10 +62,15 @@ export async function adjustStock(
       SELECT p.id, ${a.delta}, ${a.reason}, ${a.note}, p.quantity FROM p
       RETURNING *
     )
-    SELECT ${productColumns(sql)}, ${sql.unsafe(MOVEMENT_AS_PREFIXED)}
-    FROM p JOIN categories c ON c.id = p.category_id CROSS JOIN m`;
-  if (!row) return undefined;
-  return { product: productOf(row), movement: movementOf(row) };
+    SELECT ${productColumns(sql)}, ${sql.unsafe(MOVEMENT_AS_PREFIXED)},
+           CASE WHEN p.id IS NULL THEN ${whyMissed(sql, productId, 'insufficient')} END AS missed
+    FROM (VALUES (1)) AS one (x)
+    LEFT JOIN p ON true
+    LEFT JOIN categories c ON c.id = p.category_id
+    LEFT JOIN m ON true`;
+  const { missed, ...written } = row!;
+  if (missed) return { missed: missed as 'missing' | 'insufficient' };
+  return { product: productOf(written), movement: movementOf(written) };
 }
 
 /** A product's movements, newest first, after the movement id `before` when given. */
