@@ -26,7 +26,7 @@ function missed({ missed }: Missed, id: number): ApiError {
     : notFound(id);
 }
 
-export const createProduct: RouteHandler<typeof createProductRoute, AppEnv> = async (c) => {
+export const create: RouteHandler<typeof createProductRoute, AppEnv> = async (c) => {
   const body = c.req.valid('json');
   const input: NewProduct = {
     name: body.name,
@@ -49,14 +49,14 @@ export const createProduct: RouteHandler<typeof createProductRoute, AppEnv> = as
   return c.json(withEtag(c, row.version, toProduct(row)), 201);
 };
 
-export const getProduct: RouteHandler<typeof getProductRoute, AppEnv> = async (c) => {
+export const get: RouteHandler<typeof getProductRoute, AppEnv> = async (c) => {
   const { id } = c.req.valid('param');
   const row = await findProductById(c.var.sql, id);
   if (!row) throw notFound(id);
   return c.json(withEtag(c, row.version, toProduct(row)), 200);
 };
 
-export const updateProductHandler: RouteHandler<typeof updateProductRoute, AppEnv> = async (c) => {
+export const update: RouteHandler<typeof updateProductRoute, AppEnv> = async (c) => {
   const { id } = c.req.valid('param');
   const { quantity: _, category, price, ...rest } = c.req.valid('json');
   const versions = expectedVersions(c.req.valid('header')['if-match']);
@@ -71,7 +71,7 @@ export const updateProductHandler: RouteHandler<typeof updateProductRoute, AppEn
   return c.json(withEtag(c, row.version, toProduct(row)), 200);
 };
 
-export const archiveProductHandler: RouteHandler<typeof archiveProductRoute, AppEnv> = async (c) => {
+export const archive: RouteHandler<typeof archiveProductRoute, AppEnv> = async (c) => {
   const { id } = c.req.valid('param');
   const versions = expectedVersions(c.req.valid('header')['if-match']);
   const outcome = await archiveProduct(c.var.sql, id, versions);
@@ -79,14 +79,14 @@ export const archiveProductHandler: RouteHandler<typeof archiveProductRoute, App
   throw missed({ missed: outcome }, id);
 };
 
-export const restoreProductHandler: RouteHandler<typeof restoreProductRoute, AppEnv> = async (c) => {
+export const restore: RouteHandler<typeof restoreProductRoute, AppEnv> = async (c) => {
   const { id } = c.req.valid('param');
   const row = await restoreProduct(c.var.sql, id);
   if (!row) throw new ApiError('not_found', `no archived product with id ${id}`);
   return c.json(withEtag(c, row.version, toProduct(row)), 200);
 };
 
-export const listProductsHandler: RouteHandler<typeof listProductsRoute, AppEnv> = async (c) => {
+export const list: RouteHandler<typeof listProductsRoute, AppEnv> = async (c) => {
   const q = c.req.valid('query');
   const archived = q.archived === 'true';
   const after = q.cursor === undefined ? undefined : parseProductCursor(q.cursor, q.sort, archived);

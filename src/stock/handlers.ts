@@ -5,10 +5,10 @@ import { decodeCursor, encodeCursor, invalidCursor, isRowId, nextLink } from '..
 import { withEtag } from '../http/etag.ts';
 import { toProduct } from '../products/model.ts';
 import { productState } from '../products/queries.ts';
-import { adjustStock, listMovements } from './queries.ts';
+import { adjustStock, listMovements as readMovements } from './queries.ts';
 import type { adjustStockRoute, listMovementsRoute } from './routes.ts';
 
-export const adjustStockHandler: RouteHandler<typeof adjustStockRoute, AppEnv> = async (c) => {
+export const adjust: RouteHandler<typeof adjustStockRoute, AppEnv> = async (c) => {
   const { id } = c.req.valid('param');
   const { delta, reason, note } = c.req.valid('json');
   const result = await adjustStock(c.var.sql, id, { delta, reason, note: note ?? null });
@@ -20,7 +20,7 @@ export const adjustStockHandler: RouteHandler<typeof adjustStockRoute, AppEnv> =
   return c.json({ movement: result.movement, product: withEtag(c, result.product.version, toProduct(result.product)) }, 201);
 };
 
-export const listMovementsHandler: RouteHandler<typeof listMovementsRoute, AppEnv> = async (c) => {
+export const listMovements: RouteHandler<typeof listMovementsRoute, AppEnv> = async (c) => {
   const { id } = c.req.valid('param');
   const { limit, cursor } = c.req.valid('query');
   let before: number | undefined;
@@ -30,7 +30,7 @@ export const listMovementsHandler: RouteHandler<typeof listMovementsRoute, AppEn
     before = last;
   }
   if ((await productState(c.var.sql, id)) === 'missing') throw new ApiError('not_found', `no product with id ${id}`);
-  const rows = await listMovements(c.var.sql, id, limit, before);
+  const rows = await readMovements(c.var.sql, id, limit, before);
   if (rows.length > limit) {
     rows.length = limit;
     c.header('Link', nextLink(c.req.url, encodeCursor('movements', [rows[rows.length - 1]!.id])));
