@@ -1,6 +1,6 @@
 import type { RouteHandler } from '@hono/zod-openapi';
 import { ensureCategory } from '../categories/queries.ts';
-import { transaction } from '../db.ts';
+import { transaction, type Sql } from '../db.ts';
 import { ApiError } from '../errors.ts';
 import type { AppEnv } from '../http/context.ts';
 import { nextLink } from '../http/cursor.ts';
@@ -61,13 +61,15 @@ export const update: RouteHandler<typeof updateProductRoute, AppEnv> = async (c)
   const { quantity: _, category, price, ...rest } = c.req.valid('json');
   const versions = expectedVersions(c.req.valid('header')['if-match']);
   const changes: ProductChanges = { ...rest, ...(price === undefined ? {} : { price: String(price) }) };
-  // A new category is created only when the product change commits with it.
-  const row = await transaction(c.var.sql, async (tx) => {
-    if (category !== undefined) changes.category_id = (await ensureCategory(tx, category)).id;
-    const result = await updateProduct(tx, id, changes, versions);
+  const write = async (sql: Sql) => {
+    if (category !== undefined) changes.category_id = (await ensureCategory(sql, category)).id;
+    const result = await updateProduct(sql, id, changes, versions);
     if ('missed' in result) throw missed(result, id);
     return result.row;
-  });
+  };
+  // A new category is created only when the product change commits with it; without
+  // one, the update is a single statement and needs no transaction around it.
+  const row = category === undefined ? await write(c.var.sql) : await transaction(c.var.sql, write);
   return c.json(withEtag(c, row.version, toProduct(row)), 200);
 };
 
