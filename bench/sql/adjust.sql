@@ -14,5 +14,11 @@ SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, c.name AS catego
        p.created_at, p.updated_at, p.version,
        m.id AS movement_id, m.product_id AS movement_product_id, m.delta AS movement_delta,
        m.reason AS movement_reason, m.note AS movement_note,
-       m.quantity_after AS movement_quantity_after, m.created_at AS movement_created_at
-FROM p JOIN categories c ON c.id = p.category_id CROSS JOIN m;
+       m.quantity_after AS movement_quantity_after, m.created_at AS movement_created_at,
+       CASE WHEN p.id IS NULL THEN
+         coalesce((SELECT 'insufficient'::text FROM products s WHERE s.id = :id AND s.archived_at IS NULL), 'missing')
+       END AS missed
+FROM (VALUES (1)) AS one (x)
+LEFT JOIN p ON true
+LEFT JOIN categories c ON c.id = p.category_id
+LEFT JOIN m ON true;

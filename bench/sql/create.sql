@@ -11,7 +11,6 @@ WITH c AS (
   INSERT INTO stock_movements (product_id, delta, reason, quantity_after)
   SELECT p.id, p.quantity, 'initial', p.quantity FROM p WHERE p.quantity > 0
 )
-SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity,
-       (SELECT c.name FROM categories c WHERE c.id = p.category_id) AS category,
+SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, c.name AS category,
        p.created_at, p.updated_at, p.version
-FROM p;
+FROM p JOIN c ON c.id = p.category_id;

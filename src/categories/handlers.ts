@@ -4,17 +4,18 @@ import type { AppEnv } from '../http/context.ts';
 import { deleteCategory, insertCategory, listCategories } from './queries.ts';
 import type { createCategoryRoute, deleteCategoryRoute, listCategoriesRoute } from './routes.ts';
 
-export const listCategoriesHandler: RouteHandler<typeof listCategoriesRoute, AppEnv> = async (c) => {
+export const list: RouteHandler<typeof listCategoriesRoute, AppEnv> = async (c) => {
   return c.json(await listCategories(c.var.sql), 200);
 };
 
-export const createCategory: RouteHandler<typeof createCategoryRoute, AppEnv> = async (c) => {
+export const create: RouteHandler<typeof createCategoryRoute, AppEnv> = async (c) => {
   const body = c.req.valid('json');
   const row = await insertCategory(c.var.sql, body.name, body.description ?? null);
   return c.json(row, 201);
 };
 
-export const deleteCategoryHandler: RouteHandler<typeof deleteCategoryRoute, AppEnv> = async (c) => {
+/** DELETE /categories/{id} (`delete` itself is a reserved word). */
+export const remove: RouteHandler<typeof deleteCategoryRoute, AppEnv> = async (c) => {
   const { id } = c.req.valid('param');
   const outcome = await deleteCategory(c.var.sql, id);
   if (outcome === 'missing') throw new ApiError('not_found', `no category with id ${id}`);

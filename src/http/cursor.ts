@@ -1,3 +1,4 @@
+import { ApiError } from '../errors.ts';
 import { MAX_PRODUCT_NAME } from './text.ts';
 
 /**
@@ -38,4 +39,37 @@ export function nextLink(url: string, cursor: string): string {
   const u = new URL(url);
   u.searchParams.set('cursor', cursor);
   return `<${u.pathname}${u.search}>; rel="next"`;
+}
+
+/** The answer to a cursor that is not one this listing wrote (422, naming `cursor`). */
+export function invalidCursor(message: string): ApiError {
+  return new ApiError('validation_failed', 'the cursor is not valid for this listing', [{ path: 'cursor', message }]);
+}
+
+/** Whether a cursor's id is one a row can have: a positive safe integer. */
+export const isRowId = (id: unknown): id is number => Number.isSafeInteger(id) && (id as number) > 0;
+
+const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
+
+/** An RFC 3339 UTC timestamp as we write them, naming a real instant (no 13th month, no February 30th). */
+export function isTimestamp(value: string): boolean {
+  if (!TIMESTAMP.test(value)) return false;
+  const date = new Date(value);
+  return !Number.isNaN(date.getTime()) && date.toISOString().slice(0, 19) === value.slice(0, 19);
+}
+
+/** The last row of a keyset page, as its sort key and id: where the next page starts. */
+export type Keyset = { key: string; id: number };
+
+/**
+ * A cursor of a listing sorted by one key then id: its key must pass
+ * `isKey` (so only well-typed values reach SQL) and its id be a row id;
+ * otherwise 422 validation_failed.
+ */
+export function parseKeysetCursor(text: string, label: string, isKey: (key: string) => boolean): Keyset {
+  const [key, id] = decodeCursor(text, label) ?? [];
+  if (typeof key !== 'string' || !isKey(key) || !isRowId(id)) {
+    throw invalidCursor('not a cursor returned by this listing with the same sort');
+  }
+  return { key, id };
 }

@@ -1,7 +1,14 @@
+import type { Context } from 'hono';
 import { ApiError } from '../errors.ts';
 
 /** The ETag of a row version. */
 export const etag = (version: number) => `"${version}"`;
+
+/** Sets the ETag of the representation a response carries, and returns that representation. */
+export function withEtag<T>(c: Context, version: number, body: T): T {
+  c.header('ETag', etag(version));
+  return body;
+}
 
 /**
  * The versions an If-Match header accepts: undefined when absent or `*`.

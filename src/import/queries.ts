@@ -6,27 +6,21 @@
  */
 import type { Sql } from '../db.ts';
 import { MAX_CATEGORY_NAME, MAX_PRODUCT_NAME, NAME_CHARACTERS_MESSAGE, TEXT_CHARACTERS_MESSAGE } from '../http/text.ts';
-import { DEFAULT_CATEGORY } from '../products/handlers.ts';
+import {
+  DEFAULT_CATEGORY, DESCRIPTION_LENGTH_MESSAGE, INITIAL_MOVEMENT, MAX_DESCRIPTION, PRICE_MESSAGES, PRICE_TEXT_SQL,
+  QUANTITY_MAX, QUANTITY_MESSAGES, QUANTITY_MIN, QUANTITY_TEXT_SQL, SKU_CHARACTERS, SKU_MAX_LENGTH, SKU_MESSAGE,
+} from '../products/model.ts';
 
 export type ImportMode = 'upsert' | 'insert';
 export type RowError = { line: number; field: string; message: string };
 
-/**
- * SKU_PATTERN (src/products/schemas.ts) less its length limit, which is checked
- * apart: PostgreSQL's regex engine is ten times slower on the bounded {0,63}.
- * A test holds the two forms equal.
- */
-const SKU_CHARACTERS = '^[A-Za-z0-9][A-Za-z0-9._-]*$';
-const SKU_MAX_LENGTH = 64;
-/** The price rule of PriceInput (src/products/schemas.ts), as a PostgreSQL regular expression. */
-const PRICE_PATTERN = '^[0-9]{1,8}([.][0-9]{1,2})?$';
-const QUANTITY_PATTERN = '^-?[0-9]+$';
+// The rules and messages are the API's (src/products/model.ts): the SKU's
+// pattern less its length (checked apart: PostgreSQL's regex engine is ten times
+// slower on the bounded form), the price's pattern in PostgreSQL's syntax.
+// tests/cli/import.test.ts and tests/products/model.test.ts hold SQL and model equal.
+
 /** What String.prototype.trim removes: the API trims names and categories with it. */
 const WHITESPACE = '\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff';
-
-// The API's messages, word for word (src/products/schemas.ts).
-const SKU_MESSAGE = '1 to 64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit';
-const PRICE_MESSAGE = 'must be a decimal number with at most 2 decimals, 0 to 99999999.99';
 
 /**
  * The file as read: every value as text, null when the row does not give it;
@@ -103,18 +97,18 @@ export async function checkRows(sql: Sql, mode: ImportMode): Promise<void> {
            CASE
              WHEN n.row_error IS NOT NULL OR n.problems ? 'description' THEN NULL
              WHEN NOT is_clean_text(n.description) THEN ${TEXT_CHARACTERS_MESSAGE}
-             WHEN char_length(n.description) > 2000 THEN 'must be at most 2000 characters'
+             WHEN char_length(n.description) > ${MAX_DESCRIPTION} THEN ${DESCRIPTION_LENGTH_MESSAGE}
            END,
            CASE
              WHEN n.row_error IS NOT NULL OR n.problems ? 'price' THEN NULL
              WHEN n.price IS NULL THEN CASE WHEN p.id IS NULL THEN 'is required for a new product' END
-             WHEN n.price !~ ${PRICE_PATTERN} THEN ${PRICE_MESSAGE}
+             WHEN n.price !~ ${PRICE_TEXT_SQL} THEN ${PRICE_MESSAGES.text}
            END,
            CASE
              WHEN n.row_error IS NOT NULL OR n.problems ? 'quantity' OR n.quantity IS NULL THEN NULL
-             WHEN n.quantity !~ ${QUANTITY_PATTERN} THEN 'must be a whole number'
-             WHEN n.quantity::numeric < 0 THEN 'must be at least 0'
-             WHEN n.quantity::numeric > 2147483647 THEN 'must be at most 2147483647'
+             WHEN n.quantity !~ ${QUANTITY_TEXT_SQL} THEN ${QUANTITY_MESSAGES.whole}
+             WHEN n.quantity::numeric < ${QUANTITY_MIN} THEN ${QUANTITY_MESSAGES.min}
+             WHEN n.quantity::numeric > ${QUANTITY_MAX} THEN ${QUANTITY_MESSAGES.max}
            END,
            CASE
              WHEN n.row_error IS NOT NULL OR n.problems ? 'category' THEN NULL
@@ -284,7 +278,7 @@ export async function applyRows(sql: Sql, note: string): Promise<ApplyCounts> {
       RETURNING id, quantity
     ), initial AS (
       INSERT INTO stock_movements (product_id, delta, reason, note, quantity_after)
-      SELECT id, quantity, 'initial', ${note}, quantity FROM inserted WHERE quantity > 0
+      SELECT id, quantity, ${INITIAL_MOVEMENT}, ${note}, quantity FROM inserted WHERE quantity > 0
     )
     SELECT (SELECT count(*)::int FROM inserted) AS inserted,
            (SELECT count(*)::int FROM import_rows WHERE product_id IS NOT NULL) AS matched`;

@@ -1,18 +1,9 @@
 import type { Sql } from '../db.ts';
+import type { Keyset } from '../http/cursor.ts';
+import { INITIAL_MOVEMENT, type ProductRow } from './model.ts';
 import type { ProductSort } from './schemas.ts';
 
-export type ProductRow = {
-  id: number;
-  sku: string;
-  name: string;
-  description: string | null;
-  price: string;
-  quantity: number;
-  category: string;
-  created_at: string;
-  updated_at: string;
-  version: number;
-};
+export type { Keyset, ProductRow };
 
 export type NewProduct = {
   sku: string;
@@ -38,9 +29,6 @@ export type ProductChanges = Partial<{
  */
 export type ProductListRow = Omit<ProductRow, 'price' | 'version'> & { price: number };
 
-/** The last row of a page, as its sort key and id: where the next page starts. */
-export type Keyset = { key: string; id: number };
-
 export type ProductFilter = {
   category?: string;
   sku?: string;
@@ -50,11 +38,27 @@ export type ProductFilter = {
   after?: Keyset;
 };
 
-/** The columns of a product as the API shows it, from the row `p` a write statement returned. */
-const productColumns = (sql: Sql) => sql`
-  p.id, p.sku, p.name, p.description, p.price, p.quantity,
-  (SELECT c.name FROM categories c WHERE c.id = p.category_id) AS category,
-  p.created_at, p.updated_at, p.version`;
+/**
+ * A product's columns, written once: every statement selects them, named as
+ * ProductRow names them, from a products row `p` and its category `c`.
+ */
+const PRODUCT_COLUMNS = [
+  'id', 'sku', 'name', 'description', 'price', 'quantity', 'category', 'created_at', 'updated_at', 'version',
+] as const satisfies readonly (keyof ProductRow)[];
+
+/** One column's SQL; a listing has its price as float8 (see ProductListRow). */
+const columnSql = (column: (typeof PRODUCT_COLUMNS)[number], listing: boolean) =>
+  column === 'category' ? 'c.name AS category'
+    : column === 'price' && listing ? 'p.price::float8 AS price'
+    : `p.${column}`;
+
+const PRODUCT_SELECT = PRODUCT_COLUMNS.map((column) => columnSql(column, false)).join(', ');
+const LISTING_SELECT = PRODUCT_COLUMNS.filter((column) => column !== 'version').map((column) => columnSql(column, true)).join(', ');
+
+/** The product as ProductRow: from `p` (products) and `c` (its category). Constant text, no values. */
+export const productColumns = (sql: Sql) => sql.unsafe(PRODUCT_SELECT);
+/** The product as ProductListRow: from `p` (products) and `c` (its category). */
+const listingColumns = (sql: Sql) => sql.unsafe(LISTING_SELECT);
 
 /**
  * Inserts a product into an existing category, with the 'initial' stock
@@ -73,17 +77,16 @@ export async function insertProduct(sql: Sql, n: NewProduct): Promise<ProductRow
       RETURNING *
     ), initial AS (
       INSERT INTO stock_movements (product_id, delta, reason, quantity_after)
-      SELECT p.id, p.quantity, 'initial', p.quantity FROM p WHERE p.quantity > 0
+      SELECT p.id, p.quantity, ${INITIAL_MOVEMENT}, p.quantity FROM p WHERE p.quantity > 0
     )
-    SELECT ${productColumns(sql)} FROM p`;
+    SELECT ${productColumns(sql)} FROM p JOIN c ON c.id = p.category_id`;
   return row;
 }
 
 /** An active (not archived) product. */
 export async function findProductById(sql: Sql, id: number): Promise<ProductRow | undefined> {
   const [row] = await sql<ProductRow[]>`
-    SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, c.name AS category,
-           p.created_at, p.updated_at, p.version
+    SELECT ${productColumns(sql)}
     FROM products p JOIN categories c ON c.id = p.category_id
     WHERE p.id = ${id} AND p.archived_at IS NULL`;
   return row;
@@ -97,37 +100,75 @@ export async function productState(sql: Sql, id: number): Promise<'active' | 'ar
 }
 
 /**
+ * Why a write to the active product `id` matched no row, as an expression of
+ * the write's own statement: 'missing' when no active product has this id,
+ * else `whenActive` (the write's own condition failed). Put it in a CASE
+ * branch taken only on a miss: uncorrelated, it is an InitPlan, run only
+ * when the branch needs it, so a write that matched reads nothing more.
+ *
+ * It reads the statement's snapshot (READ COMMITTED), while the write sees
+ * the latest committed version of the row. The two disagree only when a
+ * transaction that committed after the snapshot changed the row. If that
+ * transaction archived it, the write misses and the snapshot still shows the
+ * product active: the answer is `whenActive` (412 stale or 409 insufficient)
+ * where asking afterwards, as the service used to, said 404. We keep
+ * `whenActive`: it is what asking afterwards said in the common race (another
+ * edit, another stock change), it was true at the snapshot, and the client's
+ * next request sees the archive. Asking afterwards could be wrong the other
+ * way too (a product archived and restored in between).
+ */
+export const whyMissed = (sql: Sql, id: number, whenActive: 'stale' | 'insufficient') => sql`
+  coalesce((SELECT ${whenActive}::text FROM products s WHERE s.id = ${id} AND s.archived_at IS NULL), 'missing')`;
+
+/** A write of one active product that matched no row: no active product has the id, or its version is another. */
+export type Missed = { missed: 'missing' | 'stale' };
+
+/**
  * Applies a merge patch to an active product, only when its version is one of
- * `expectedVersions` (when given). Undefined when no row matched.
+ * `expectedVersions` (when given): the product as changed, or why nothing was
+ * changed, decided in the same statement.
  */
 export async function updateProduct(
   sql: Sql,
   id: number,
   changes: ProductChanges,
   expectedVersions?: number[],
-): Promise<ProductRow | undefined> {
+): Promise<{ row: ProductRow } | Missed> {
   const columns = Object.keys(changes) as (keyof ProductChanges)[];
   // An empty patch still matches the row (and its version) but writes nothing.
   const assignments = columns.length ? sql(changes, columns) : sql`version = version`;
-  const [row] = await sql<ProductRow[]>`
+  const [result] = await sql<(ProductRow & { missed: Missed['missed'] | null })[]>`
     WITH p AS (
       UPDATE products SET ${assignments}
       WHERE id = ${id} AND archived_at IS NULL
         AND ${expectedVersions === undefined ? sql`true` : sql`version = ANY(${expectedVersions}::int[])`}
       RETURNING *
     )
-    SELECT ${productColumns(sql)} FROM p`;
-  return row;
+    SELECT ${productColumns(sql)}, CASE WHEN p.id IS NULL THEN ${whyMissed(sql, id, 'stale')} END AS missed
+    FROM (VALUES (1)) AS one (x)
+    LEFT JOIN p ON true
+    LEFT JOIN categories c ON c.id = p.category_id`;
+  const { missed, ...row } = result!;
+  return missed ? { missed } : { row };
 }
 
-/** Archives an active product; false when none matched (missing, archived, or another version). */
-export async function archiveProduct(sql: Sql, id: number, expectedVersions?: number[]): Promise<boolean> {
-  const rows = await sql`
-    UPDATE products SET archived_at = now()
-    WHERE id = ${id} AND archived_at IS NULL
-      AND ${expectedVersions === undefined ? sql`true` : sql`version = ANY(${expectedVersions}::int[])`}
-    RETURNING id`;
-  return rows.length === 1;
+/** Archives an active product (only at one of `expectedVersions` when given), or says why it did not. */
+export async function archiveProduct(
+  sql: Sql,
+  id: number,
+  expectedVersions?: number[],
+): Promise<'archived' | Missed['missed']> {
+  const [result] = await sql<{ outcome: 'archived' | Missed['missed'] }[]>`
+    WITH p AS (
+      UPDATE products SET archived_at = now()
+      WHERE id = ${id} AND archived_at IS NULL
+        AND ${expectedVersions === undefined ? sql`true` : sql`version = ANY(${expectedVersions}::int[])`}
+      RETURNING id
+    )
+    SELECT CASE WHEN p.id IS NULL THEN ${whyMissed(sql, id, 'stale')} ELSE 'archived' END AS outcome
+    FROM (VALUES (1)) AS one (x)
+    LEFT JOIN p ON true`;
+  return result!.outcome;
 }
 
 /** Brings an archived product back; its name and SKU must still be free (unique violation otherwise). */
@@ -136,7 +177,7 @@ export async function restoreProduct(sql: Sql, id: number): Promise<ProductRow |
     WITH p AS (
       UPDATE products SET archived_at = NULL WHERE id = ${id} AND archived_at IS NOT NULL RETURNING *
     )
-    SELECT ${productColumns(sql)} FROM p`;
+    SELECT ${productColumns(sql)} FROM p LEFT JOIN categories c ON c.id = p.category_id`;
   return row;
 }
 
@@ -182,8 +223,7 @@ export async function listProducts(sql: Sql, f: ProductFilter): Promise<ProductL
     },
   }[f.sort];
   return sql<ProductListRow[]>`
-    SELECT p.id, p.sku, p.name, p.description, p.price::float8 AS price, p.quantity, c.name AS category,
-           p.created_at, p.updated_at
+    SELECT ${listingColumns(sql)}
     FROM (
       SELECT * FROM products p
       WHERE ${archived} AND ${byCategory} AND ${bySku} AND ${page.after}

@@ -1,28 +1,30 @@
 import { z } from '@hono/zod-openapi';
 import { MAX_CURSOR_LENGTH } from '../http/cursor.ts';
 import { nameDescription, namePattern } from '../http/name-pattern.ts';
-import { MAX_CATEGORY_NAME, MAX_PRODUCT_NAME, name, nameFilter, text, textUpTo } from '../http/text.ts';
+import { MAX_CATEGORY_NAME, nameFilter, name, text, textUpTo } from '../http/text.ts';
+import {
+  DEFAULT_CATEGORY, MAX_DESCRIPTION, MAX_PRODUCT_NAME, PRICE_DECIMALS, PRICE_MAX, PRICE_MAX_TEXT, PRICE_MESSAGES, PRICE_MIN,
+  PRICE_TEXT, QUANTITY_MAX, QUANTITY_MESSAGES, QUANTITY_MIN, SKU_MAX_LENGTH, SKU_MESSAGE, SKU_PATTERN,
+} from './model.ts';
 
-export const SKU_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const PRICE_TEXT = /^\d{1,8}(\.\d{1,2})?$/;
-const MAX_PRICE = 99999999.99;
+const sku = () => z.string().regex(SKU_PATTERN, SKU_MESSAGE);
 
 /** A price as JSON sends it: a number or a decimal string, at most 2 decimals, 0..99999999.99. */
 export const PriceInput = z
   .union([
     z
       .number()
-      .min(0, 'must be at least 0')
-      .max(MAX_PRICE, `must be at most ${MAX_PRICE}`)
-      .refine((n) => PRICE_TEXT.test(String(n)), 'must have at most 2 decimals')
+      .min(PRICE_MIN, PRICE_MESSAGES.min)
+      .max(PRICE_MAX, PRICE_MESSAGES.max)
+      .refine((n) => PRICE_TEXT.test(String(n)), PRICE_MESSAGES.decimals)
       // Not `multipleOf: 0.01`: 0.01 has no exact binary value, so JSON Schema validators
       // (ajv among them) would refuse 19.99. The rule is in the description instead.
-      .openapi({ description: 'At most 2 decimals', example: 19.99 }),
-    z.string().regex(PRICE_TEXT, 'must be a decimal number with at most 2 decimals, 0 to 99999999.99')
+      .openapi({ description: `At most ${PRICE_DECIMALS} decimals`, example: 19.99 }),
+    z.string().regex(PRICE_TEXT, PRICE_MESSAGES.text)
       .openapi({ example: '19.99' }),
   ])
   .openapi({
-    description: 'Price, 0 to 99999999.99 with at most 2 decimals: a number, or a decimal string such as "19.99"',
+    description: `Price, ${PRICE_MIN} to ${PRICE_MAX_TEXT} with at most ${PRICE_DECIMALS} decimals: a number, or a decimal string such as "19.99"`,
     example: 19.99,
   });
 
@@ -50,19 +52,19 @@ export const ProductCreateSchema = z
       example: 'Wireless Optical Mouse',
     }),
     price: PriceInput,
-    sku: z.string().regex(SKU_PATTERN, '1 to 64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit')
+    sku: sku()
       .optional()
       .openapi({ description: 'Assigned by the service when absent', example: 'ELEC-WL-MOUSE' }),
-    description: textUpTo(2000).nullable().optional()
+    description: textUpTo(MAX_DESCRIPTION).nullable().optional()
       .openapi({ example: '2.4 GHz receiver, 1600 DPI' }),
-    quantity: z.number().int('must be a whole number').min(0, 'must be at least 0')
-      .max(2147483647, 'must be at most 2147483647').optional()
+    quantity: z.number().int(QUANTITY_MESSAGES.whole).min(QUANTITY_MIN, QUANTITY_MESSAGES.min)
+      .max(QUANTITY_MAX, QUANTITY_MESSAGES.max).optional()
       .openapi({ description: 'Units in stock, default 0', example: 85 }),
     category: name(MAX_CATEGORY_NAME).optional()
       .openapi({
         maxLength: undefined,
         pattern: namePattern(MAX_CATEGORY_NAME),
-        description: `Category name, matched case-insensitively; created when new. Default "Uncategorized". ${nameDescription(MAX_CATEGORY_NAME)}`,
+        description: `Category name, matched case-insensitively; created when new. Default "${DEFAULT_CATEGORY}". ${nameDescription(MAX_CATEGORY_NAME)}`,
         example: 'Electronics',
       }),
   })
@@ -73,7 +75,7 @@ export type ProductSort = (typeof SORTS)[number];
 
 export const ProductListQuery = z.object({
   category: nameFilter(MAX_CATEGORY_NAME).optional().openapi({ description: 'Category name, case-insensitive (e.g. Electronics)' }),
-  sku: text().max(64).optional().openapi({ description: 'Exact SKU, case-insensitive (e.g. ELEC-WL-MOUSE)' }),
+  sku: text().max(SKU_MAX_LENGTH).optional().openapi({ description: 'Exact SKU, case-insensitive (e.g. ELEC-WL-MOUSE)' }),
   sort: z.enum(SORTS).default('name').openapi({ description: 'Sort key; a leading "-" sorts descending. Ties are broken by id.' }),
   limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ description: 'Page size' }),
   cursor: z.string().max(MAX_CURSOR_LENGTH).optional()
@@ -83,7 +85,7 @@ export const ProductListQuery = z.object({
 export const ProductPatchSchema = z
   .strictObject({
     name: ProductCreateSchema.shape.name.optional(),
-    sku: z.string().regex(SKU_PATTERN, '1 to 64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit')
+    sku: sku()
       .optional().openapi({ example: 'ELEC-WL-MOUSE-2' }),
     description: ProductCreateSchema.shape.description,
     price: PriceInput.optional(),

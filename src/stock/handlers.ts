@@ -1,38 +1,36 @@
 import type { RouteHandler } from '@hono/zod-openapi';
 import { ApiError } from '../errors.ts';
 import type { AppEnv } from '../http/context.ts';
-import { decodeCursor, encodeCursor, nextLink } from '../http/cursor.ts';
-import { withEtag } from '../products/handlers.ts';
+import { decodeCursor, encodeCursor, invalidCursor, isRowId, nextLink } from '../http/cursor.ts';
+import { withEtag } from '../http/etag.ts';
+import { toProduct } from '../products/model.ts';
 import { productState } from '../products/queries.ts';
-import { adjustStock, listMovements } from './queries.ts';
+import { adjustStock, listMovements as readMovements } from './queries.ts';
 import type { adjustStockRoute, listMovementsRoute } from './routes.ts';
 
-export const adjustStockHandler: RouteHandler<typeof adjustStockRoute, AppEnv> = async (c) => {
+export const adjust: RouteHandler<typeof adjustStockRoute, AppEnv> = async (c) => {
   const { id } = c.req.valid('param');
   const { delta, reason, note } = c.req.valid('json');
   const result = await adjustStock(c.var.sql, id, { delta, reason, note: note ?? null });
-  if (result) {
-    return c.json({ movement: result.movement, product: withEtag(c, result.product) }, 201);
+  if ('missed' in result) {
+    throw result.missed === 'missing'
+      ? new ApiError('not_found', `no product with id ${id}`)
+      : new ApiError('insufficient_stock', `product ${id} has fewer than ${-delta} units in stock; nothing was changed`);
   }
-  if ((await productState(c.var.sql, id)) !== 'active') throw new ApiError('not_found', `no product with id ${id}`);
-  throw new ApiError('insufficient_stock', `product ${id} has fewer than ${-delta} units in stock; nothing was changed`);
+  return c.json({ movement: result.movement, product: withEtag(c, result.product.version, toProduct(result.product)) }, 201);
 };
 
-export const listMovementsHandler: RouteHandler<typeof listMovementsRoute, AppEnv> = async (c) => {
+export const listMovements: RouteHandler<typeof listMovementsRoute, AppEnv> = async (c) => {
   const { id } = c.req.valid('param');
   const { limit, cursor } = c.req.valid('query');
   let before: number | undefined;
   if (cursor !== undefined) {
     const [last] = decodeCursor(cursor, 'movements') ?? [];
-    if (!Number.isSafeInteger(last) || (last as number) < 1) {
-      throw new ApiError('validation_failed', 'the cursor is not valid for this listing', [
-        { path: 'cursor', message: 'not a cursor returned by this listing' },
-      ]);
-    }
-    before = last as number;
+    if (!isRowId(last)) throw invalidCursor('not a cursor returned by this listing');
+    before = last;
   }
   if ((await productState(c.var.sql, id)) === 'missing') throw new ApiError('not_found', `no product with id ${id}`);
-  const rows = await listMovements(c.var.sql, id, limit, before);
+  const rows = await readMovements(c.var.sql, id, limit, before);
   if (rows.length > limit) {
     rows.length = limit;
     c.header('Link', nextLink(c.req.url, encodeCursor('movements', [rows[rows.length - 1]!.id])));

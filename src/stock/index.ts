@@ -1,7 +1,7 @@
 import { createRouter } from '../http/router.ts';
-import { adjustStockHandler, listMovementsHandler } from './handlers.ts';
+import * as handlers from './handlers.ts';
 import { adjustStockRoute, listMovementsRoute } from './routes.ts';
 
 export const stockApi = createRouter()
-  .openapi(adjustStockRoute, adjustStockHandler)
-  .openapi(listMovementsRoute, listMovementsHandler);
+  .openapi(adjustStockRoute, handlers.adjust)
+  .openapi(listMovementsRoute, handlers.listMovements);

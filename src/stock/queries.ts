@@ -1,5 +1,5 @@
 import type { Sql } from '../db.ts';
-import type { ProductRow } from '../products/queries.ts';
+import { productColumns, whyMissed, type ProductRow } from '../products/queries.ts';
 import type { REASONS } from './schemas.ts';
 
 export type Reason = (typeof REASONS)[number];
@@ -14,20 +14,45 @@ export type MovementRow = {
   created_at: string;
 };
 
+/** A movement's columns, written once. */
+const MOVEMENT_COLUMNS = [
+  'id', 'product_id', 'delta', 'reason', 'note', 'quantity_after', 'created_at',
+] as const satisfies readonly (keyof MovementRow)[];
+
+/** A movement row `m`'s columns, each named movement_<column>, beside a product's. Constant text, no values. */
+const MOVEMENT_AS_PREFIXED = MOVEMENT_COLUMNS.map((column) => `m.${column} AS movement_${column}`).join(', ');
+
+/** Product and movement columns are apart in an adjustment's row: these are the movement's. */
+function movementOf(row: Record<string, unknown>): MovementRow {
+  const movement: Record<string, unknown> = {};
+  for (const column of MOVEMENT_COLUMNS) movement[column] = row[`movement_${column}`];
+  return movement as MovementRow;
+}
+
+function productOf(row: Record<string, unknown>): ProductRow {
+  const product: Record<string, unknown> = {};
+  for (const key in row) if (!key.startsWith('movement_')) product[key] = row[key];
+  return product as ProductRow;
+}
+
 export type Adjustment = { delta: number; reason: Reason; note: string | null };
 
 /**
  * Changes an active product's stock and records the movement, in one
  * statement. The UPDATE itself refuses to go below zero, so concurrent
- * adjustments cannot oversell. Undefined when no row changed: the product is
- * missing or archived, or its stock is too low.
+ * adjustments cannot oversell. When no row changed, the same statement says
+ * why: the product is missing or archived, or its stock is too low. A product
+ * active in the statement's snapshot whose update still missed was changed by
+ * a transaction that committed meanwhile: most likely another adjustment took
+ * the stock (insufficient, as asking afterwards answered), rarely an archive
+ * (also answered insufficient, true at the snapshot; see whyMissed).
  */
 export async function adjustStock(
   sql: Sql,
   productId: number,
   a: Adjustment,
-): Promise<{ movement: MovementRow; product: ProductRow } | undefined> {
-  const [row] = await sql<(ProductRow & { [K in keyof MovementRow as `movement_${K}`]: MovementRow[K] })[]>`
+): Promise<{ movement: MovementRow; product: ProductRow } | { missed: 'missing' | 'insufficient' }> {
+  const [row] = await sql<Record<string, unknown>[]>`
     WITH p AS (
       UPDATE products SET quantity = quantity + ${a.delta}
       WHERE id = ${productId} AND archived_at IS NULL AND quantity + ${a.delta} >= 0
@@ -37,26 +62,15 @@ export async function adjustStock(
       SELECT p.id, ${a.delta}, ${a.reason}, ${a.note}, p.quantity FROM p
       RETURNING *
     )
-    SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, c.name AS category,
-           p.created_at, p.updated_at, p.version,
-           m.id AS movement_id, m.product_id AS movement_product_id, m.delta AS movement_delta,
-           m.reason AS movement_reason, m.note AS movement_note,
-           m.quantity_after AS movement_quantity_after, m.created_at AS movement_created_at
-    FROM p JOIN categories c ON c.id = p.category_id CROSS JOIN m`;
-  if (!row) return undefined;
-  const { id, sku, name, description, price, quantity, category, created_at, updated_at, version } = row;
-  return {
-    product: { id, sku, name, description, price, quantity, category, created_at, updated_at, version },
-    movement: {
-      id: row.movement_id,
-      product_id: row.movement_product_id,
-      delta: row.movement_delta,
-      reason: row.movement_reason,
-      note: row.movement_note,
-      quantity_after: row.movement_quantity_after,
-      created_at: row.movement_created_at,
-    },
-  };
+    SELECT ${productColumns(sql)}, ${sql.unsafe(MOVEMENT_AS_PREFIXED)},
+           CASE WHEN p.id IS NULL THEN ${whyMissed(sql, productId, 'insufficient')} END AS missed
+    FROM (VALUES (1)) AS one (x)
+    LEFT JOIN p ON true
+    LEFT JOIN categories c ON c.id = p.category_id
+    LEFT JOIN m ON true`;
+  const { missed, ...written } = row!;
+  if (missed) return { missed: missed as 'missing' | 'insufficient' };
+  return { product: productOf(written), movement: movementOf(written) };
 }
 
 /** A product's movements, newest first, after the movement id `before` when given. */
@@ -67,7 +81,7 @@ export async function listMovements(
   before?: number,
 ): Promise<MovementRow[]> {
   return sql<MovementRow[]>`
-    SELECT id, product_id, delta, reason, note, quantity_after, created_at
+    SELECT ${sql(MOVEMENT_COLUMNS)}
     FROM stock_movements
     WHERE product_id = ${productId} AND ${before === undefined ? sql`true` : sql`id < ${before}`}
     ORDER BY id DESC

@@ -1,10 +1,11 @@
 import { z } from '@hono/zod-openapi';
 import { text } from '../http/text.ts';
+import { INITIAL_MOVEMENT, QUANTITY_MAX, QUANTITY_MESSAGES } from '../products/model.ts';
 import { ProductSchema } from '../products/schemas.ts';
 
-export const REASONS = ['received', 'sold', 'returned', 'damaged', 'count_correction', 'initial'] as const;
 /** Reasons a client may give; `initial` is written only when a product is created. */
 export const ADJUSTMENT_REASONS = ['received', 'sold', 'returned', 'damaged', 'count_correction'] as const;
+export const REASONS = [...ADJUSTMENT_REASONS, INITIAL_MOVEMENT] as const;
 
 export const StockMovementSchema = z
   .object({
@@ -20,8 +21,8 @@ export const StockMovementSchema = z
 
 export const StockAdjustmentSchema = z
   .strictObject({
-    delta: z.number().int('must be a whole number')
-      .min(-2147483647, 'must be at least -2147483647').max(2147483647, 'must be at most 2147483647')
+    delta: z.number().int(QUANTITY_MESSAGES.whole)
+      .min(-QUANTITY_MAX, `must be at least ${-QUANTITY_MAX}`).max(QUANTITY_MAX, QUANTITY_MESSAGES.max)
       .refine((d) => d !== 0, 'must not be 0')
       .openapi({ description: 'Units added (positive) or removed (negative); never 0', not: { const: 0, example: 0 }, example: -2 }),
     reason: z.enum(ADJUSTMENT_REASONS, `must be one of ${ADJUSTMENT_REASONS.join(', ')}`).openapi({ example: 'sold' }),
