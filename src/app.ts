@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from 'hono';
+import type { Context } from 'hono';
 import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
@@ -9,11 +9,13 @@ import {
 } from './errors.ts';
 import { categoriesApi } from './categories/index.ts';
 import { healthApi } from './health/index.ts';
-import { createKeyMatcher, isOpenPath, requireApiKey } from './http/auth.ts';
+import { createKeyMatcher, requireApiKey } from './http/auth.ts';
 import type { AppEnv } from './http/context.ts';
-import { mountDocs } from './http/docs.ts';
+import { DOCS_AREA, mountDocs } from './http/docs.ts';
 import { limitBody, limitRequestLine, requestLog } from './http/middleware.ts';
 import { createPoolGate } from './http/pool-gate.ts';
+import { policyOf, POOLED, type RoutePolicy } from './http/route-policy.ts';
+import { createRouteTable, type RequestPolicy } from './http/route-table.ts';
 import { createRouter } from './http/router.ts';
 import { idempotency } from './idempotency/middleware.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -36,12 +38,10 @@ const fromHttpException: Record<number, ApiError> = {
   415: new ApiError('unsupported_media_type', 'send the body as application/json'),
 };
 
-/** Routes that never touch the database: no connection slot, no rate limit. */
-const STATIC_PATHS = /^\/(healthz|readyz|metrics|openapi\.json|docs(\/.*)?)$/;
-
-function unlessStatic(mw: MiddlewareHandler<AppEnv>): MiddlewareHandler<AppEnv> {
-  return (c, next) => (STATIC_PATHS.test(c.req.path) ? next() : mw(c, next));
-}
+/** The routes outside the document (it, and the explorer): no key, no connection slot, no rate limit. */
+const UNDOCUMENTED: RoutePolicy = { key: 'never', pooled: false };
+/** A request no operation takes, as the document describes it: it may need a key, and it is pooled. */
+const UNROUTED: RoutePolicy = { key: 'always', pooled: true };
 
 /** Statuses a replayed Idempotency-Key answer can have: those of the operation itself, not of the layers before it. */
 const REPLAYABLE = /^(2..|400|404|409|412|415|422)$/;
@@ -53,33 +53,36 @@ const SUCCESS_HEADERS = ['etag', 'location', 'link'];
  * Adds to a generated document what the middleware answers on every route,
  * from the same rules the middleware follows: 414/431 everywhere (limitRequestLine),
  * 413 where a body can be sent (limitBody), 429/503 and RateLimit-* wherever the
- * pool gate and the rate limit run, 401 wherever a key can be required,
- * Idempotent-Replayed where an Idempotency-Key is taken, X-Request-Id on every response.
+ * pool gate and the rate limit run, 401 wherever a key can be required (both as
+ * each operation declares them: src/http/route-policy.ts), Idempotent-Replayed
+ * where an Idempotency-Key is taken, X-Request-Id on every response.
  */
 function documentMiddlewareAnswers(document: Record<string, any>) {
-  const documentOperation = (path: string, method: string, operation: Record<string, any>) => {
+  const documentOperation = (method: string, operation: Record<string, any>, { key, pooled }: RoutePolicy) => {
+    delete operation[POOLED];
     const responses: Record<string, any> = (operation.responses ??= {});
     const codes: ProblemCode[] = ['uri_too_long', 'request_header_fields_too_large'];
     if (method !== 'get') codes.push('payload_too_large');
-    const usesDatabase = !STATIC_PATHS.test(path);
-    if (usesDatabase) codes.push('rate_limited', 'database_unavailable');
-    if (!isOpenPath(path)) codes.push('unauthorized');
+    if (pooled) codes.push('rate_limited', 'database_unavailable');
+    if (key !== 'never') codes.push('unauthorized');
     addProblemResponses(responses, codes);
     const idempotent = (operation.parameters ?? []).some((p: { name: string; in: string }) => p.in === 'header' && p.name === 'idempotency-key');
     for (const [status, response] of Object.entries<Record<string, any>>(responses)) {
       const headers: Record<string, unknown> = (response.headers ??= {});
       headers['X-Request-Id'] = headerRef('X-Request-Id');
-      if (usesDatabase) for (const name of RATE_LIMIT_HEADERS) headers[name] = headerRef(name);
+      if (pooled) for (const name of RATE_LIMIT_HEADERS) headers[name] = headerRef(name);
       if (idempotent && REPLAYABLE.test(status)) headers['Idempotent-Replayed'] = headerRef('Idempotent-Replayed');
     }
   };
   for (const [path, item] of Object.entries<Record<string, any>>(document.paths ?? {})) {
-    for (const [method, operation] of Object.entries<Record<string, any>>(item)) documentOperation(path, method, operation);
+    for (const [method, operation] of Object.entries<Record<string, any>>(item)) {
+      documentOperation(method, operation, policyOf(`${method.toUpperCase()} ${path}`, operation));
+    }
   }
   // A request no operation takes: an unknown path (404) or a method the path does not take (405).
   const unrouted = { responses: {} as Record<string, any> };
   addProblemResponses(unrouted.responses, ['not_found', 'method_not_allowed']);
-  documentOperation('/', 'post', unrouted);
+  documentOperation('post', unrouted, UNROUTED);
   document['x-unrouted-requests'] = {
     description: 'The answers to a request that matches no operation: 404 `not_found` for an unknown path, 405 ' +
       '`method_not_allowed` (with `Allow`) for a path that does not take the method, or what the middleware ' +
@@ -89,34 +92,6 @@ function documentMiddlewareAnswers(document: Record<string, any>) {
   const { Allow: _, ...headers } = responseHeaders;
   document.components = { ...document.components, headers };
   return document;
-}
-
-/** `/products/:id` as a regular expression for request paths, a trailing slash allowed (strict: false). */
-function routePattern(path: string): RegExp {
-  const source = path.split('/').map((part) => (part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/');
-  return new RegExp(`^${source}/?$`);
-}
-
-/** The methods each routed path takes, read from the router, for 405's Allow. */
-function allowedMethods(routes: readonly { method: string; path: string }[]) {
-  const byPath = new Map<string, Set<string>>();
-  for (const { method, path } of routes) {
-    if (method === 'ALL' || path.includes('*')) continue;
-    const methods = byPath.get(path) ?? new Set<string>();
-    methods.add(method);
-    if (method === 'GET') methods.add('HEAD');
-    byPath.set(path, methods);
-  }
-  const order = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
-  const table = [...byPath].map(([path, methods]) => ({
-    pattern: routePattern(path),
-    methods: [...methods].sort((a, b) => order.indexOf(a) - order.indexOf(b)),
-  }));
-  /** The methods `path` takes, or undefined when no route has that path. */
-  return (path: string): string[] | undefined => {
-    const found = table.filter((row) => row.pattern.test(path)).flatMap((row) => row.methods);
-    return found.length ? [...new Set(found)].sort((a, b) => order.indexOf(a) - order.indexOf(b)) : undefined;
-  };
 }
 
 /** Builds the whole HTTP API on a connection pool; the server and the tests both use it. */
@@ -151,11 +126,19 @@ export function createApp(deps: AppDeps) {
   const matchKey = createKeyMatcher(config.apiKeys);
   // Counted before the key check, so that guessing keys is limited too, and before
   // the pool gate, so that a client over its limit is refused without taking a slot.
+  // Each layer asks the matched route's declaration whether it applies (policyFor, set at the end).
+  let policyFor: (c: Context<AppEnv>) => RequestPolicy = () => {
+    throw new Error('the route table is built once every route is registered');
+  };
   if (config.rateLimitMax > 0) {
-    app.use('*', unlessStatic(rateLimit(sql, config.rateLimitMax, config.rateLimitWindowS, config.trustProxy, matchKey)));
+    const limit = rateLimit(sql, config.rateLimitMax, config.rateLimitWindowS, config.trustProxy, matchKey);
+    app.use('*', (c, next) => (policyFor(c).pooled ? limit(c, next) : next()));
   }
-  app.use('*', unlessStatic(gate.middleware));
-  if (config.apiKeys.length) app.use('*', requireApiKey(matchKey, config.readsRequireKey));
+  app.use('*', (c, next) => (policyFor(c).pooled ? gate.middleware(c, next) : next()));
+  if (config.apiKeys.length) {
+    const checkKey = requireApiKey(matchKey);
+    app.use('*', (c, next) => (policyFor(c).needsKey ? checkKey(c, next) : next()));
+  }
   app.use('*', idempotency);
 
   app.route('/', healthApi);
@@ -193,12 +176,17 @@ export function createApp(deps: AppDeps) {
   let document: Record<string, unknown> | undefined;
   app.get('/openapi.json', (c) =>
     c.json((document ??= documentMiddlewareAnswers(app.getOpenAPI31Document(structuredClone(documentConfig) as never)))));
-  mountDocs(app, '/openapi.json');
+  const docsPaths = mountDocs(app, '/openapi.json');
 
-  let allowFor: ReturnType<typeof allowedMethods> | undefined;
+  policyFor = createRouteTable(app.routes, {
+    definitions: app.openAPIRegistry.definitions,
+    undocumented: Object.fromEntries(['/openapi.json', ...docsPaths].map((path) => [`GET ${path}`, UNDOCUMENTED])),
+    openAreas: [DOCS_AREA],
+  }, config.readsRequireKey);
+
   app.notFound((c) => {
     const { method, path } = c.req;
-    const allow = (allowFor ??= allowedMethods(app.routes))(path);
+    const { allow } = policyFor(c);
     if (allow && !allow.includes(method)) {
       return problemResponse(
         new ApiError('method_not_allowed', `${method} is not allowed on ${path}; allowed: ${allow.join(', ')}`, undefined, {

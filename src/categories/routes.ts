@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { bodyErrors, errorResponses } from '../errors.ts';
 import { IdempotencyKeyHeader, IdParam } from '../http/params.ts';
+import { KEY, KEY_FOR_READS } from '../http/route-policy.ts';
 import { CategoryCreateSchema, CategorySchema } from './schemas.ts';
 
 const tags = ['Categories'];
@@ -12,6 +13,7 @@ export const listCategoriesRoute = createRoute({
   summary: 'List categories',
   description: 'Every category, ordered by name, with the number of products in it.',
   tags,
+  security: KEY_FOR_READS,
   responses: {
     200: { description: 'All categories', content: { 'application/json': { schema: z.array(CategorySchema) } } },
     ...errorResponses([]),
@@ -24,6 +26,7 @@ export const createCategoryRoute = createRoute({
   operationId: 'createCategory',
   summary: 'Add a category',
   tags,
+  security: KEY,
   request: {
     headers: IdempotencyKeyHeader,
     body: { required: true, content: { 'application/json': { schema: CategoryCreateSchema } } },
@@ -44,6 +47,7 @@ export const deleteCategoryRoute = createRoute({
   summary: 'Delete a category',
   description: 'Deletes an empty category. One that still holds products, archived ones included, is kept (409).',
   tags,
+  security: KEY,
   request: { params: IdParam },
   responses: {
     204: { description: 'Deleted' },

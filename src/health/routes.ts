@@ -1,4 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import { OPEN, POOLED } from '../http/route-policy.ts';
 
 const tags = ['Health'];
 
@@ -13,6 +14,8 @@ export const livenessRoute = createRoute({
   summary: 'Liveness',
   description: 'Answers 200 while the process runs; it does not touch the database.',
   tags,
+  security: OPEN,
+  [POOLED]: false,
   responses: {
     200: { description: 'The process is alive', content: { 'application/json': { schema: HealthSchema } } },
   },
@@ -25,6 +28,8 @@ export const readinessRoute = createRoute({
   summary: 'Readiness',
   description: 'Answers 200 when the database answers, 503 when it does not.',
   tags,
+  security: OPEN,
+  [POOLED]: false,
   responses: {
     200: { description: 'Ready to serve', content: { 'application/json': { schema: HealthSchema } } },
     503: { description: 'The database does not answer', content: { 'application/json': { schema: HealthSchema } } },

@@ -3,11 +3,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { ApiError } from '../errors.ts';
 import type { AppEnv } from './context.ts';
 
-const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
-const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/metrics', '/openapi.json']);
-
-/** Paths that never need a key: the probes, the document and the explorer. */
-export const isOpenPath = (path: string) => PUBLIC_PATHS.has(path) || path === '/docs' || path.startsWith('/docs/');
+/** Methods that only read. */
+export const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 const digest = (text: string) => createHash('sha256').update(text).digest();
 
@@ -44,13 +41,12 @@ export function createKeyMatcher(keys: string[]): KeyMatcher {
 }
 
 /**
- * API keys: when any are configured, writes need a valid bearer key (reads
- * too with `readsRequireKey`); probes, the document and the explorer stay open.
- * A request with a valid key is known by the key's fingerprint (`client`).
+ * API keys: refuses a request without a valid bearer key (401). Which requests
+ * need one, each route declares (src/http/route-policy.ts); the app runs this
+ * only for those. A request with a valid key is known by the key's fingerprint (`client`).
  */
-export function requireApiKey(matchKey: KeyMatcher, readsRequireKey: boolean): MiddlewareHandler<AppEnv> {
+export function requireApiKey(matchKey: KeyMatcher): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    if (isOpenPath(c.req.path) || (READS.has(c.req.method) && !readsRequireKey)) return next();
     const client = matchKey(c.req.header('authorization'));
     if (client === undefined) {
       throw new ApiError('unauthorized', 'send a valid API key as `Authorization: Bearer <key>`', undefined, {

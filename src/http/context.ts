@@ -1,5 +1,6 @@
 import type { Sql } from '../db.ts';
 import type { Logger } from '../logger.ts';
+import type { RequestPolicy } from './route-table.ts';
 
 /** What every handler finds on its context. */
 export type AppEnv = {
@@ -10,5 +11,7 @@ export type AppEnv = {
     requestId: string;
     /** Who the request proved to be: a fingerprint of its API key (unset without API keys). */
     client?: string;
+    /** What the layers before the handler do for this request, from its route's declaration. */
+    policy?: RequestPolicy;
   };
 };

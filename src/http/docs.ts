@@ -10,14 +10,19 @@ const assets: Record<string, string> = {
   'swagger-ui-bundle.js': 'text/javascript; charset=utf-8',
 };
 
+/** Where the explorer lives: its page, its assets, and whatever else is asked for below it. */
+export const DOCS_AREA = '/docs';
+
 /**
  * The interactive explorer at /docs. Its scripts and styles are served from
  * the swagger-ui-dist package installed with the service, so it works offline.
+ * Returns the paths of its routes (GET only, outside the OpenAPI document).
  */
-export function mountDocs(app: Hono<AppEnv>, specUrl: string) {
+export function mountDocs(app: Hono<AppEnv>, specUrl: string): string[] {
   const dir = dirname(Bun.resolveSync('swagger-ui-dist/package.json', import.meta.dir));
   const cache = new Map<string, Uint8Array>();
-  app.get(`${ASSET_BASE}/swagger-ui-dist/:file`, (c) => {
+  const assetPath = `${ASSET_BASE}/swagger-ui-dist/:file`;
+  app.get(assetPath, (c) => {
     const file = c.req.param('file');
     const type = assets[file];
     if (!type) return c.notFound();
@@ -32,7 +37,7 @@ export function mountDocs(app: Hono<AppEnv>, specUrl: string) {
     });
   });
   app.get(
-    '/docs',
+    DOCS_AREA,
     swaggerUI({
       url: specUrl,
       baseUrl: ASSET_BASE,
@@ -42,4 +47,5 @@ export function mountDocs(app: Hono<AppEnv>, specUrl: string) {
       persistAuthorization: true,
     }),
   );
+  return [DOCS_AREA, assetPath];
 }

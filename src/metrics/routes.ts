@@ -1,4 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import { OPEN, POOLED } from '../http/route-policy.ts';
 
 export const metricsRoute = createRoute({
   method: 'get',
@@ -7,6 +8,8 @@ export const metricsRoute = createRoute({
   summary: 'Prometheus metrics',
   description: 'Requests and latency by route and status, pool use, database errors by class, build info.',
   tags: ['Health'],
+  security: OPEN,
+  [POOLED]: false,
   responses: {
     200: {
       description: 'Metrics in the Prometheus text format',

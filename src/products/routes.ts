@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { bodyErrors, errorResponses } from '../errors.ts';
 import { IdempotencyKeyHeader, IdParam, IfMatchHeader } from '../http/params.ts';
+import { KEY, KEY_FOR_READS } from '../http/route-policy.ts';
 import { ProductCreateSchema, ProductListQueryWithArchive, ProductPatchSchema, ProductSchema } from './schemas.ts';
 
 const tags = ['Products'];
@@ -24,6 +25,7 @@ export const createProductRoute = createRoute({
     'Creates a product. Its category is matched case-insensitively and created when it does not exist yet. ' +
     'A quantity above 0 is recorded as an `initial` stock movement.',
   tags,
+  security: KEY,
   request: {
     headers: IdempotencyKeyHeader,
     body: { required: true, content: { 'application/json': { schema: ProductCreateSchema } } },
@@ -47,6 +49,7 @@ export const listProductsRoute = createRoute({
     'Products in keyset order, optionally within one category. When more rows follow, the `Link` header ' +
     'carries the next page (`rel="next"`); following it visits every product exactly once.',
   tags,
+  security: KEY_FOR_READS,
   request: { query: ProductListQueryWithArchive },
   responses: {
     200: {
@@ -66,6 +69,7 @@ export const getProductRoute = createRoute({
   operationId: 'getProduct',
   summary: 'Get a product',
   tags,
+  security: KEY_FOR_READS,
   request: { params: IdParam },
   responses: {
     200: productResponse('The product'),
@@ -82,6 +86,7 @@ export const updateProductRoute = createRoute({
     'Changes the fields present in the body (JSON merge patch). Send `If-Match` with the ETag you read ' +
     'so that a concurrent edit is refused (412) instead of overwritten. Quantity changes go through stock adjustments.',
   tags,
+  security: KEY,
   request: {
     params: IdParam,
     headers: IfMatchHeader,
@@ -108,6 +113,7 @@ export const archiveProductRoute = createRoute({
     'Removes the product from listings and lookups and frees its name and SKU. Its stock history is kept, ' +
     'and `POST /products/{id}/restore` brings it back.',
   tags,
+  security: KEY,
   request: { params: IdParam, headers: IfMatchHeader },
   responses: {
     204: { description: 'Archived' },
@@ -121,6 +127,7 @@ export const restoreProductRoute = createRoute({
   operationId: 'restoreProduct',
   summary: 'Restore an archived product',
   tags,
+  security: KEY,
   request: { params: IdParam, headers: IdempotencyKeyHeader },
   responses: {
     200: productResponse('The product, active again'),

@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { bodyErrors, errorResponses } from '../errors.ts';
 import { IdempotencyKeyHeader, IdParam } from '../http/params.ts';
+import { KEY, KEY_FOR_READS } from '../http/route-policy.ts';
 import { MovementListQuery, StockAdjustmentResultSchema, StockAdjustmentSchema, StockMovementSchema } from './schemas.ts';
 
 const tags = ['Stock'];
@@ -14,6 +15,7 @@ export const adjustStockRoute = createRoute({
     'Adds or removes units and records the movement, atomically. A change that would take stock below zero ' +
     'is refused (409 `insufficient_stock`) and writes nothing. Send an `Idempotency-Key` to retry safely.',
   tags,
+  security: KEY,
   request: {
     params: IdParam,
     headers: IdempotencyKeyHeader,
@@ -37,6 +39,7 @@ export const listMovementsRoute = createRoute({
   description:
     'The product\'s stock history, newest first, archived products included. More pages follow through the `Link` header (`rel="next"`).',
   tags,
+  security: KEY_FOR_READS,
   request: { params: IdParam, query: MovementListQuery },
   responses: {
     200: {

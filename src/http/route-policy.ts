@@ -1,0 +1,44 @@
+/**
+ * What each route declares about the layers before its handler, in its
+ * `createRoute` declaration, so that the OpenAPI document and the middleware
+ * read the same words:
+ *
+ * - `security`: `[]` never needs a key (the probes, the document, the explorer);
+ *   `[{ apiKey: [] }, {}]` (a key is optional) needs one only when the service
+ *   runs with API_KEYS and API_READS_REQUIRE_KEY=true (the reads);
+ *   `[{ apiKey: [] }]` needs one whenever the service runs with API_KEYS (the writes).
+ * - `x-pooled: false`: the route takes no connection slot and is not rate
+ *   limited (it answers without the database, or only pings it with its own
+ *   timeout). The key is read when the document is built and removed from it.
+ */
+
+export type Security = Record<string, string[]>[];
+
+/** No key, ever. */
+export const OPEN: Security = [];
+/** A key when the service runs with API_KEYS and API_READS_REQUIRE_KEY=true. */
+export const KEY_FOR_READS: Security = [{ apiKey: [] }, {}];
+/** A key whenever the service runs with API_KEYS. */
+export const KEY: Security = [{ apiKey: [] }];
+
+/** The extension a route declares `false` in when it runs outside the pool gate and the rate limit. */
+export const POOLED = 'x-pooled' as const;
+
+/** Who must send a key: nobody, only with API_READS_REQUIRE_KEY, or every client (when keys are configured). */
+export type KeyRule = 'never' | 'reads' | 'always';
+
+export type RoutePolicy = { key: KeyRule; pooled: boolean };
+
+/** The policy a route's declaration (an operation of the document, or a createRoute config) states. */
+export function policyOf(where: string, route: { security?: Security; [POOLED]?: unknown }): RoutePolicy {
+  const { security } = route;
+  if (!security) throw new Error(`${where} declares no security: say who needs a key (src/http/route-policy.ts)`);
+  const key: KeyRule = security.length === 0
+    ? 'never'
+    : security.some((requirement) => Object.keys(requirement).length === 0) ? 'reads' : 'always';
+  return { key, pooled: route[POOLED] !== false };
+}
+
+/** Whether a request to a route with this rule needs a key, given the service's configuration. */
+export const keyNeeded = (key: KeyRule, readsRequireKey: boolean) =>
+  key === 'always' || (key === 'reads' && readsRequireKey);
