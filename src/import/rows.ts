@@ -68,7 +68,7 @@ const NUL_MESSAGES: Record<Field, string> = {
 
 /** Sets a value, or records a NUL problem for it (the value is then left out). */
 function setValue(row: StagedRow, index: number, value: string | null) {
-  if (value !== null && value.includes(NUL)) {
+  if (value?.includes(NUL)) {
     problemsOf(row)[FIELDS[index]!] = NUL_MESSAGES[FIELDS[index]!];
     return;
   }
