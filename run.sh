@@ -2,6 +2,7 @@
 # The inventory service, from a fresh clone:
 #   ./run.sh          set up everything and serve the API on http://localhost:8000
 #   ./run.sh test     set up everything and run the test suites on a throwaway database
+#   ./run.sh check    set up everything and run the static checks: type check (tsc) and lint (Biome)
 # Needs only Node.js/npm when Bun is not installed. See README.md.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -61,12 +62,27 @@ case "$mode" in
     # unless TEST_DATABASE_URL names a server; it never touches .data/.
     exec "$BUN" test "$@"
     ;;
+  typecheck)
+    # Bun runs TypeScript without checking its types: tsc --noEmit does.
+    exec "$BUN" run typecheck
+    ;;
+  lint)
+    # Biome's lint rules and formatting (biome.json).
+    exec "$BUN" run lint
+    ;;
+  check)
+    # Both static checks; each reports, and the run fails if either fails.
+    status=0
+    "$BUN" run typecheck || status=1
+    "$BUN" run lint || status=1
+    exit "$status"
+    ;;
   bench)
     # The performance benchmark (minutes): writes bench/RESULTS.md. Never part of `test`.
     exec "$BUN" bench/run.ts
     ;;
   *)
-    echo "usage: ./run.sh [serve|test|bench]" >&2
+    echo "usage: ./run.sh [serve|test|check|typecheck|lint|bench]" >&2
     exit 2
     ;;
 esac

@@ -2,9 +2,9 @@ import postgres from 'postgres';
 import type { Config } from './config.ts';
 
 /** The pool. */
-export type Pool = postgres.Sql<{}>;
+export type Pool = postgres.Sql;
 /** Where a query runs: the pool or an open transaction. Query functions take this first. */
-export type Sql = Pool | postgres.TransactionSql<{}>;
+export type Sql = Pool | postgres.TransactionSql;
 
 const TIMESTAMPTZ = 1184;
 const INT8 = 20;
@@ -67,7 +67,7 @@ export function createPool(
  * Runs `fn` in a transaction: a new one on the pool, or a savepoint when `sql`
  * is already a transaction (an idempotent request runs inside one).
  */
-export function transaction<T>(sql: Sql, fn: (tx: postgres.TransactionSql<{}>) => Promise<T>): Promise<T> {
+export function transaction<T>(sql: Sql, fn: (tx: postgres.TransactionSql) => Promise<T>): Promise<T> {
   if ('begin' in sql) return sql.begin(fn) as Promise<T>;
   return sql.savepoint(fn) as Promise<T>;
 }

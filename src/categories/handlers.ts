@@ -19,6 +19,7 @@ export const remove: RouteHandler<typeof deleteCategoryRoute, AppEnv> = async (c
   const { id } = c.req.valid('param');
   const outcome = await deleteCategory(c.var.sql, id);
   if (outcome === 'missing') throw new ApiError('not_found', `no category with id ${id}`);
-  if (outcome === 'not_empty') throw new ApiError('category_not_empty', 'the category still has products (archived ones included)');
+  if (outcome === 'not_empty')
+    throw new ApiError('category_not_empty', 'the category still has products (archived ones included)');
   return c.body(null, 204);
 };

@@ -20,7 +20,6 @@ export const CategoryCreateSchema = z
       description: `${nameDescription(MAX_CATEGORY_NAME)} Unique case-insensitively.`,
       example: 'Garden',
     }),
-    description: textUpTo(2000).nullable().optional()
-      .openapi({ example: 'Plants, tools and outdoor furniture' }),
+    description: textUpTo(2000).nullable().optional().openapi({ example: 'Plants, tools and outdoor furniture' }),
   })
   .openapi('CategoryCreate');

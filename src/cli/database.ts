@@ -27,4 +27,3 @@ export function embeddedDatabaseUrl(port: number | string, { host = '127.0.0.1',
 export function databaseUrl(env: Record<string, string | undefined> = process.env): string {
   return env.DATABASE_URL ?? embeddedDatabaseUrl(embeddedPort(env));
 }
-

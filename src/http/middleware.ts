@@ -31,8 +31,7 @@ export const MAX_BODY_BYTES = 64 * 1024;
 /** Refuses bodies over 64 KiB while they stream in, before they are buffered whole. */
 export const limitBody: MiddlewareHandler<AppEnv> = bodyLimit({
   maxSize: MAX_BODY_BYTES,
-  onError: (c) =>
-    problemResponse(new ApiError('payload_too_large', `the body exceeds ${MAX_BODY_BYTES} bytes`), c.req.path),
+  onError: (c) => problemResponse(new ApiError('payload_too_large', `the body exceeds ${MAX_BODY_BYTES} bytes`), c.req.path),
 });
 
 export const MAX_URL_BYTES = 8 * 1024;

@@ -68,7 +68,7 @@ const NUL_MESSAGES: Record<Field, string> = {
 
 /** Sets a value, or records a NUL problem for it (the value is then left out). */
 function setValue(row: StagedRow, index: number, value: string | null) {
-  if (value !== null && value.includes(NUL)) {
+  if (value?.includes(NUL)) {
     problemsOf(row)[FIELDS[index]!] = NUL_MESSAGES[FIELDS[index]!];
     return;
   }
@@ -85,6 +85,7 @@ const emptyValues = (): (string | null)[] => [null, null, null, null, null, null
 // ---------------------------------------------------------------------------
 // CSV
 
+// biome-ignore lint/suspicious/noConstEnum: never exported, so a per-file transpiler compiles it like a plain enum
 const enum State { FieldStart, Unquoted, Quoted, QuoteInQuoted }
 const COMMA = 44, QUOTE = 34, LF = 10, CR = 13;
 
@@ -148,6 +149,7 @@ export function csvParser(): RowParser {
     for (let i = 0; i < n; i++) {
       const c = text.charCodeAt(i);
       switch (state) {
+        // biome-ignore lint/suspicious/noFallthroughSwitchClause: the character belongs to an unquoted field (below)
         case State.FieldStart:
           if (c === QUOTE) { state = State.Quoted; quoted = true; start = i + 1; break; }
           start = i;

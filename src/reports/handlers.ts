@@ -23,7 +23,9 @@ function byCategory(rows: LowStockRow[]) {
 async function readReport(sql: Sql, below: number | undefined): Promise<[CategoryTotals[], LowStockRow[] | undefined]> {
   if (below === undefined) return [await inventoryTotals(sql), undefined];
   const both = async (tx: Sql) => [await inventoryTotals(tx), await lowStock(tx, below)] as [CategoryTotals[], LowStockRow[]];
-  return 'begin' in sql ? sql.begin('isolation level repeatable read read only', both) as Promise<[CategoryTotals[], LowStockRow[]]> : both(sql);
+  return 'begin' in sql
+    ? (sql.begin('isolation level repeatable read read only', both) as Promise<[CategoryTotals[], LowStockRow[]]>)
+    : both(sql);
 }
 
 export const inventoryReport: RouteHandler<typeof inventoryReportRoute, AppEnv> = async (c) => {

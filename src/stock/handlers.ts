@@ -37,4 +37,3 @@ export const listMovements: RouteHandler<typeof listMovementsRoute, AppEnv> = as
   }
   return c.json(rows, 200);
 };
-

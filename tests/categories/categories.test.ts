@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { expectProblem } from '../support/problem.ts';
-
-type Category = { id: number; name: string; description: string | null; product_count: number; created_at: string };
+import type { Category } from '../support/types.ts';
 
 let t: TestApp;
 beforeAll(async () => { t = await createTestApp(); });

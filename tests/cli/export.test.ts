@@ -8,7 +8,6 @@ import { importFile } from '../../src/import/import-file.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { runCommand } from '../support/command.ts';
 
-const root = join(import.meta.dir, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'inventory-export-'));
 let db: TestDatabase;
 

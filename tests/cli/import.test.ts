@@ -4,12 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatReport, progressPrinter } from '../../src/cli/import.ts';
 import { importFile, type ImportOptions, type ImportProgress } from '../../src/import/import-file.ts';
-import { NAME_CHARACTERS_MESSAGE, TEXT_CHARACTERS_MESSAGE } from '../../src/http/text.ts';
+import { NAME_CHARACTERS_MESSAGE } from '../../src/http/text.ts';
 import { SKU_PATTERN } from '../../src/products/model.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { runCommand } from '../support/command.ts';
 
-const root = join(import.meta.dir, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'inventory-import-'));
 let db: TestDatabase;
 beforeAll(async () => { db = await createTestDatabase(); });

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import type postgres from 'postgres';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 
-type Tx = postgres.TransactionSql<{}>;
+type Tx = postgres.TransactionSql;
 
 let t: TestDatabase;
 /** A committed category holding one committed product, SKU "BASE-001", name "Base Product", 5 in stock. */

@@ -46,7 +46,7 @@ test('db/schema.sql, run on an empty database, builds the same schema as the mig
   // What a reader of db/schema.sql sees must be the schema, including each table's persistence (UNLOGGED).
   expect(
     await fingerprint(fromSchemaFile.admin),
-    'db/schema.sql leaves out or changes something the migrations create: src/cli/schema-dump.ts must write it. '
-      + '(Expected: the migrated schema; Received: the schema db/schema.sql builds.)',
+    'db/schema.sql leaves out or changes something the migrations create: src/cli/schema-dump.ts must write it. ' +
+      '(Expected: the migrated schema; Received: the schema db/schema.sql builds.)',
   ).toEqual(await fingerprint(migrated.admin));
 });

@@ -1,13 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { expectProblem } from '../support/problem.ts';
+import type { Product } from '../support/types.ts';
 import { json, nextNumber, unique } from '../support/values.ts';
 
 let t: TestApp;
 beforeAll(async () => { t = await createTestApp(); });
 afterAll(async () => { await t?.close(); });
-
-type Product = { id: number; sku: string; name: string; quantity: number; category: string };
 
 async function createProduct(body: Record<string, unknown> = {}): Promise<{ product: Product; etag: string }> {
   const res = await t.post('/products', {

@@ -1,15 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createTestApp, type TestApp } from '../support/app.ts';
+import type { Product } from '../support/types.ts';
 import { unique } from '../support/values.ts';
 
 const SKU_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const RFC3339_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 const PRODUCT_KEYS = ['id', 'sku', 'name', 'description', 'price', 'quantity', 'category', 'created_at', 'updated_at'];
 
-type Product = {
-  id: number; sku: string; name: string; description: string | null; price: number; quantity: number;
-  category: string; created_at: string; updated_at: string;
-};
 type Problem = { code: string; errors: { path: string; message: string }[] };
 
 let t: TestApp;

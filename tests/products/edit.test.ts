@@ -1,17 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createTestApp, listen, type TestApp } from '../support/app.ts';
 import { expectProblem } from '../support/problem.ts';
+import type { Product } from '../support/types.ts';
 import { json, nextNumber, unique } from '../support/values.ts';
 import { documentedFetch } from '../support/contract.ts';
 
 let t: TestApp;
 beforeAll(async () => { t = await createTestApp(); });
 afterAll(async () => { await t?.close(); });
-
-type Product = {
-  id: number; sku: string; name: string; description: string | null; price: number; quantity: number;
-  category: string; created_at: string; updated_at: string;
-};
 
 async function createProduct(body: Record<string, unknown> = {}): Promise<{ product: Product; etag: string }> {
   const res = await t.post('/products', {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createTestApp, type TestApp } from '../support/app.ts';
+import type { Product } from '../support/types.ts';
 
 const SORTS = ['name', '-name', 'price', '-price', 'created_at', '-created_at'] as const;
 type Sort = (typeof SORTS)[number];
@@ -38,7 +39,6 @@ function nextPath(res: Response): string | null {
 }
 
 type Walk = { ids: number[]; pages: number[][] };
-type Listed = { id: number; sku: string; name: string; price: number; category: string; created_at: string };
 
 /** Follows Link rel="next" from `path` to the last page; `between` runs after each page but the last. */
 async function walk(t: TestApp, path: string, maxPages: number, between?: (page: number) => Promise<void>): Promise<Walk> {
@@ -134,7 +134,7 @@ describe('GET /products: listing', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toStartWith('application/json');
     expect(res.headers.get('link')).toBeNull();
-    const body = (await res.json()) as Listed[];
+    const body = (await res.json()) as Product[];
     expect(Array.isArray(body)).toBe(true);
     expect(body.map((p) => p.id)).toEqual(expectedIds(fixture, 'name'));
     const first = body[0]!;
@@ -148,7 +148,7 @@ describe('GET /products: listing', () => {
   test('returns 100 rows and a next link when no limit is given', async () => {
     const res = await t.request('/products');
     expect(res.status).toBe(200);
-    const body = (await res.json()) as Listed[];
+    const body = (await res.json()) as Product[];
     expect(body.length).toBe(100);
     expect(nextPath(res)).not.toBeNull();
   });
@@ -156,7 +156,7 @@ describe('GET /products: listing', () => {
   test('answers GET /products/ with a trailing slash like GET /products', async () => {
     const res = await t.request('/products/?limit=1000');
     expect(res.status).toBe(200);
-    expect(((await res.json()) as Listed[]).map((p) => p.id)).toEqual(expectedIds(fixture, 'name'));
+    expect(((await res.json()) as Product[]).map((p) => p.id)).toEqual(expectedIds(fixture, 'name'));
   });
 
   test('orders equal prices by id, ascending for price and descending for -price', async () => {
@@ -189,7 +189,7 @@ describe('GET /products: listing', () => {
     const sku = skus.get(target.id)!;
     const res = await t.request(`/products?sku=${encodeURIComponent(sku.toLowerCase())}`);
     expect(res.status).toBe(200);
-    const body = (await res.json()) as Listed[];
+    const body = (await res.json()) as Product[];
     expect(body.map((p) => p.id)).toEqual([target.id]);
     expect(body[0]!.sku).toBe(sku);
     expect(await (await t.request(`/products?sku=${sku.slice(0, -1)}`)).json()).toEqual([]);
@@ -227,10 +227,10 @@ describe('GET /products: keyset pagination', () => {
 
   test('answers limit=1 and limit=1000', async () => {
     const one = await t.request('/products?limit=1');
-    expect(((await one.json()) as Listed[]).length).toBe(1);
+    expect(((await one.json()) as Product[]).length).toBe(1);
     expect(nextPath(one)).not.toBeNull();
     const all = await t.request('/products?limit=1000');
-    expect(((await all.json()) as Listed[]).length).toBe(FIXTURE_SIZE);
+    expect(((await all.json()) as Product[]).length).toBe(FIXTURE_SIZE);
     expect(all.headers.get('link')).toBeNull();
   });
 });

@@ -1,20 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { expectProblem } from '../support/problem.ts';
+import type { InventoryReport, LowStockProduct } from '../support/types.ts';
 import { json, unique } from '../support/values.ts';
 
 let t: TestApp;
 beforeAll(async () => { t = await createTestApp(); });
 afterAll(async () => { await t?.close(); });
-
-type Totals = { product_count: number; units: number; value: string };
-type CategoryTotals = Totals & { category: string };
-type LowStockProduct = { id: number; sku: string; name: string; quantity: number };
-type Report = {
-  categories: CategoryTotals[];
-  total: Totals;
-  low_stock?: { category: string; products: LowStockProduct[] }[];
-};
 
 const MAX_PRICE_CENTS = 9999999999n; // 99999999.99
 const MAX_QUANTITY = 2147483647;
@@ -31,7 +23,7 @@ function decimal(c: bigint): string {
   return `${text.slice(0, -2)}.${text.slice(-2)}`;
 }
 
-async function report(app: TestApp = t, query = ''): Promise<Report> {
+async function report(app: TestApp = t, query = ''): Promise<InventoryReport> {
   const res = await app.request(`/reports/inventory${query}`);
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toStartWith('application/json');
@@ -44,7 +36,7 @@ async function createProduct(body: Record<string, unknown>, app: TestApp = t): P
   return json(res);
 }
 
-const entry = (r: Report, category: string) => r.categories.find((c) => c.category === category);
+const entry = (r: InventoryReport, category: string) => r.categories.find((c) => c.category === category);
 
 describe('GET /reports/inventory: totals', () => {
   test('answers the categories and the total, without low_stock unless asked', async () => {
@@ -89,7 +81,7 @@ describe('GET /reports/inventory: totals', () => {
     await createProduct({ price: 19.99, quantity: 7, category: unique('Growth') });
     await createProduct({ price: 0.01, quantity: 1, category: 'growth extra' });
     const after = await report();
-    const sum = (r: Report) => r.categories.reduce((acc, c) => acc + cents(c.value), 0n);
+    const sum = (r: InventoryReport) => r.categories.reduce((acc, c) => acc + cents(c.value), 0n);
     expect(cents(after.total.value)).toBe(sum(after));
     expect(after.total.product_count).toBe(after.categories.reduce((acc, c) => acc + c.product_count, 0));
     expect(after.total.units).toBe(after.categories.reduce((acc, c) => acc + c.units, 0));

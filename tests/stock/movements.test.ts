@@ -1,16 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { expectProblem } from '../support/problem.ts';
+import type { StockMovement } from '../support/types.ts';
 import { json, unique } from '../support/values.ts';
 
 let t: TestApp;
 beforeAll(async () => { t = await createTestApp(); });
 afterAll(async () => { await t?.close(); });
-
-type Movement = {
-  id: number; product_id: number; delta: number; reason: string; note: string | null;
-  quantity_after: number; created_at: string;
-};
 
 /** A product with an 'initial' movement of `initial` (when > 0) followed by `adjustments` +1 movements. */
 async function productWithMovements(initial: number, adjustments: number): Promise<number> {
@@ -44,7 +40,7 @@ describe('GET /products/{id}/stock-movements: listing', () => {
     const res = await t.request(`/products/${id}/stock-movements`);
     expect(res.status).toBe(200);
     expect(res.headers.get('link')).toBeNull();
-    const rows: Movement[] = await json(res);
+    const rows: StockMovement[] = await json(res);
     expect(rows.map((m) => m.id)).toEqual(await movementIdsInDb(id));
     expect(rows.map((m) => [m.delta, m.reason, m.quantity_after])).toEqual([
       [1, 'received', 8], [1, 'received', 7], [1, 'received', 6], [5, 'initial', 5],
@@ -58,7 +54,7 @@ describe('GET /products/{id}/stock-movements: listing', () => {
   test('lists only the product\'s own movements', async () => {
     const a = await productWithMovements(2, 1);
     const b = await productWithMovements(3, 2);
-    const rows: Movement[] = await json(await t.request(`/products/${a}/stock-movements`));
+    const rows: StockMovement[] = await json(await t.request(`/products/${a}/stock-movements`));
     expect(rows.length).toBe(2);
     expect(rows.every((m) => m.product_id === a)).toBe(true);
     expect(rows.some((m) => m.product_id === b)).toBe(false);
@@ -77,7 +73,7 @@ describe('GET /products/{id}/stock-movements: listing', () => {
     expect((await t.request(`/products/${id}`, { method: 'DELETE' })).status).toBe(204);
     const res = await t.request(`/products/${id}/stock-movements`);
     expect(res.status).toBe(200);
-    expect(((await json(res)) as Movement[]).map((m) => m.id)).toEqual(await movementIdsInDb(id));
+    expect(((await json(res)) as StockMovement[]).map((m) => m.id)).toEqual(await movementIdsInDb(id));
   });
 
   test('answers 404 for an unknown product', async () => {
@@ -95,7 +91,7 @@ describe('GET /products/{id}/stock-movements: keyset pagination', () => {
       expect(pages).toBeLessThan(10);
       const res = await t.request(next);
       expect(res.status).toBe(200);
-      const rows: Movement[] = await json(res);
+      const rows: StockMovement[] = await json(res);
       pageSizes.push(rows.length);
       seen.push(...rows.map((m) => m.id));
       next = nextOf(res);
@@ -110,13 +106,13 @@ describe('GET /products/{id}/stock-movements: keyset pagination', () => {
   test('gives no next link when the page holds exactly the remaining movements', async () => {
     const id = await productWithMovements(1, 2); // 3 movements
     const full = await t.request(`/products/${id}/stock-movements?limit=3`);
-    expect(((await json(full)) as Movement[]).length).toBe(3);
+    expect(((await json(full)) as StockMovement[]).length).toBe(3);
     expect(full.headers.get('link')).toBeNull();
 
     const first = await t.request(`/products/${id}/stock-movements?limit=2`);
-    expect(((await json(first)) as Movement[]).length).toBe(2);
+    expect(((await json(first)) as StockMovement[]).length).toBe(2);
     const second = await t.request(nextOf(first)!);
-    expect(((await json(second)) as Movement[]).length).toBe(1);
+    expect(((await json(second)) as StockMovement[]).length).toBe(1);
     expect(second.headers.get('link')).toBeNull();
   });
 
@@ -124,9 +120,9 @@ describe('GET /products/{id}/stock-movements: keyset pagination', () => {
     const id = await productWithMovements(1, 5);
     const before = await movementIdsInDb(id);
     const first = await t.request(`/products/${id}/stock-movements?limit=3`);
-    const firstIds = ((await json(first)) as Movement[]).map((m) => m.id);
+    const firstIds = ((await json(first)) as StockMovement[]).map((m) => m.id);
     expect((await t.post(`/products/${id}/stock-adjustments`, { delta: 1, reason: 'returned' })).status).toBe(201);
-    const rest = ((await json(await t.request(nextOf(first)!))) as Movement[]).map((m) => m.id);
+    const rest = ((await json(await t.request(nextOf(first)!))) as StockMovement[]).map((m) => m.id);
     expect([...firstIds, ...rest]).toEqual(before);
   });
 
@@ -134,7 +130,7 @@ describe('GET /products/{id}/stock-movements: keyset pagination', () => {
     const id = await productWithMovements(1, 2);
     const res = await t.request(`/products/${id}/stock-movements?limit=${limit}`);
     expect(res.status).toBe(200);
-    expect(((await json(res)) as Movement[]).length).toBe(Math.min(expected, 3));
+    expect(((await json(res)) as StockMovement[]).length).toBe(Math.min(expected, 3));
   });
 
   test.each(['0', '1001', '-1', '2.5', 'abc'])('refuses limit=%s with 422', async (limit) => {
