@@ -16,7 +16,9 @@ export async function benchImport(adminUrl: string, rows: number, out: string): 
   const file = join(out, `import-${rows}.csv`);
   const lines = ['sku,name,description,price,quantity,category'];
   for (let i = 1; i <= rows; i++) {
-    lines.push(`IMP-${i},Imported product ${i},"Bulk, imported item ${i}",${((i * 7919) % 100000) / 100},${(i * 31) % 500},Import ${1 + (i % 50)}`);
+    lines.push(
+      `IMP-${i},Imported product ${i},"Bulk, imported item ${i}",${((i * 7919) % 100000) / 100},${(i * 31) % 500},Import ${1 + (i % 50)}`,
+    );
   }
   writeFileSync(file, lines.join('\n') + '\n');
 
@@ -54,10 +56,13 @@ export async function benchImport(adminUrl: string, rows: number, out: string): 
     const categories = await direct<{ id: number; name: string }[]>`
       INSERT INTO categories (name) SELECT 'Import ' || i FROM generate_series(1, 50) i RETURNING id, name`;
     const idOf = new Map(categories.map((c) => [c.name, c.id]));
-    const text = lines.slice(1).map((_, j) => {
-      const i = j + 1;
-      return `IMP-${i}\tImported product ${i}\tBulk, imported item ${i}\t${((i * 7919) % 100000) / 100}\t${(i * 31) % 500}\t${idOf.get(`Import ${1 + (i % 50)}`)}\n`;
-    }).join('');
+    const text = lines
+      .slice(1)
+      .map((_, j) => {
+        const i = j + 1;
+        return `IMP-${i}\tImported product ${i}\tBulk, imported item ${i}\t${((i * 7919) % 100000) / 100}\t${(i * 31) % 500}\t${idOf.get(`Import ${1 + (i % 50)}`)}\n`;
+      })
+      .join('');
     const directStarted = performance.now();
     await direct.begin(async (tx) => {
       const w = await tx`COPY products (sku, name, description, price, quantity, category_id) FROM STDIN`.writable();

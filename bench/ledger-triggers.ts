@@ -25,8 +25,10 @@ const args = process.argv.slice(2).map(Number);
 const [PRODUCTS = 100_000, ROUNDS = 5, TRANSACTIONS = 3000, IMPORT_ROWS = 100_000, CLIENTS = 2] = args;
 const IMPORT_ROUNDS = args[5] ?? ROUNDS;
 const TRIGGERS = [
-  ['products', 'products_quantity_in_ledger_insert'], ['products', 'products_quantity_in_ledger_update'],
-  ['stock_movements', 'stock_movements_follow_ledger'], ['stock_movements', 'stock_movements_append_only'],
+  ['products', 'products_quantity_in_ledger_insert'],
+  ['products', 'products_quantity_in_ledger_update'],
+  ['stock_movements', 'stock_movements_follow_ledger'],
+  ['stock_movements', 'stock_movements_append_only'],
   ['stock_movements', 'stock_movements_no_truncate'],
 ] as const;
 
@@ -67,10 +69,25 @@ try {
   const pgbench = async (script: string, vars: Record<string, number>) => {
     const before = new Set(postgresChildren(pgPid));
     const cpu = postgresCpuSeconds(pgPid);
-    const proc = Bun.spawn([
-      Bun.which('pgbench') ?? '/usr/lib/postgresql/15/bin/pgbench', '-n', '-M', 'prepared', '-c', String(CLIENTS), '-j', '1',
-      '-t', String(TRANSACTIONS), '-f', script, ...Object.entries(vars).flatMap(([k, v]) => ['-D', `${k}=${v}`]), url,
-    ], { stdout: 'pipe', stderr: 'pipe' });
+    const proc = Bun.spawn(
+      [
+        Bun.which('pgbench') ?? '/usr/lib/postgresql/15/bin/pgbench',
+        '-n',
+        '-M',
+        'prepared',
+        '-c',
+        String(CLIENTS),
+        '-j',
+        '1',
+        '-t',
+        String(TRANSACTIONS),
+        '-f',
+        script,
+        ...Object.entries(vars).flatMap(([k, v]) => ['-D', `${k}=${v}`]),
+        url,
+      ],
+      { stdout: 'pipe', stderr: 'pipe' },
+    );
     const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
     await proc.exited;
     await waitForExit(postgresChildren(pgPid).filter((pid) => !before.has(pid)));
@@ -89,7 +106,9 @@ try {
         const r = await pgbench(script, vars);
         record(`${name}: tps`, on, r.tps);
         record(`${name}: PostgreSQL CPU µs per transaction`, on, r.cpuUs);
-        console.log(`round ${round} ${name}, triggers ${on ? 'on' : 'off'}: ${r.tps.toFixed(0)} tps, ${r.cpuUs.toFixed(0)} µs CPU`);
+        console.log(
+          `round ${round} ${name}, triggers ${on ? 'on' : 'off'}: ${r.tps.toFixed(0)} tps, ${r.cpuUs.toFixed(0)} µs CPU`,
+        );
       }
     }
   }
@@ -97,10 +116,14 @@ try {
   await sql.end();
 
   if (IMPORT_ROWS > 0 && IMPORT_ROUNDS > 0) {
-    const rows = (bump: number) => ['sku,name,description,price,quantity,category', ...Array.from({ length: IMPORT_ROWS }, (_, j) => {
-      const i = j + 1;
-      return `IMP-${i},Imported product ${i},"Bulk, imported item ${i}",${((i * 7919) % 100000) / 100},${1 + ((i * 31) % 500) + bump},Import ${1 + (i % 50)}`;
-    })].join('\n') + '\n';
+    const rows = (bump: number) =>
+      [
+        'sku,name,description,price,quantity,category',
+        ...Array.from({ length: IMPORT_ROWS }, (_, j) => {
+          const i = j + 1;
+          return `IMP-${i},Imported product ${i},"Bulk, imported item ${i}",${((i * 7919) % 100000) / 100},${1 + ((i * 31) % 500) + bump},Import ${1 + (i % 50)}`;
+        }),
+      ].join('\n') + '\n';
     const fresh = join(dir, 'new.csv');
     const changed = join(dir, 'changed.csv');
     writeFileSync(fresh, rows(0));
@@ -124,8 +147,10 @@ try {
         record(`import ${IMPORT_ROWS} new products: PostgreSQL CPU s`, on, c1 - c0);
         record(`import ${IMPORT_ROWS} changed quantities: s`, on, updated.seconds);
         record(`import ${IMPORT_ROWS} changed quantities: PostgreSQL CPU s`, on, c2 - c1);
-        console.log(`round ${round} import, triggers ${on ? 'on' : 'off'}: new ${inserted.seconds.toFixed(2)} s `
-          + `(${(c1 - c0).toFixed(2)} s CPU), changed ${updated.seconds.toFixed(2)} s (${(c2 - c1).toFixed(2)} s CPU)`);
+        console.log(
+          `round ${round} import, triggers ${on ? 'on' : 'off'}: new ${inserted.seconds.toFixed(2)} s ` +
+            `(${(c1 - c0).toFixed(2)} s CPU), changed ${updated.seconds.toFixed(2)} s (${(c2 - c1).toFixed(2)} s CPU)`,
+        );
       }
     }
   }
@@ -138,5 +163,7 @@ try {
 console.log('\n| workload | triggers on | triggers off | on / off |\n|---|---|---|---|');
 for (const [key, { on, off }] of Object.entries(results)) {
   const digits = key.endsWith(' s') ? 2 : 0;
-  console.log(`| ${key} | ${median(on).toFixed(digits)} | ${median(off).toFixed(digits)} | ${(median(on) / median(off)).toFixed(2)} |`);
+  console.log(
+    `| ${key} | ${median(on).toFixed(digits)} | ${median(off).toFixed(digits)} | ${(median(on) / median(off)).toFixed(2)} |`,
+  );
 }

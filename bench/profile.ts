@@ -44,7 +44,9 @@ export async function waitForExit(pids: number[], ms = 2000): Promise<void> {
 /** The postmaster's children now: its backends and background processes. */
 export function postgresChildren(postmasterPid: number): number[] {
   // Field 4 of /proc/PID/stat (index 1 here) is the parent pid.
-  return readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number)
+  return readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .map(Number)
     .filter((pid) => Number(statFields(pid)?.[1]) === postmasterPid);
 }
 
@@ -97,7 +99,9 @@ export function summarizeProfile(profile: CpuProfile, top = 15): ProfileSummary 
   const packages = new Map<string, number>();
   for (const [id, us] of self) {
     const f = byId.get(id)!.callFrame;
-    const where = f.url ? `${f.url.replace(/^.*?\/(node_modules|src)\//, '$1/')}${f.lineNumber >= 0 ? `:${f.lineNumber + 1}` : ''}` : '[native code]';
+    const where = f.url
+      ? `${f.url.replace(/^.*?\/(node_modules|src)\//, '$1/')}${f.lineNumber >= 0 ? `:${f.lineNumber + 1}` : ''}`
+      : '[native code]';
     const key = `${f.functionName}@${where}`;
     const entry = functions.get(key) ?? { name: f.functionName || '(anonymous)', where, us: 0 };
     entry.us += us;
@@ -108,7 +112,9 @@ export function summarizeProfile(profile: CpuProfile, top = 15): ProfileSummary 
   const pct = (us: number) => (100 * us) / (total || 1);
   return {
     sampledMs: total / 1000,
-    functions: [...functions.values()].sort((a, b) => b.us - a.us).slice(0, top)
+    functions: [...functions.values()]
+      .sort((a, b) => b.us - a.us)
+      .slice(0, top)
       .map((f) => ({ name: f.name, where: f.where, selfPct: pct(f.us) })),
     packages: [...packages.entries()].sort((a, b) => b[1] - a[1]).map(([name, us]) => ({ name, selfPct: pct(us) })),
   };

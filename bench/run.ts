@@ -17,7 +17,13 @@ import { ROOT } from '../src/cli/paths.ts';
 import { provisionApiRole, provisionDatabase } from '../src/cli/provision.ts';
 import { freePort, startEmbeddedPostgres } from '../src/cli/embedded-postgres.ts';
 import {
-  postgresChildren, postgresCpuSeconds, postmasterPid, processCpuSeconds, readProfile, summarizeProfile, waitForExit,
+  postgresChildren,
+  postgresCpuSeconds,
+  postmasterPid,
+  processCpuSeconds,
+  readProfile,
+  summarizeProfile,
+  waitForExit,
   type ProfileSummary,
 } from './profile.ts';
 
@@ -66,18 +72,28 @@ async function ensurePgbench(): Promise<string> {
   const candidates = [Bun.which('pgbench'), ...['17', '16', '15'].map((v) => `/usr/lib/postgresql/${v}/bin/pgbench`)];
   for (const c of candidates) if (c && existsSync(c)) return c;
   const dir = join(OUT, 'pgbench');
-  const local = readdirSync(dir, { recursive: true }).map(String).find((f) => f.endsWith('bin/pgbench'));
+  const local = readdirSync(dir, { recursive: true })
+    .map(String)
+    .find((f) => f.endsWith('bin/pgbench'));
   if (local) return join(dir, local);
-  log('unpacking pgbench from Debian\'s postgresql package');
+  log("unpacking pgbench from Debian's postgresql package");
   mkdirSync(dir, { recursive: true });
   await sh(['apt-get', 'update', '-qq']);
   const policy = await sh(['apt-cache', 'search', '--names-only', '^postgresql-1[0-9]$']);
-  const pkg = policy.out.split('\n').map((l) => l.split(' ')[0]).filter(Boolean).sort().pop() ?? 'postgresql-15';
+  const pkg =
+    policy.out
+      .split('\n')
+      .map((l) => l.split(' ')[0])
+      .filter(Boolean)
+      .sort()
+      .pop() ?? 'postgresql-15';
   await sh(['apt-get', 'download', pkg!], { cwd: dir });
   const deb = readdirSync(dir).find((f) => f.endsWith('.deb'));
   if (!deb) throw new Error('cannot download pgbench');
   await sh(['dpkg', '-x', deb, 'x'], { cwd: dir });
-  const found = readdirSync(dir, { recursive: true }).map(String).find((f) => f.endsWith('bin/pgbench'));
+  const found = readdirSync(dir, { recursive: true })
+    .map(String)
+    .find((f) => f.endsWith('bin/pgbench'));
   if (!found) throw new Error('pgbench not found in the package');
   return join(dir, found);
 }
@@ -95,10 +111,12 @@ async function loadCatalog(ownerUrl: string) {
     const writable = await sql`COPY products (sku, name, description, price, quantity, category_id) FROM STDIN`.writable();
     const batch: string[] = [];
     const write = (chunk: string) =>
-      new Promise<void>((resolve, reject) => (writable.write(chunk, (e) => (e ? reject(e) : resolve()))));
+      new Promise<void>((resolve, reject) => writable.write(chunk, (e) => (e ? reject(e) : resolve())));
     for (let i = 1; i <= PRODUCTS; i++) {
       const price = ((i * 7919) % 100000) / 100;
-      batch.push(`SKU-${i}\tProduct ${i.toString(36)} ${i}\tBenchmark product number ${i}\t${price}\t${(i * 31) % 500}\t${cats[i % CATEGORIES]!.id}\n`);
+      batch.push(
+        `SKU-${i}\tProduct ${i.toString(36)} ${i}\tBenchmark product number ${i}\t${price}\t${(i * 31) % 500}\t${cats[i % CATEGORIES]!.id}\n`,
+      );
       if (batch.length === 10_000) await write(batch.splice(0).join(''));
     }
     if (batch.length) await write(batch.join(''));
@@ -132,20 +150,36 @@ async function startService(apiUrl: string, o: ServiceOptions = {}): Promise<Ser
   const proc = Bun.spawn(['bun', ...(o.bunFlags ?? []), script], {
     cwd: ROOT,
     env: {
-      PATH: process.env.PATH, DATABASE_URL: apiUrl, PORT: String(port), HOST: '127.0.0.1',
-      DB_POOL_MAX: String(POOL), LOG_LEVEL: 'info', LOG_FORMAT: 'json', WEB_CONCURRENCY: String(processes),
+      PATH: process.env.PATH,
+      DATABASE_URL: apiUrl,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DB_POOL_MAX: String(POOL),
+      LOG_LEVEL: 'info',
+      LOG_FORMAT: 'json',
+      WEB_CONCURRENCY: String(processes),
       // The heap sizing ./run.sh gives the service (see run.sh).
       BUN_JSC_forceRAMSize: process.env.BUN_JSC_forceRAMSize,
     },
-    stdout: logFile, stderr: 'inherit',
+    stdout: logFile,
+    stderr: 'inherit',
   });
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 300; i++) {
-    if (listeners(port) >= processes && (await fetch(`${base}/readyz`).then((r) => r.ok, () => false))) break;
+    if (
+      listeners(port) >= processes &&
+      (await fetch(`${base}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      ))
+    )
+      break;
     await Bun.sleep(50);
   }
   return {
-    proc, base, port,
+    proc,
+    base,
+    port,
     stop: async () => {
       proc.kill('SIGTERM');
       await proc.exited;
@@ -156,10 +190,12 @@ async function startService(apiUrl: string, o: ServiceOptions = {}): Promise<Ser
 /** Sockets listening on 127.0.0.1:port (one per server process), from the kernel's table. */
 function listeners(port: number): number {
   const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  return readFileSync('/proc/net/tcp', 'utf8').split('\n').filter((l) => {
-    const cols = l.trim().split(/\s+/);
-    return cols[1] === local && cols[3] === '0A';
-  }).length;
+  return readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .filter((l) => {
+      const cols = l.trim().split(/\s+/);
+      return cols[1] === local && cols[3] === '0A';
+    }).length;
 }
 
 /** Peak resident memory (VmHWM) of a process and its children, in MiB. */
@@ -197,8 +233,25 @@ function parseDuration(text: string): number {
   return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
 }
 
-async function runWrk(wrk: string, base: string, script: string, args: string[] = [], connections = CONNECTIONS): Promise<Measure> {
-  const r = await sh([wrk, '-t1', `-c${connections}`, `-d${SECONDS}s`, '--latency', '-s', join(ROOT, 'bench/wrk', script), base, '--', ...args]);
+async function runWrk(
+  wrk: string,
+  base: string,
+  script: string,
+  args: string[] = [],
+  connections = CONNECTIONS,
+): Promise<Measure> {
+  const r = await sh([
+    wrk,
+    '-t1',
+    `-c${connections}`,
+    `-d${SECONDS}s`,
+    '--latency',
+    '-s',
+    join(ROOT, 'bench/wrk', script),
+    base,
+    '--',
+    ...args,
+  ]);
   const requests = Number(/(\d+) requests in/.exec(r.out)?.[1] ?? 0);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.out)?.[1]);
   const p50 = parseDuration(/\n\s+50%\s+(\S+)/.exec(r.out)?.[1] ?? '');
@@ -213,19 +266,45 @@ async function runWrk(wrk: string, base: string, script: string, args: string[] 
 async function runPgbench(pgbench: string, url: string, script: string, vars: Record<string, number> = {}): Promise<Measure> {
   const dir = mkdtempSync(join(tmpdir(), 'pgbench-'));
   const u = new URL(url);
-  const r = await sh([
-    pgbench, '-n', '-M', 'prepared', '-c', String(POOL), '-j', '1', '-T', String(SECONDS), '-l', '--sampling-rate=0.2',
-    '-f', join(ROOT, 'bench/sql', script), ...Object.entries(vars).flatMap(([k, v]) => ['-D', `${k}=${v}`]),
-    '-h', u.hostname, '-p', u.port, '-U', decodeURIComponent(u.username), u.pathname.slice(1),
-  ], {
-    cwd: dir,
-    // The same session settings as the service's pool (src/db.ts): plans made once per connection.
-    env: { ...process.env, PGPASSWORD: decodeURIComponent(u.password), PGOPTIONS: '-c plan_cache_mode=force_generic_plan' },
-  });
+  const r = await sh(
+    [
+      pgbench,
+      '-n',
+      '-M',
+      'prepared',
+      '-c',
+      String(POOL),
+      '-j',
+      '1',
+      '-T',
+      String(SECONDS),
+      '-l',
+      '--sampling-rate=0.2',
+      '-f',
+      join(ROOT, 'bench/sql', script),
+      ...Object.entries(vars).flatMap(([k, v]) => ['-D', `${k}=${v}`]),
+      '-h',
+      u.hostname,
+      '-p',
+      u.port,
+      '-U',
+      decodeURIComponent(u.username),
+      u.pathname.slice(1),
+    ],
+    {
+      cwd: dir,
+      // The same session settings as the service's pool (src/db.ts): plans made once per connection.
+      env: { ...process.env, PGPASSWORD: decodeURIComponent(u.password), PGOPTIONS: '-c plan_cache_mode=force_generic_plan' },
+    },
+  );
   const tps = Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(r.out)?.[1]);
   if (!tps) throw new Error(`pgbench failed: ${r.out}${r.err}`);
   const latencies = readdirSync(dir).flatMap((f) =>
-    readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean).map((l) => Number(l.split(' ')[2]) / 1000));
+    readFileSync(join(dir, f), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => Number(l.split(' ')[2]) / 1000),
+  );
   rmSync(dir, { recursive: true, force: true });
   const failed = Number(/number of failed transactions: (\d+)/.exec(r.out)?.[1] ?? 0);
   const requests = Number(/number of transactions actually processed: (\d+)/.exec(r.out)?.[1] ?? 0);
@@ -239,7 +318,10 @@ async function timeAlternately(first: string, deep: string, times: number): Prom
   const a: number[] = [];
   const b: number[] = [];
   for (let i = 0; i < times; i++) {
-    for (const [url, into] of [[first, a], [deep, b]] as const) {
+    for (const [url, into] of [
+      [first, a],
+      [deep, b],
+    ] as const) {
       const t0 = performance.now();
       const r = await fetch(url);
       await r.arrayBuffer();
@@ -274,12 +356,25 @@ async function startupTimes() {
     const t0 = performance.now();
     const proc = Bun.spawn(['./run.sh'], {
       cwd: ROOT,
-      env: { ...process.env, INVENTORY_DATA_DIR: dataDir, PGPORT: String(pgPort), PORT: String(port), LOG_LEVEL: 'warn', INVENTORY_NO_DOCKER: '1' },
-      stdout: 'ignore', stderr: 'ignore',
+      env: {
+        ...process.env,
+        INVENTORY_DATA_DIR: dataDir,
+        PGPORT: String(pgPort),
+        PORT: String(port),
+        LOG_LEVEL: 'warn',
+        INVENTORY_NO_DOCKER: '1',
+      },
+      stdout: 'ignore',
+      stderr: 'ignore',
     });
     let ms = NaN;
     while (performance.now() - t0 < 60_000) {
-      if (await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false)) {
+      if (
+        await fetch(`http://127.0.0.1:${port}/readyz`).then(
+          (r) => r.ok,
+          () => false,
+        )
+      ) {
         ms = performance.now() - t0;
         break;
       }
@@ -314,7 +409,13 @@ try {
 
   const scenarios: { name: string; wrk: string; wrkArgs: string[]; sql: string; vars: Record<string, number> }[] = [
     { name: 'list by category, 50 rows', wrk: 'list-by-category.lua', wrkArgs: [], sql: 'list-by-category.sql', vars: {} },
-    { name: 'get by id', wrk: 'get-by-id.lua', wrkArgs: [String(load.maxId)], sql: 'get-by-id.sql', vars: { max_id: load.maxId } },
+    {
+      name: 'get by id',
+      wrk: 'get-by-id.lua',
+      wrkArgs: [String(load.maxId)],
+      sql: 'get-by-id.sql',
+      vars: { max_id: load.maxId },
+    },
     { name: 'create (with ledger row)', wrk: 'create.lua', wrkArgs: [], sql: 'create.sql', vars: {} },
   ];
   const pgPid = postmasterPid(join(dir, 'pgdata'));
@@ -349,7 +450,9 @@ try {
       r.reference.push(bare);
       r.ceiling.push(ceiling);
       results.set(s.name, r);
-      log(`round ${round} ${s.name}: service ${service.rps.toFixed(0)} req/s, bare stack ${bare.rps.toFixed(0)} req/s, pgbench ${ceiling.rps.toFixed(0)} tps`);
+      log(
+        `round ${round} ${s.name}: service ${service.rps.toFixed(0)} req/s, bare stack ${bare.rps.toFixed(0)} req/s, pgbench ${ceiling.rps.toFixed(0)} tps`,
+      );
     }
   }
   const rss = peakRssMiB(server.proc.pid);
@@ -374,7 +477,10 @@ try {
   }
 
   log('1 vs 2 server processes');
-  const scale: { processes: number; rps: number[] }[] = [{ processes: 1, rps: [] }, { processes: 2, rps: [] }];
+  const scale: { processes: number; rps: number[] }[] = [
+    { processes: 1, rps: [] },
+    { processes: 2, rps: [] },
+  ];
   for (let round = 1; round <= ROUNDS; round++) {
     for (const s of scale) {
       server = await startService(apiUrl, { processes: s.processes });
@@ -417,30 +523,40 @@ try {
     const b = med(r.reference, (m) => m.rps);
     const c = { rps: med(r.ceiling, (m) => m.rps), p50: med(r.ceiling, (m) => m.p50), p99: med(r.ceiling, (m) => m.p99) };
     const errors = r.service.reduce((a, m) => a + m.errors, 0);
-    report.push(`| ${name} | ${s.rps.toFixed(0)} | ${b.toFixed(0)} | ${c.rps.toFixed(0)} | ${((s.rps / c.rps) * 100).toFixed(0)} % | ${((b / c.rps) * 100).toFixed(0)} % | ${s.p50.toFixed(2)} / ${s.p99.toFixed(2)} | ${c.p50.toFixed(2)} / ${c.p99.toFixed(2)} | ${(s.p99 / c.p99).toFixed(1)}x | ${errors} |`);
+    report.push(
+      `| ${name} | ${s.rps.toFixed(0)} | ${b.toFixed(0)} | ${c.rps.toFixed(0)} | ${((s.rps / c.rps) * 100).toFixed(0)} % | ${((b / c.rps) * 100).toFixed(0)} % | ${s.p50.toFixed(2)} / ${s.p99.toFixed(2)} | ${c.p50.toFixed(2)} / ${c.p99.toFixed(2)} | ${(s.p99 / c.p99).toFixed(1)}x | ${errors} |`,
+    );
   }
   report.push(
     '',
     `At ${CONNECTIONS} connections against pgbench's ${POOL} clients, latency includes queueing for the pool: at saturation the mean ` +
-      'latency is connections / throughput (Little\'s law). The same service driven with as many connections as pgbench has clients:',
+      "latency is connections / throughput (Little's law). The same service driven with as many connections as pgbench has clients:",
     '',
     `| query | service req/s at ${POOL} connections | p50 / p99 ms | pgbench p50 / p99 ms | p99 ratio |`,
     '|---|---:|---:|---:|---:|',
   );
   for (const [name, r] of results) {
-    const m = { rps: median(r.sameConcurrency.map((x) => x.rps)), p50: median(r.sameConcurrency.map((x) => x.p50)), p99: median(r.sameConcurrency.map((x) => x.p99)) };
+    const m = {
+      rps: median(r.sameConcurrency.map((x) => x.rps)),
+      p50: median(r.sameConcurrency.map((x) => x.p50)),
+      p99: median(r.sameConcurrency.map((x) => x.p99)),
+    };
     const c = { p50: med(r.ceiling, (x) => x.p50), p99: med(r.ceiling, (x) => x.p99) };
-    report.push(`| ${name} | ${m.rps.toFixed(0)} | ${m.p50.toFixed(2)} / ${m.p99.toFixed(2)} | ${c.p50.toFixed(2)} / ${c.p99.toFixed(2)} | ${(m.p99 / c.p99).toFixed(1)}x |`);
+    report.push(
+      `| ${name} | ${m.rps.toFixed(0)} | ${m.p50.toFixed(2)} / ${m.p99.toFixed(2)} | ${c.p50.toFixed(2)} / ${c.p99.toFixed(2)} | ${(m.p99 / c.p99).toFixed(1)}x |`,
+    );
   }
   report.push('', 'Per round (service req/s, bare stack req/s, pgbench tps):', '');
   for (const [name, r] of results) {
-    report.push(`- ${name}: ${r.service.map((m, i) => `${m.rps.toFixed(0)}, ${r.reference[i]!.rps.toFixed(0)}, ${r.ceiling[i]!.rps.toFixed(0)}`).join('; ')}`);
+    report.push(
+      `- ${name}: ${r.service.map((m, i) => `${m.rps.toFixed(0)}, ${r.reference[i]!.rps.toFixed(0)}, ${r.ceiling[i]!.rps.toFixed(0)}`).join('; ')}`,
+    );
   }
   report.push(
     '',
     '## Where the CPU goes (medians, CPU microseconds per request from /proc; PostgreSQL includes its exited backends)',
     '',
-    'The three programs share the machine\'s cores, so when they are all busy, throughput is at most ' +
+    "The three programs share the machine's cores, so when they are all busy, throughput is at most " +
       `${cpus().length} cores / (CPU per request). "Bound" is the ratio to pgbench that this alone allows: pgbench's CPU per ` +
       'transaction (PostgreSQL + pgbench) over the service\'s (server + PostgreSQL + wrk). "One thread" is the most one server ' +
       'process could answer if all of its CPU were its JavaScript thread.',
@@ -449,14 +565,20 @@ try {
     '|---|---:|---:|---:|---:|---:|',
   );
   for (const [name, r] of results) {
-    const split = (xs: Sample[]) => ({ server: med(xs, (m) => m.cpu.server), postgres: med(xs, (m) => m.cpu.postgres), loader: med(xs, (m) => m.cpu.loader) });
+    const split = (xs: Sample[]) => ({
+      server: med(xs, (m) => m.cpu.server),
+      postgres: med(xs, (m) => m.cpu.postgres),
+      loader: med(xs, (m) => m.cpu.loader),
+    });
     const sv = split(r.service);
     const bs = split(r.reference);
     const pb = split(r.ceiling);
     const bound = (pb.postgres + pb.loader) / (sv.server + sv.postgres + sv.loader);
-    report.push(`| ${name} | ${sv.server.toFixed(0)} / ${sv.postgres.toFixed(0)} / ${sv.loader.toFixed(0)} | ` +
-      `${bs.server.toFixed(0)} / ${bs.postgres.toFixed(0)} / ${bs.loader.toFixed(0)} | ${pb.postgres.toFixed(0)} / ${pb.loader.toFixed(0)} | ` +
-      `${(bound * 100).toFixed(0)} % | ${(1e6 / sv.server).toFixed(0)} req/s |`);
+    report.push(
+      `| ${name} | ${sv.server.toFixed(0)} / ${sv.postgres.toFixed(0)} / ${sv.loader.toFixed(0)} | ` +
+        `${bs.server.toFixed(0)} / ${bs.postgres.toFixed(0)} / ${bs.loader.toFixed(0)} | ${pb.postgres.toFixed(0)} / ${pb.loader.toFixed(0)} | ` +
+        `${(bound * 100).toFixed(0)} % | ${(1e6 / sv.server).toFixed(0)} req/s |`,
+    );
   }
   report.push(
     '',

@@ -33,17 +33,20 @@ export async function lintOpenApi(document: OpenApiDocument, format: LintFormat 
   try {
     const file = join(dir, 'openapi.json');
     writeFileSync(file, JSON.stringify(document, null, 2));
-    const proc = Bun.spawn([process.execPath, REDOCLY_BIN, 'lint', file, '--config', REDOCLY_CONFIG, `--format=${format}`, '--max-problems=1000'], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        REDOCLY_TELEMETRY: 'off',
-        REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true',
-        REDOCLY_SUPPRESS_NOTIFICATIONS: 'true',
+    const proc = Bun.spawn(
+      [process.execPath, REDOCLY_BIN, 'lint', file, '--config', REDOCLY_CONFIG, `--format=${format}`, '--max-problems=1000'],
+      {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          REDOCLY_TELEMETRY: 'off',
+          REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true',
+          REDOCLY_SUPPRESS_NOTIFICATIONS: 'true',
+        },
+        stdout: 'pipe',
+        stderr: 'pipe',
       },
-      stdout: 'pipe',
-      stderr: 'pipe',
-    });
+    );
     const [stdout, stderr, exitCode] = await Promise.all([
       new Response(proc.stdout).text(),
       new Response(proc.stderr).text(),

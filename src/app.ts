@@ -5,7 +5,13 @@ import { secureHeaders } from 'hono/secure-headers';
 import { defaultConfig, type Config } from './config.ts';
 import type { Pool } from './db.ts';
 import {
-  addProblemResponses, ApiError, fromDatabaseError, headerRef, problemResponse, responseHeaders, type ProblemCode,
+  addProblemResponses,
+  ApiError,
+  fromDatabaseError,
+  headerRef,
+  problemResponse,
+  responseHeaders,
+  type ProblemCode,
 } from './errors.ts';
 import { categoriesApi } from './categories/index.ts';
 import { healthApi } from './health/index.ts';
@@ -66,7 +72,9 @@ function documentMiddlewareAnswers(document: Record<string, any>) {
     if (pooled) codes.push('rate_limited', 'database_unavailable');
     if (key !== 'never') codes.push('unauthorized');
     addProblemResponses(responses, codes);
-    const idempotent = (operation.parameters ?? []).some((p: { name: string; in: string }) => p.in === 'header' && p.name === 'idempotency-key');
+    const idempotent = (operation.parameters ?? []).some(
+      (p: { name: string; in: string }) => p.in === 'header' && p.name === 'idempotency-key',
+    );
     for (const [status, response] of Object.entries<Record<string, any>>(responses)) {
       const headers: Record<string, unknown> = (response.headers ??= {});
       headers['X-Request-Id'] = headerRef('X-Request-Id');
@@ -84,7 +92,8 @@ function documentMiddlewareAnswers(document: Record<string, any>) {
   addProblemResponses(unrouted.responses, ['not_found', 'method_not_allowed']);
   documentOperation('post', unrouted, UNROUTED);
   document['x-unrouted-requests'] = {
-    description: 'The answers to a request that matches no operation: 404 `not_found` for an unknown path, 405 ' +
+    description:
+      'The answers to a request that matches no operation: 404 `not_found` for an unknown path, 405 ' +
       '`method_not_allowed` (with `Allow`) for a path that does not take the method, or what the middleware ' +
       'answers before routing (401, 413, 414, 429, 431, 503).',
     responses: unrouted.responses,
@@ -110,12 +119,15 @@ export function createApp(deps: AppDeps) {
   app.use('*', metrics.middleware);
   app.use('*', secureHeaders());
   if (config.corsOrigins.length) {
-    app.use('*', cors({
-      origin: config.corsOrigins,
-      allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'If-Match', 'X-Request-Id'],
-      exposeHeaders: ['ETag', 'Link', 'Location', 'Idempotent-Replayed', 'X-Request-Id', 'Retry-After'],
-      maxAge: 600,
-    }));
+    app.use(
+      '*',
+      cors({
+        origin: config.corsOrigins,
+        allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'If-Match', 'X-Request-Id'],
+        exposeHeaders: ['ETag', 'Link', 'Location', 'Idempotent-Replayed', 'X-Request-Id', 'Retry-After'],
+        maxAge: 600,
+      }),
+    );
   }
   app.use('*', limitRequestLine);
   app.use('*', async (c, next) => {
@@ -147,7 +159,8 @@ export function createApp(deps: AppDeps) {
   app.route('/', categoriesApi);
   app.route('/', reportsApi);
   app.openapi(metricsRoute, async (c) =>
-    c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }));
+    c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }),
+  );
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'apiKey', {
     type: 'http',
@@ -159,7 +172,8 @@ export function createApp(deps: AppDeps) {
     info: {
       title: 'Inventory API',
       version: '1.0.0',
-      description: 'Products by category in PostgreSQL. Errors are RFC 9457 problem documents with a stable `code`. ' +
+      description:
+        'Products by category in PostgreSQL. Errors are RFC 9457 problem documents with a stable `code`. ' +
         'A request no operation takes is answered 404 `not_found` (unknown path) or 405 `method_not_allowed` with ' +
         '`Allow` (a method the path does not take); `x-unrouted-requests` documents those answers.',
     },
@@ -175,14 +189,19 @@ export function createApp(deps: AppDeps) {
   // Built once, on first request: the routes do not change after start-up.
   let document: Record<string, unknown> | undefined;
   app.get('/openapi.json', (c) =>
-    c.json((document ??= documentMiddlewareAnswers(app.getOpenAPI31Document(structuredClone(documentConfig) as never)))));
+    c.json((document ??= documentMiddlewareAnswers(app.getOpenAPI31Document(structuredClone(documentConfig) as never)))),
+  );
   const docsPaths = mountDocs(app, '/openapi.json');
 
-  policyFor = createRouteTable(app.routes, {
-    definitions: app.openAPIRegistry.definitions,
-    undocumented: Object.fromEntries(['/openapi.json', ...docsPaths].map((path) => [`GET ${path}`, UNDOCUMENTED])),
-    openAreas: [DOCS_AREA],
-  }, config.readsRequireKey);
+  policyFor = createRouteTable(
+    app.routes,
+    {
+      definitions: app.openAPIRegistry.definitions,
+      undocumented: Object.fromEntries(['/openapi.json', ...docsPaths].map((path) => [`GET ${path}`, UNDOCUMENTED])),
+      openAreas: [DOCS_AREA],
+    },
+    config.readsRequireKey,
+  );
 
   app.notFound((c) => {
     const { method, path } = c.req;
@@ -202,11 +221,8 @@ export function createApp(deps: AppDeps) {
     // An error after the handler answered (the idempotent transaction failing to commit): Hono copies
     // the headers of that answer onto ours, and an error describes no product (no ETag, Location, Link).
     if (c.finalized) for (const name of SUCCESS_HEADERS) c.res.headers.delete(name);
-    const known = err instanceof ApiError
-      ? err
-      : err instanceof HTTPException
-        ? fromHttpException[err.status]
-        : fromDatabaseError(err);
+    const known =
+      err instanceof ApiError ? err : err instanceof HTTPException ? fromHttpException[err.status] : fromDatabaseError(err);
     const dbCode = (err as { code?: unknown }).code;
     if (!(err instanceof ApiError) && !(err instanceof HTTPException) && typeof dbCode === 'string') {
       metrics.databaseError(dbCode);

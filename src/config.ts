@@ -22,7 +22,12 @@ const flag = (name: string) =>
 const list = () =>
   v.pipe(
     v.optional(v.string(), ''),
-    v.transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)),
+    v.transform((s) =>
+      s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean),
+    ),
   );
 
 /** One setting: the environment variable it is read from, and its schema (whose messages name that variable). */
@@ -32,10 +37,12 @@ const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 
 /** Every setting, written once: its field in Config, its variable, its rule and default. */
 const SETTINGS = {
-  databaseUrl: setting('DATABASE_URL', (name) => v.pipe(
-    v.string(`${name} is required (postgres://user:password@host:port/database)`),
-    v.regex(/^postgres(ql)?:\/\//, `${name} must start with postgres:// or postgresql://`),
-  )),
+  databaseUrl: setting('DATABASE_URL', (name) =>
+    v.pipe(
+      v.string(`${name} is required (postgres://user:password@host:port/database)`),
+      v.regex(/^postgres(ql)?:\/\//, `${name} must start with postgres:// or postgresql://`),
+    ),
+  ),
   host: setting('HOST', (name) => v.optional(v.pipe(v.string(), v.nonEmpty(`${name} must not be empty`)), '127.0.0.1')),
   port: setting('PORT', integer(8000, 0, 65535)),
   poolMax: setting('DB_POOL_MAX', integer(10, 1, 1000)),
@@ -43,9 +50,11 @@ const SETTINGS = {
   connectTimeoutMs: setting('DB_CONNECT_TIMEOUT_MS', integer(2000, 100, 60_000)),
   poolWaitMs: setting('DB_POOL_WAIT_MS', integer(2000, 1, 60_000)),
   logLevel: setting('LOG_LEVEL', (name) =>
-    v.optional(v.picklist(LOG_LEVELS, `${name} must be one of ${LOG_LEVELS.join(', ')}`), 'info')),
+    v.optional(v.picklist(LOG_LEVELS, `${name} must be one of ${LOG_LEVELS.join(', ')}`), 'info'),
+  ),
   logFormat: setting('LOG_FORMAT', (name) =>
-    v.optional(v.picklist(['json', 'pretty', 'auto'], `${name} must be json, pretty or auto`), 'auto')),
+    v.optional(v.picklist(['json', 'pretty', 'auto'], `${name} must be json, pretty or auto`), 'auto'),
+  ),
   /** Bearer keys that may write (with those of apiKeysFile); empty means writes are open. */
   apiKeys: setting('API_KEYS', list),
   /** A file of more keys, one a line; read into apiKeys, not part of Config. */
@@ -70,7 +79,10 @@ export class ConfigError extends Error {}
 
 function readKeyFile(path: string): string[] {
   try {
-    return readFileSync(path, 'utf8').split(/[\n,]/).map((k) => k.trim()).filter((k) => k && !k.startsWith('#'));
+    return readFileSync(path, 'utf8')
+      .split(/[\n,]/)
+      .map((k) => k.trim())
+      .filter((k) => k && !k.startsWith('#'));
   } catch {
     throw new ConfigError(`invalid configuration:\n  ${SETTINGS.apiKeysFile.env}: cannot read ${path}`);
   }

@@ -10,21 +10,49 @@ export const problems = {
   malformed_json: { status: 400, title: 'Malformed JSON', detail: 'the body is not valid JSON' },
   unauthorized: { status: 401, title: 'Unauthorized', detail: 'send a valid API key as `Authorization: Bearer <key>`' },
   not_found: { status: 404, title: 'Not found', detail: 'no product with id 42' },
-  method_not_allowed: { status: 405, title: 'Method not allowed', detail: 'PUT is not allowed on /products/42; allowed: GET, HEAD, PATCH, DELETE' },
+  method_not_allowed: {
+    status: 405,
+    title: 'Method not allowed',
+    detail: 'PUT is not allowed on /products/42; allowed: GET, HEAD, PATCH, DELETE',
+  },
   duplicate_sku: { status: 409, title: 'SKU already exists', detail: 'a product with this SKU already exists' },
   duplicate_name: { status: 409, title: 'Product name already exists', detail: 'a product with this name already exists' },
   duplicate_category: { status: 409, title: 'Category already exists', detail: 'a category with this name already exists' },
-  category_not_empty: { status: 409, title: 'Category still has products', detail: 'the category still has products (archived ones included)' },
-  insufficient_stock: { status: 409, title: 'Insufficient stock', detail: 'product 42 has fewer than 5 units in stock; nothing was changed' },
-  request_in_progress: { status: 409, title: 'Request in progress', detail: 'a request with this Idempotency-Key is still running; retry later' },
-  precondition_failed: { status: 412, title: 'Precondition failed', detail: 'the product changed since the ETag in If-Match; fetch it again' },
+  category_not_empty: {
+    status: 409,
+    title: 'Category still has products',
+    detail: 'the category still has products (archived ones included)',
+  },
+  insufficient_stock: {
+    status: 409,
+    title: 'Insufficient stock',
+    detail: 'product 42 has fewer than 5 units in stock; nothing was changed',
+  },
+  request_in_progress: {
+    status: 409,
+    title: 'Request in progress',
+    detail: 'a request with this Idempotency-Key is still running; retry later',
+  },
+  precondition_failed: {
+    status: 412,
+    title: 'Precondition failed',
+    detail: 'the product changed since the ETag in If-Match; fetch it again',
+  },
   payload_too_large: { status: 413, title: 'Payload too large', detail: 'the body exceeds 65536 bytes' },
   uri_too_long: { status: 414, title: 'URI too long', detail: 'the URL exceeds 8192 bytes' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type', detail: 'send the body as application/json' },
   validation_failed: { status: 422, title: 'Validation failed', detail: 'the request body has 1 invalid field' },
-  idempotency_key_reused: { status: 422, title: 'Idempotency key reused', detail: 'this Idempotency-Key was used with a different request body' },
+  idempotency_key_reused: {
+    status: 422,
+    title: 'Idempotency key reused',
+    detail: 'this Idempotency-Key was used with a different request body',
+  },
   rate_limited: { status: 429, title: 'Too many requests', detail: 'more than 100 requests in 60 s; retry in 12 s' },
-  request_header_fields_too_large: { status: 431, title: 'Request header fields too large', detail: 'the request headers exceed 16384 bytes' },
+  request_header_fields_too_large: {
+    status: 431,
+    title: 'Request header fields too large',
+    detail: 'the request headers exceed 16384 bytes',
+  },
   internal_error: { status: 500, title: 'Internal server error', detail: 'an unexpected error occurred' },
   database_unavailable: { status: 503, title: 'Database unavailable', detail: 'the database is not available; retry shortly' },
 } as const satisfies Record<string, { status: ContentfulStatusCode; title: string; detail: string }>;
@@ -79,9 +107,21 @@ const uniqueViolations: Record<string, [ProblemCode, string]> = {
 
 /** SQLSTATE classes and client-side codes that mean the database cannot be reached or is going away. */
 const unavailableCodes = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN',
-  'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED',
-  '57P01', '57P02', '57P03', '53300', '57014',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'CONNECT_TIMEOUT',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+  '57014',
 ]);
 
 type DriverError = { code?: unknown; constraint_name?: unknown; errno?: unknown };
@@ -144,7 +184,8 @@ export const ProblemSchema = z
 /** When each code is answered, in the words of the document. */
 const whenAnswered: Record<ProblemCode, string> = {
   malformed_json: 'The body is not valid JSON',
-  unauthorized: 'The service runs with API_KEYS and no valid `Authorization: Bearer <key>` was sent ' +
+  unauthorized:
+    'The service runs with API_KEYS and no valid `Authorization: Bearer <key>` was sent ' +
     '(writes; reads too with API_READS_REQUIRE_KEY=true)',
   not_found: 'No such resource',
   method_not_allowed: 'The path exists but does not take this method; `Allow` lists the methods it takes',
@@ -171,12 +212,15 @@ const counter = (example: string) => ({ type: 'string', pattern: '^\\d+$', examp
 /** The response headers the API sends, as components; responses refer to them by name. */
 export const responseHeaders = {
   'X-Request-Id': {
-    description: 'The request\'s id: the X-Request-Id sent (1..128 of A-Z a-z 0-9 . _ : -) or a generated UUID',
+    description: "The request's id: the X-Request-Id sent (1..128 of A-Z a-z 0-9 . _ : -) or a generated UUID",
     required: true,
     schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$', example: '0b6f1f9e-5c1a-4d8e-9a3e-2f4f1f0d9c11' },
   },
   'Retry-After': { description: 'Seconds to wait before retrying', required: true, schema: counter('1') },
-  'RateLimit-Limit': { description: 'Requests allowed per window (when the service runs with RATE_LIMIT_MAX)', schema: counter('100') },
+  'RateLimit-Limit': {
+    description: 'Requests allowed per window (when the service runs with RATE_LIMIT_MAX)',
+    schema: counter('100'),
+  },
   'RateLimit-Remaining': { description: 'Requests left in the current window (with RATE_LIMIT_MAX)', schema: counter('99') },
   'RateLimit-Reset': { description: 'Seconds until the window resets (with RATE_LIMIT_MAX)', schema: counter('42') },
   'Idempotent-Replayed': {

@@ -37,17 +37,15 @@ function pretty(time: string, lvl: Level, msg: string, fields: Record<string, un
  * Writes one JSON object per line, the format log collectors expect; on a
  * terminal (format `auto`) or with format `pretty`, one readable line instead.
  */
-export function createLogger(
-  level: Config['logLevel'],
-  sink: LogSink = stdout,
-  format: Config['logFormat'] = 'json',
-): Logger {
+export function createLogger(level: Config['logLevel'], sink: LogSink = stdout, format: Config['logFormat'] = 'json'): Logger {
   const threshold = levels[level];
   const human = format === 'pretty' || (format === 'auto' && sink === stdout && process.stdout.isTTY === true);
-  const emit = (lvl: Level) => (msg: string, fields: Record<string, unknown> = {}) => {
-    if (levels[lvl] < threshold) return;
-    const time = new Date().toISOString();
-    sink(human ? pretty(time, lvl, msg, fields) : JSON.stringify({ time, level: lvl, msg, ...fields }));
-  };
+  const emit =
+    (lvl: Level) =>
+    (msg: string, fields: Record<string, unknown> = {}) => {
+      if (levels[lvl] < threshold) return;
+      const time = new Date().toISOString();
+      sink(human ? pretty(time, lvl, msg, fields) : JSON.stringify({ time, level: lvl, msg, ...fields }));
+    };
   return { debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error') };
 }

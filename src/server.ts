@@ -26,8 +26,10 @@ export async function startServer(env: Record<string, string | undefined> = proc
     logger.warn('no API_KEYS configured: writes are open to anyone who can reach the service');
   }
   if (maxHeaderSize < MAX_URL_BYTES + MAX_HEADER_BYTES && !worker) {
-    logger.warn(`Bun refuses request heads over ${maxHeaderSize} bytes with a bare 431 before the API sees them: ` +
-      `start it as \`bun ${HEADER_SIZE_FLAG}\` (run.sh and the Docker image do)`);
+    logger.warn(
+      `Bun refuses request heads over ${maxHeaderSize} bytes with a bare 431 before the API sees them: ` +
+        `start it as \`bun ${HEADER_SIZE_FLAG}\` (run.sh and the Docker image do)`,
+    );
   }
   // With several processes, each binds the same port (SO_REUSEPORT) and the kernel spreads connections.
   let server: ReturnType<typeof Bun.serve>;
@@ -71,7 +73,8 @@ function spawnWorkers(count: number, env: Record<string, string | undefined>) {
     Bun.spawn([process.execPath, `--max-http-header-size=${maxHeaderSize}`, import.meta.path], {
       env: { ...env, INVENTORY_WORKER: String(i + 1) },
       stdio: ['ignore', 'inherit', 'inherit'],
-    }));
+    }),
+  );
 }
 
 if (import.meta.main) {

@@ -7,10 +7,22 @@ const url = 'postgres://u:p@127.0.0.1:5432/db';
 describe('configuration', () => {
   test('applies defaults', () => {
     expect(loadConfig({ DATABASE_URL: url })).toEqual({
-      databaseUrl: url, host: '127.0.0.1', port: 8000, poolMax: 10, logLevel: 'info', logFormat: 'auto',
-      statementTimeoutMs: 5000, connectTimeoutMs: 2000, poolWaitMs: 2000,
-      apiKeys: [], readsRequireKey: false, corsOrigins: [], rateLimitMax: 0, rateLimitWindowS: 60,
-      trustProxy: false, webConcurrency: 1,
+      databaseUrl: url,
+      host: '127.0.0.1',
+      port: 8000,
+      poolMax: 10,
+      logLevel: 'info',
+      logFormat: 'auto',
+      statementTimeoutMs: 5000,
+      connectTimeoutMs: 2000,
+      poolWaitMs: 2000,
+      apiKeys: [],
+      readsRequireKey: false,
+      corsOrigins: [],
+      rateLimitMax: 0,
+      rateLimitWindowS: 60,
+      trustProxy: false,
+      webConcurrency: 1,
     });
   });
 

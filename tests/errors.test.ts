@@ -12,8 +12,12 @@ const LIMIT = 64 * 1024;
 const pathsOf = (problem: { errors: { path: string }[] }) => [...new Set(problem.errors.map((e) => e.path))].sort();
 
 let t: TestApp;
-beforeAll(async () => { t = await createTestApp(); });
-afterAll(async () => { await t?.close(); });
+beforeAll(async () => {
+  t = await createTestApp();
+});
+afterAll(async () => {
+  await t?.close();
+});
 
 async function productCount(): Promise<number> {
   const [row] = await t.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM products`;
@@ -89,7 +93,9 @@ describe('errors: request bodies', () => {
       } as RequestInit);
       await expectProblem(chunked, 413, 'payload_too_large');
       const sized = await documentedFetch(`${server.base}/products`, {
-        method: 'POST', headers: { 'content-type': 'application/json' }, body: oversized(),
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: oversized(),
       });
       await expectProblem(sized, 413, 'payload_too_large');
     } finally {
@@ -114,9 +120,19 @@ describe('errors: request bodies', () => {
 describe('errors: validation', () => {
   test('names every bad field in one 422 validation_failed response, and writes nothing', async () => {
     const before = await productCount();
-    const problem = await expectProblem(await t.post('/products', {
-      name: '  ', price: 1.234, sku: '-bad', description: 'd'.repeat(2001), quantity: -1, category: '', colour: 'red',
-    }), 422, 'validation_failed');
+    const problem = await expectProblem(
+      await t.post('/products', {
+        name: '  ',
+        price: 1.234,
+        sku: '-bad',
+        description: 'd'.repeat(2001),
+        quantity: -1,
+        category: '',
+        colour: 'red',
+      }),
+      422,
+      'validation_failed',
+    );
     expect(pathsOf(problem)).toEqual(['category', 'colour', 'description', 'name', 'price', 'quantity', 'sku']);
     for (const e of problem.errors) expect(e).toEqual({ path: expect.any(String), message: expect.any(String) });
     expect(await productCount()).toBe(before);
@@ -181,13 +197,17 @@ describe('errors: database unavailable', () => {
     const sql = createPool({ databaseUrl: `postgres://inventory:secret@127.0.0.1:${port}/inventory`, poolMax: 2 });
     down = { app: checkedApp(createApp({ sql, logger: createLogger('silent') })), sql };
   });
-  afterAll(async () => { await down?.sql.end({ timeout: 0 }); });
+  afterAll(async () => {
+    await down?.sql.end({ timeout: 0 });
+  });
 
   const driverText = () => new RegExp(`ECONNREFUSED|errno|syscall|INSERT|SELECT|postgres|127\\.0\\.0\\.1|${port}|secret`, 'i');
 
   test('POST /products answers 503 database_unavailable without SQL or driver text', async () => {
     const res = await down.app.request('/products', {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Offline', price: 1 }),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Offline', price: 1 }),
     });
     const problem = await expectProblem(res, 503, 'database_unavailable');
     expect(JSON.stringify(problem)).not.toMatch(driverText());
@@ -234,9 +254,15 @@ describe('errors: X-Request-Id', () => {
   test('carries the X-Request-Id on error responses too', async () => {
     const headers = { 'x-request-id': 'err-trace-1', 'content-type': 'application/json' };
     expect((await t.request('/nope', { headers })).headers.get('x-request-id')).toBe('err-trace-1');
-    expect((await t.request('/products', { method: 'POST', headers, body: '{bad' })).headers.get('x-request-id')).toBe('err-trace-1');
-    expect((await t.request('/products', { method: 'POST', headers, body: '{}' })).headers.get('x-request-id')).toBe('err-trace-1');
-    expect((await t.request('/products', { method: 'POST', headers, body: oversized() })).headers.get('x-request-id')).toBe('err-trace-1');
+    expect((await t.request('/products', { method: 'POST', headers, body: '{bad' })).headers.get('x-request-id')).toBe(
+      'err-trace-1',
+    );
+    expect((await t.request('/products', { method: 'POST', headers, body: '{}' })).headers.get('x-request-id')).toBe(
+      'err-trace-1',
+    );
+    expect((await t.request('/products', { method: 'POST', headers, body: oversized() })).headers.get('x-request-id')).toBe(
+      'err-trace-1',
+    );
   });
 
   test('replaces an X-Request-Id that is too long or holds unsafe characters with a generated one', async () => {

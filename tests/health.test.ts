@@ -14,8 +14,12 @@ function appOnPort(port: number): { app: App; sql: Pool } {
 }
 
 let t: TestApp;
-beforeAll(async () => { t = await createTestApp(); });
-afterAll(async () => { await t?.close(); });
+beforeAll(async () => {
+  t = await createTestApp();
+});
+afterAll(async () => {
+  await t?.close();
+});
 
 describe('health: database up', () => {
   test('GET /healthz answers 200 {status: "ok"}', async () => {

@@ -26,7 +26,12 @@ describe('405 method_not_allowed', () => {
     const res = await t.request('/products/1', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(res.headers.get('allow')).toBe('GET, HEAD, PATCH, DELETE');
     const body = await expectProblem(res, 405, 'method_not_allowed');
-    expect(body).toEqual(expect.objectContaining({ instance: '/products/1', detail: 'PUT is not allowed on /products/1; allowed: GET, HEAD, PATCH, DELETE' }));
+    expect(body).toEqual(
+      expect.objectContaining({
+        instance: '/products/1',
+        detail: 'PUT is not allowed on /products/1; allowed: GET, HEAD, PATCH, DELETE',
+      }),
+    );
   });
 
   test('every path of the document answers every method it does not take with 405, Allow naming exactly its operations', async () => {
@@ -39,7 +44,8 @@ describe('405 method_not_allowed', () => {
         for (const path of [concrete(template), `${concrete(template)}/`]) {
           const res = await t.request(path, { method });
           // A HEAD answer has no body to read the code from.
-          const code = res.status === 405 && method !== 'HEAD' ? ((await res.json()) as { code: string }).code : 'method_not_allowed';
+          const code =
+            res.status === 405 && method !== 'HEAD' ? ((await res.json()) as { code: string }).code : 'method_not_allowed';
           if (res.status !== 405 || code !== 'method_not_allowed' || res.headers.get('allow') !== allow) {
             wrong.push(`${method} ${path}: ${res.status} ${code} Allow: ${res.headers.get('allow')} (expected ${allow})`);
           }

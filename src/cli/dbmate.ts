@@ -4,15 +4,12 @@ import { MIGRATIONS_DIR } from './paths.ts';
 /** Runs dbmate on the project's migrations: `up`, `down`, `status`, `rollback`, ... */
 export async function dbmate(databaseUrl: string, args: string[], quiet = false): Promise<string> {
   const url = withLoopbackSslDisabled(databaseUrl);
-  const proc = Bun.spawn(
-    [resolveBinary(), '--url', url, '--migrations-dir', MIGRATIONS_DIR, '--no-dump-schema', ...args],
-    { stdout: 'pipe', stderr: 'pipe', env: { ...process.env, DATABASE_URL: url } },
-  );
-  const [out, err, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
+  const proc = Bun.spawn([resolveBinary(), '--url', url, '--migrations-dir', MIGRATIONS_DIR, '--no-dump-schema', ...args], {
+    stdout: 'pipe',
+    stderr: 'pipe',
+    env: { ...process.env, DATABASE_URL: url },
+  });
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   if (code !== 0) throw new Error(`dbmate ${args.join(' ')} failed (${code}): ${err || out}`);
   if (!quiet && out.trim()) process.stdout.write(out);
   return out;

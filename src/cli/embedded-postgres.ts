@@ -14,8 +14,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
-  chmodSync, chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync,
-  unlinkSync, writeFileSync,
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -74,8 +82,13 @@ async function runAs(): Promise<RunAs | undefined> {
   if (!ids) {
     const group = await exec(['getent', 'group', 'postgres']);
     const created = await exec([
-      'useradd', '--system', ...(group.code === 0 ? ['--gid', 'postgres'] : ['--user-group']),
-      '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres',
+      'useradd',
+      '--system',
+      ...(group.code === 0 ? ['--gid', 'postgres'] : ['--user-group']),
+      '--no-create-home',
+      '--shell',
+      '/usr/sbin/nologin',
+      'postgres',
     ]);
     ids = await postgresUser();
     if (!ids) {
@@ -89,7 +102,11 @@ async function runAs(): Promise<RunAs | undefined> {
 }
 
 async function postgresUser(): Promise<RunAs | undefined> {
-  const [uid, gid, groups] = await Promise.all([exec(['id', '-u', 'postgres']), exec(['id', '-g', 'postgres']), exec(['id', '-G', 'postgres'])]);
+  const [uid, gid, groups] = await Promise.all([
+    exec(['id', '-u', 'postgres']),
+    exec(['id', '-g', 'postgres']),
+    exec(['id', '-G', 'postgres']),
+  ]);
   if (uid.code !== 0 || gid.code !== 0) return undefined;
   return { uid: Number(uid.output), gid: Number(gid.output), groups: groups.output.trim().split(/\s+/).map(Number) };
 }
@@ -145,12 +162,17 @@ const PLATFORM_PACKAGES: Record<string, string> = {
 /** The bin directory of the packaged PostgreSQL for this platform. */
 async function packagedBinDir(): Promise<string> {
   const name = PLATFORM_PACKAGES[`${process.platform}-${process.arch}`];
-  if (!name) throw new EmbeddedPostgresError(`no embedded PostgreSQL for ${process.platform}-${process.arch}: set DATABASE_URL to use a PostgreSQL server`);
+  if (!name)
+    throw new EmbeddedPostgresError(
+      `no embedded PostgreSQL for ${process.platform}-${process.arch}: set DATABASE_URL to use a PostgreSQL server`,
+    );
   let initdb: string;
   try {
     ({ initdb } = (await import(name)) as { initdb: string });
   } catch {
-    throw new EmbeddedPostgresError(`the PostgreSQL binaries (${name}) are not installed: run bun install --frozen-lockfile, or set DATABASE_URL`);
+    throw new EmbeddedPostgresError(
+      `the PostgreSQL binaries (${name}) are not installed: run bun install --frozen-lockfile, or set DATABASE_URL`,
+    );
   }
   return dirname(initdb);
 }
@@ -171,7 +193,9 @@ async function reachableBinDir(binDir: string, who?: RunAs): Promise<string> {
     const copy = await exec(['cp', '-a', native, partial]);
     if (copy.code !== 0) {
       rmSync(partial, { recursive: true, force: true });
-      throw new EmbeddedPostgresError(`could not copy the PostgreSQL binaries to ${target} (${copy.output.trim()}): check that ${RUNTIME_DIR} is writable`);
+      throw new EmbeddedPostgresError(
+        `could not copy the PostgreSQL binaries to ${target} (${copy.output.trim()}): check that ${RUNTIME_DIR} is writable`,
+      );
     }
     chmodSync(partial, 0o755);
     try {
@@ -224,7 +248,9 @@ export async function startEmbeddedPostgres(o: EmbeddedOptions): Promise<Running
     chmodSync(dir, 0o755);
     if (who) chownSync(dir, who.uid, who.gid);
   } catch (error) {
-    throw new EmbeddedPostgresError(`cannot use ${dir} for PostgreSQL's data (${(error as Error).message}): choose another directory`);
+    throw new EmbeddedPostgresError(
+      `cannot use ${dir} for PostgreSQL's data (${(error as Error).message}): choose another directory`,
+    );
   }
 
   // Before initdb: a taken port fails at once and leaves the data directory as it was.
@@ -242,7 +268,14 @@ export async function startEmbeddedPostgres(o: EmbeddedOptions): Promise<Running
     writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
     if (who) chownSync(pwfile, who.uid, who.gid);
     try {
-      const args = [`--pgdata=${pgdata}`, '--auth=scram-sha-256', '--username=postgres', `--pwfile=${pwfile}`, '--encoding=UTF8', '--locale=C.UTF-8'];
+      const args = [
+        `--pgdata=${pgdata}`,
+        '--auth=scram-sha-256',
+        '--username=postgres',
+        `--pwfile=${pwfile}`,
+        '--encoding=UTF8',
+        '--locale=C.UTF-8',
+      ];
       const result = await runToEnd(initdb, args, spawnOptions, log);
       if (result.spawnError) {
         throw new EmbeddedPostgresError(
@@ -303,9 +336,26 @@ function runToEnd(file: string, args: string[], options: SpawnOptions, log: (lin
 }
 
 /** Starts the postmaster and resolves once it accepts connections; any other outcome rejects with one line. */
-async function startPostmaster(file: string, pgdata: string, port: number, options: SpawnOptions, log: (line: string) => void): Promise<ChildProcess> {
+async function startPostmaster(
+  file: string,
+  pgdata: string,
+  port: number,
+  options: SpawnOptions,
+  log: (line: string) => void,
+): Promise<ChildProcess> {
   const portTaken = portTakenMessage(port);
-  const args = ['-D', pgdata, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'];
+  const args = [
+    '-D',
+    pgdata,
+    '-p',
+    String(port),
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'unix_socket_directories=',
+    '-c',
+    'max_connections=200',
+  ];
   const child = spawn(file, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   child.on('exit', () => running.delete(child));
@@ -321,15 +371,26 @@ async function startPostmaster(file: string, pgdata: string, port: number, optio
       child.stdout!.on('data', onData);
       child.stderr!.on('data', onData);
       child.on('error', (error: NodeJS.ErrnoException) =>
-        fail(new EmbeddedPostgresError(
-          `cannot run ${file} (${error.code ?? error.message}): reinstall the binaries (bun install --frozen-lockfile) or set INVENTORY_PG_BIN_DIR to a directory with initdb and postgres`,
-        )));
+        fail(
+          new EmbeddedPostgresError(
+            `cannot run ${file} (${error.code ?? error.message}): reinstall the binaries (bun install --frozen-lockfile) or set INVENTORY_PG_BIN_DIR to a directory with initdb and postgres`,
+          ),
+        ),
+      );
       child.on('exit', (code, signal) => {
         const reason = firstError(output) ?? `it exited with ${signal ?? `code ${code}`}`;
         if (/Address already in use/i.test(output)) fail(new EmbeddedPostgresError(portTaken));
         else fail(new EmbeddedPostgresError(`PostgreSQL did not start on ${pgdata}: ${reason.replace(/\.$/, '')}`));
       });
-      setTimeout(() => fail(new EmbeddedPostgresError(`PostgreSQL did not accept connections within 60 s: see its log above, or set DATABASE_URL to use another server`)), 60_000).unref();
+      setTimeout(
+        () =>
+          fail(
+            new EmbeddedPostgresError(
+              `PostgreSQL did not accept connections within 60 s: see its log above, or set DATABASE_URL to use another server`,
+            ),
+          ),
+        60_000,
+      ).unref();
     });
   } catch (error) {
     await stopProcess(child);

@@ -42,7 +42,7 @@ export async function exportCsv(
     return { rows };
   };
   // The count and the rows come from one snapshot.
-  return 'begin' in sql ? sql.begin('isolation level repeatable read read only', run) as Promise<{ rows: number }> : run(sql);
+  return 'begin' in sql ? (sql.begin('isolation level repeatable read read only', run) as Promise<{ rows: number }>) : run(sql);
 }
 
 export async function main(argv: string[], env = process.env): Promise<number> {
@@ -70,9 +70,10 @@ export async function main(argv: string[], env = process.env): Promise<number> {
     return 0;
   } catch (error) {
     const e = error as { code?: string; message?: string };
-    const message = e.code === 'ECONNREFUSED' || e.code === 'CONNECT_TIMEOUT'
-      ? `cannot connect to PostgreSQL at ${new URL(url).host} (set DATABASE_URL)`
-      : `export failed: ${e.message ?? String(error)}`;
+    const message =
+      e.code === 'ECONNREFUSED' || e.code === 'CONNECT_TIMEOUT'
+        ? `cannot connect to PostgreSQL at ${new URL(url).host} (set DATABASE_URL)`
+        : `export failed: ${e.message ?? String(error)}`;
     process.stderr.write(`${message}\n`);
     return 1;
   } finally {

@@ -35,8 +35,10 @@ export function progressPrinter(out: Output): (p: ImportProgress) => void {
   const bar = (p: ImportProgress) => {
     const share = p.totalBytes ? Math.min(p.bytes / p.totalBytes, 1) : 1;
     const filled = Math.round(share * 30);
-    return `\r\x1b[K[${'#'.repeat(filled)}${'.'.repeat(30 - filled)}] ${String(Math.round(share * 100)).padStart(3)}%  ` +
-      `${p.rows} rows  ${perSecond(p.rows, p.seconds)} rows/s`;
+    return (
+      `\r\x1b[K[${'#'.repeat(filled)}${'.'.repeat(30 - filled)}] ${String(Math.round(share * 100)).padStart(3)}%  ` +
+      `${p.rows} rows  ${perSecond(p.rows, p.seconds)} rows/s`
+    );
   };
   return (p) => {
     if (p.phase === 'read') {
@@ -70,16 +72,21 @@ export function formatReport(result: ImportResult, options: { skipInvalid: boole
   }
   const rate = `${result.rows} rows in ${secs(result.seconds)} (${perSecond(result.rows, result.seconds)} rows/s)`;
   if (result.applied) {
-    lines.push(`imported ${rate}: ${result.inserted} inserted, ${result.updated} updated, ` +
-      `${result.unchanged} unchanged, ${result.invalidRows} invalid`);
+    lines.push(
+      `imported ${rate}: ${result.inserted} inserted, ${result.updated} updated, ` +
+        `${result.unchanged} unchanged, ${result.invalidRows} invalid`,
+    );
     if (result.updated > 0) {
-      const fields = Object.entries(result.changed).map(([field, n]) => `${field} ${n}`).join(', ');
+      const fields = Object.entries(result.changed)
+        .map(([field, n]) => `${field} ${n}`)
+        .join(', ');
       lines.push(`products changed per field: ${fields}`);
     }
   } else {
-    const hint = result.invalidRows && !options.skipInvalid && result.rows > result.invalidRows
-      ? ` (--skip-invalid applies the ${result.rows - result.invalidRows} valid rows)`
-      : '';
+    const hint =
+      result.invalidRows && !options.skipInvalid && result.rows > result.invalidRows
+        ? ` (--skip-invalid applies the ${result.rows - result.invalidRows} valid rows)`
+        : '';
     lines.push(`refused ${rate}: ${result.invalidRows || result.errorCount} invalid, nothing applied${hint}`);
   }
   return `${lines.join('\n')}\n`;
@@ -108,7 +115,7 @@ export async function main(argv: string[], env = process.env): Promise<number> {
     const { values, positionals } = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { 'mode': { type: 'string', default: 'upsert' }, 'skip-invalid': { type: 'boolean', default: false } },
+      options: { mode: { type: 'string', default: 'upsert' }, 'skip-invalid': { type: 'boolean', default: false } },
     });
     if (positionals.length !== 1) throw new Error('name one file to import');
     if (values.mode !== 'upsert' && values.mode !== 'insert') throw new Error('--mode must be upsert or insert');

@@ -5,7 +5,9 @@ import { SEEDS_DIR } from './paths.ts';
 
 /** Loads every db/seeds/*.sql file in name order, each in its own transaction. */
 export async function loadSeeds(url: string, dir = SEEDS_DIR): Promise<string[]> {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.sql')).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.sql'))
+    .sort();
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   try {
     for (const file of files) {

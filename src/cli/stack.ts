@@ -19,7 +19,11 @@ import { PortInUseError, startServer } from '../server.ts';
 import { databaseUrl, embeddedDatabaseUrl, embeddedPort } from './database.ts';
 import { dbmate } from './dbmate.ts';
 import {
-  EmbeddedPostgresError, postgresCanReachPath, RUNTIME_DIR, startEmbeddedPostgres, stopAllEmbeddedPostgres,
+  EmbeddedPostgresError,
+  postgresCanReachPath,
+  RUNTIME_DIR,
+  startEmbeddedPostgres,
+  stopAllEmbeddedPostgres,
 } from './embedded-postgres.ts';
 import { ROOT } from './paths.ts';
 import { protectMigrationHistory, provisionApiRole, provisionDatabase } from './provision.ts';
@@ -52,7 +56,10 @@ async function end(code: number, line?: string, signal = 'exit'): Promise<never>
 /** One line for any error: the cause and what to do. */
 function describe(error: unknown): string {
   if (error instanceof ConfigError) {
-    const [head, ...issues] = error.message.split('\n').map((l) => l.trim()).filter(Boolean);
+    const [head, ...issues] = error.message
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
     return `${head} ${issues.join('; ')} (fix the environment; see Configuration in README.md)`;
   }
   if (error instanceof StartupError || error instanceof EmbeddedPostgresError || error instanceof PortInUseError) {
@@ -62,11 +69,18 @@ function describe(error: unknown): string {
   return `start-up failed: ${firstLine(message)}`;
 }
 
-const firstLine = (text: string) => text.split('\n').map((l) => l.trim()).find(Boolean) ?? text;
+const firstLine = (text: string) =>
+  text
+    .split('\n')
+    .map((l) => l.trim())
+    .find(Boolean) ?? text;
 
 /** The error dbmate reported, without its banner. */
 function dbmateError(message: string): string {
-  const lines = message.replace(/^dbmate .*? failed \(\d+\):\s*/, '').split('\n').map((l) => l.trim());
+  const lines = message
+    .replace(/^dbmate .*? failed \(\d+\):\s*/, '')
+    .split('\n')
+    .map((l) => l.trim());
   return (lines.find((l) => l.startsWith('Error:')) ?? lines.find(Boolean) ?? message).replace(/^Error:\s*/, '');
 }
 
@@ -121,7 +135,9 @@ async function main() {
   } catch (error) {
     const reason = dbmateError((error as Error).message);
     if (/unable to connect to database/.test(reason)) {
-      throw new StartupError(`cannot reach the database for migrations: ${reason}; check that it runs and DATABASE_URL (MIGRATION_DATABASE_URL)`);
+      throw new StartupError(
+        `cannot reach the database for migrations: ${reason}; check that it runs and DATABASE_URL (MIGRATION_DATABASE_URL)`,
+      );
     }
     throw new StartupError(`a migration failed: ${reason}; fix the migration (db/migrations) or the database, then run again`);
   }
@@ -153,8 +169,13 @@ const fatal = (error: unknown) => void end(1, describe(error));
 process.on('uncaughtException', fatal);
 process.on('unhandledRejection', fatal);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () =>
-    void (serving ? end(0, undefined, signal) : end(130, `interrupted (${signal}) during start-up; stopped what had started`, signal)));
+  process.on(
+    signal,
+    () =>
+      void (serving
+        ? end(0, undefined, signal)
+        : end(130, `interrupted (${signal}) during start-up; stopped what had started`, signal)),
+  );
 }
 
 await main().catch((error) => end(1, describe(error)));

@@ -26,11 +26,13 @@ export async function countActiveProducts(sql: Sql, categoryId?: number): Promis
 export function copyProductsOut(sql: Sql, categoryId?: number) {
   // COPY takes no bind parameters; the only value inlined is an integer id.
   const byCategory = categoryId === undefined ? '' : `AND p.category_id = ${Math.trunc(Number(categoryId))}`;
-  return sql.unsafe(`
+  return sql
+    .unsafe(`
     COPY (
       SELECT p.sku, p.name, p.description, p.price, p.quantity, c.name AS category
       FROM products p JOIN categories c ON c.id = p.category_id
       WHERE p.archived_at IS NULL ${byCategory}
       ORDER BY lower(p.name)
-    ) TO STDOUT WITH (FORMAT csv, HEADER true)`).readable();
+    ) TO STDOUT WITH (FORMAT csv, HEADER true)`)
+    .readable();
 }

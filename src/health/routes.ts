@@ -3,9 +3,7 @@ import { OPEN, POOLED } from '../http/route-policy.ts';
 
 const tags = ['Health'];
 
-export const HealthSchema = z
-  .object({ status: z.enum(['ok', 'unavailable']).openapi({ example: 'ok' }) })
-  .openapi('Health');
+export const HealthSchema = z.object({ status: z.enum(['ok', 'unavailable']).openapi({ example: 'ok' }) }).openapi('Health');
 
 export const livenessRoute = createRoute({
   method: 'get',

@@ -21,7 +21,8 @@ export function parseId(text: string): number | undefined {
 export const idError = (name: string) => ({ path: name, message: ID_MESSAGE });
 
 const idSchema = (example: number) =>
-  z.string()
+  z
+    .string()
     .refine((text) => parseId(text) !== undefined, ID_MESSAGE)
     .transform(Number)
     .openapi({
@@ -38,11 +39,22 @@ const idSchema = (example: number) =>
 export const IdParam = z.object({ id: idSchema(42) });
 
 export const IfMatchHeader = z.object({
-  'if-match': z.string().max(200).optional()
+  'if-match': z
+    .string()
+    .max(200)
+    .optional()
     .openapi({ description: 'The ETag the change is based on (e.g. "3"); a stale one gives 412' }),
 });
 
 export const IdempotencyKeyHeader = z.object({
-  'idempotency-key': z.string().min(1).max(255).regex(/^[\x20-\x7e]+$/, '1 to 255 printable ASCII characters').optional()
-    .openapi({ description: 'Makes the request safe to retry: a repeat with the same key and body replays the first response (e.g. order-1042-line-3)' }),
+  'idempotency-key': z
+    .string()
+    .min(1)
+    .max(255)
+    .regex(/^[\x20-\x7e]+$/, '1 to 255 printable ASCII characters')
+    .optional()
+    .openapi({
+      description:
+        'Makes the request safe to retry: a repeat with the same key and body replays the first response (e.g. order-1042-line-3)',
+    }),
 });

@@ -42,9 +42,11 @@ export function createPoolGate(size: number, waitMs: number, reserved = 0): Pool
         grant: resolve,
         timer: setTimeout(() => {
           waiting.splice(waiting.indexOf(entry), 1);
-          reject(new ApiError('database_unavailable', `the database is busy; no connection within ${waitMs} ms`, undefined, {
-            'retry-after': '1',
-          }));
+          reject(
+            new ApiError('database_unavailable', `the database is busy; no connection within ${waitMs} ms`, undefined, {
+              'retry-after': '1',
+            }),
+          );
         }, waitMs),
       };
       waiting.push(entry);

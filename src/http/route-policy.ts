@@ -33,12 +33,10 @@ export type RoutePolicy = { key: KeyRule; pooled: boolean };
 export function policyOf(where: string, route: { security?: Security; [POOLED]?: unknown }): RoutePolicy {
   const { security } = route;
   if (!security) throw new Error(`${where} declares no security: say who needs a key (src/http/route-policy.ts)`);
-  const key: KeyRule = security.length === 0
-    ? 'never'
-    : security.some((requirement) => Object.keys(requirement).length === 0) ? 'reads' : 'always';
+  const key: KeyRule =
+    security.length === 0 ? 'never' : security.some((requirement) => Object.keys(requirement).length === 0) ? 'reads' : 'always';
   return { key, pooled: route[POOLED] !== false };
 }
 
 /** Whether a request to a route with this rule needs a key, given the service's configuration. */
-export const keyNeeded = (key: KeyRule, readsRequireKey: boolean) =>
-  key === 'always' || (key === 'reads' && readsRequireKey);
+export const keyNeeded = (key: KeyRule, readsRequireKey: boolean) => key === 'always' || (key === 'reads' && readsRequireKey);

@@ -32,7 +32,10 @@ const routerPath = (path: string) => path.replace(/\{([^}]+)\}/g, ':$1');
 
 /** `/products/:id` as a regular expression for request paths, a trailing slash allowed (strict: false). */
 function routePattern(path: string): RegExp {
-  const source = path.split('/').map((part) => (part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/');
+  const source = path
+    .split('/')
+    .map((part) => (part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+    .join('/');
   return new RegExp(`^${source}/?$`);
 }
 
@@ -84,7 +87,8 @@ export function createRouteTable(routes: readonly RouterRoute[], declarations: D
   function unrouted(method: string, path: string): RequestPolicy {
     const rows = table.filter((row) => row.pattern.test(path));
     const allow = rows.length ? [...new Set(rows.flatMap((row) => row.methods))].sort(byOrder) : undefined;
-    const inOpenArea = rows.length ? rows.every((row) => row.open)
+    const inOpenArea = rows.length
+      ? rows.every((row) => row.open)
       : declarations.openAreas.some((area) => path === area || path.startsWith(`${area}/`));
     return { ...(inOpenArea ? open : READS.has(method) ? read : write), allow };
   }

@@ -86,7 +86,9 @@ export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
   }
   const pool = c.var.sql as Pool;
   const scope: Scope = { client: c.var.client ?? '', method: c.req.method, path, key };
-  const hash = createHash('sha256').update(await c.req.text()).digest('base64url');
+  const hash = createHash('sha256')
+    .update(await c.req.text())
+    .digest('base64url');
   await purgeExpiredKeys(pool);
 
   let replayed: Response | undefined;

@@ -4,8 +4,16 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { transaction, type Sql } from '../db.ts';
 import {
-  applyRows, checkRows, copyIntoStaging, createStaging, dropImportTables, NO_CHANGES, readCheckReport,
-  type FieldCounts, type ImportMode, type RowError,
+  applyRows,
+  checkRows,
+  copyIntoStaging,
+  createStaging,
+  dropImportTables,
+  NO_CHANGES,
+  readCheckReport,
+  type FieldCounts,
+  type ImportMode,
+  type RowError,
 } from './queries.ts';
 import { copyLine, FileShapeError, parserFor } from './rows.ts';
 
@@ -88,9 +96,17 @@ export async function importFile(sql: Sql, path: string, options: ImportOptions 
       await checkRows(tx, options.mode ?? 'upsert');
       const check = await readCheckReport(tx, options.maxErrors ?? 1000);
       const result: ImportResult = {
-        rows: check.rows, inserted: 0, updated: 0, unchanged: 0, changed: { ...NO_CHANGES }, categoriesCreated: 0,
-        invalidRows: check.invalidRows, errorCount: check.errorCount, invalid: check.errors,
-        applied: false, seconds: 0,
+        rows: check.rows,
+        inserted: 0,
+        updated: 0,
+        unchanged: 0,
+        changed: { ...NO_CHANGES },
+        categoriesCreated: 0,
+        invalidRows: check.invalidRows,
+        errorCount: check.errorCount,
+        invalid: check.errors,
+        applied: false,
+        seconds: 0,
       };
       if (check.invalidRows === 0 || options.skipInvalid) {
         report('apply');
@@ -104,9 +120,17 @@ export async function importFile(sql: Sql, path: string, options: ImportOptions 
   } catch (error) {
     if (!(error instanceof FileShapeError)) throw error;
     return {
-      rows, inserted: 0, updated: 0, unchanged: 0, changed: { ...NO_CHANGES }, categoriesCreated: 0,
-      invalidRows: 0, errorCount: error.problems.length, invalid: error.problems,
-      applied: false, seconds: seconds(),
+      rows,
+      inserted: 0,
+      updated: 0,
+      unchanged: 0,
+      changed: { ...NO_CHANGES },
+      categoriesCreated: 0,
+      invalidRows: 0,
+      errorCount: error.problems.length,
+      invalid: error.problems,
+      applied: false,
+      seconds: seconds(),
     };
   }
 }

@@ -7,8 +7,19 @@
 import type { Sql } from '../db.ts';
 import { MAX_CATEGORY_NAME, MAX_PRODUCT_NAME, NAME_CHARACTERS_MESSAGE, TEXT_CHARACTERS_MESSAGE } from '../http/text.ts';
 import {
-  DEFAULT_CATEGORY, DESCRIPTION_LENGTH_MESSAGE, INITIAL_MOVEMENT, MAX_DESCRIPTION, PRICE_MESSAGES, PRICE_TEXT_SQL,
-  QUANTITY_MAX, QUANTITY_MESSAGES, QUANTITY_MIN, QUANTITY_TEXT_SQL, SKU_CHARACTERS, SKU_MAX_LENGTH, SKU_MESSAGE,
+  DEFAULT_CATEGORY,
+  DESCRIPTION_LENGTH_MESSAGE,
+  INITIAL_MOVEMENT,
+  MAX_DESCRIPTION,
+  PRICE_MESSAGES,
+  PRICE_TEXT_SQL,
+  QUANTITY_MAX,
+  QUANTITY_MESSAGES,
+  QUANTITY_MIN,
+  QUANTITY_TEXT_SQL,
+  SKU_CHARACTERS,
+  SKU_MAX_LENGTH,
+  SKU_MESSAGE,
 } from '../products/model.ts';
 
 export type ImportMode = 'upsert' | 'insert';
@@ -20,7 +31,8 @@ export type RowError = { line: number; field: string; message: string };
 // tests/cli/import.test.ts and tests/products/model.test.ts hold SQL and model equal.
 
 /** What String.prototype.trim removes: the API trims names and categories with it. */
-const WHITESPACE = '\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff';
+const WHITESPACE =
+  '\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff';
 
 /**
  * The file as read: every value as text, null when the row does not give it;
@@ -221,7 +233,7 @@ export async function applyRows(sql: Sql, note: string): Promise<ApplyCounts> {
       locked AS (SELECT 1 FROM categories c WHERE lower(c.name) IN (SELECT category_key FROM named) FOR KEY SHARE)
       SELECT (SELECT count(*) FROM named)::int - (SELECT count(*) FROM locked)::int AS n`;
     if (missing!.n === 0) break;
-    if (round === 100) throw new Error('the import\'s categories kept being deleted while it ran');
+    if (round === 100) throw new Error("the import's categories kept being deleted while it ran");
   }
 
   // One statement: the products that change are locked, and their stock read,

@@ -86,8 +86,16 @@ const emptyValues = (): (string | null)[] => [null, null, null, null, null, null
 // CSV
 
 // biome-ignore lint/suspicious/noConstEnum: never exported, so a per-file transpiler compiles it like a plain enum
-const enum State { FieldStart, Unquoted, Quoted, QuoteInQuoted }
-const COMMA = 44, QUOTE = 34, LF = 10, CR = 13;
+const enum State {
+  FieldStart,
+  Unquoted,
+  Quoted,
+  QuoteInQuoted,
+}
+const COMMA = 44,
+  QUOTE = 34,
+  LF = 10,
+  CR = 13;
 
 /**
  * An RFC 4180 CSV parser that keeps its state between chunks: quoted fields
@@ -97,10 +105,10 @@ const COMMA = 44, QUOTE = 34, LF = 10, CR = 13;
  */
 export function csvParser(): RowParser {
   let state = State.FieldStart;
-  let line = 1;           // the line the parser is on
-  let recordLine = 1;     // the line the current record started on
+  let line = 1; // the line the parser is on
+  let recordLine = 1; // the line the current record started on
   let fields: (string | null)[] = [];
-  let piece = '';         // the current field's text from earlier chunks
+  let piece = ''; // the current field's text from earlier chunks
   let quoted = false;
   let recordChars = 0;
   let recordError: string | null = null;
@@ -151,23 +159,47 @@ export function csvParser(): RowParser {
       switch (state) {
         // biome-ignore lint/suspicious/noFallthroughSwitchClause: the character belongs to an unquoted field (below)
         case State.FieldStart:
-          if (c === QUOTE) { state = State.Quoted; quoted = true; start = i + 1; break; }
+          if (c === QUOTE) {
+            state = State.Quoted;
+            quoted = true;
+            start = i + 1;
+            break;
+          }
           start = i;
           state = State.Unquoted;
         // falls through: the character belongs to an unquoted field
         case State.Unquoted:
-          if (c === COMMA) { endField(text.slice(start, i)); state = State.FieldStart; }
-          else if (c === LF) { endField(text.slice(start, i)); endRecord(); line++; state = State.FieldStart; }
+          if (c === COMMA) {
+            endField(text.slice(start, i));
+            state = State.FieldStart;
+          } else if (c === LF) {
+            endField(text.slice(start, i));
+            endRecord();
+            line++;
+            state = State.FieldStart;
+          }
           break;
         case State.Quoted:
-          if (c === QUOTE) { piece += text.slice(start, i); state = State.QuoteInQuoted; capPiece(); }
-          else if (c === LF) line++;
+          if (c === QUOTE) {
+            piece += text.slice(start, i);
+            state = State.QuoteInQuoted;
+            capPiece();
+          } else if (c === LF) line++;
           break;
         case State.QuoteInQuoted:
-          if (c === QUOTE) { piece += '"'; start = i + 1; state = State.Quoted; }
-          else if (c === COMMA) { endField(''); state = State.FieldStart; }
-          else if (c === LF) { endField(''); endRecord(); line++; state = State.FieldStart; }
-          else if (c !== CR) {
+          if (c === QUOTE) {
+            piece += '"';
+            start = i + 1;
+            state = State.Quoted;
+          } else if (c === COMMA) {
+            endField('');
+            state = State.FieldStart;
+          } else if (c === LF) {
+            endField('');
+            endRecord();
+            line++;
+            state = State.FieldStart;
+          } else if (c !== CR) {
             // Text after a closing quote: the record is malformed; read on to its end.
             recordError ??= 'unexpected text after a closing quote';
             start = i;
@@ -194,13 +226,15 @@ export function csvParser(): RowParser {
     const map = record.map((name) => {
       const column = (name ?? '').trim().toLowerCase();
       const index = FIELDS.indexOf(column as Field);
-      if (index < 0) problems.push({ line: at, field: column || '(empty)', message: `unknown column; the columns are ${FIELDS.join(', ')}` });
+      if (index < 0)
+        problems.push({ line: at, field: column || '(empty)', message: `unknown column; the columns are ${FIELDS.join(', ')}` });
       else if (seen.has(index)) problems.push({ line: at, field: column, message: 'column appears twice' });
       seen.add(index);
       return index < 0 ? undefined : index;
     });
     for (const column of REQUIRED_COLUMNS) {
-      if (!seen.has(FIELDS.indexOf(column))) problems.push({ line: at, field: column, message: 'required column missing from the header' });
+      if (!seen.has(FIELDS.indexOf(column)))
+        problems.push({ line: at, field: column, message: 'required column missing from the header' });
     }
     if (problems.length) throw new FileShapeError(problems);
     hasDescription = seen.has(FIELDS.indexOf('description'));
@@ -282,7 +316,11 @@ export function jsonlParser(): RowParser {
   function lines(text: string, final: boolean): StagedRow[] {
     const out: StagedRow[] = [];
     const tooLong = () => ({
-      line, values: emptyValues(), descriptionGiven: false, rowError: `longer than ${MAX_RECORD_CHARS} characters`, problems: null,
+      line,
+      values: emptyValues(),
+      descriptionGiven: false,
+      rowError: `longer than ${MAX_RECORD_CHARS} characters`,
+      problems: null,
     });
     const complete = (content: string) => {
       if (content.length > MAX_RECORD_CHARS) out.push(tooLong());

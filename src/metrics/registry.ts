@@ -40,7 +40,14 @@ export function createMetrics(pool: PoolStats): Metrics {
     ['db_pool_in_use', 'Requests holding a database connection', 'inUse'],
     ['db_pool_waiting', 'Requests waiting for a database connection', 'waiting'],
   ] as const) {
-    new Gauge({ name, help, registers: [registry], collect() { this.set(pool()[key]); } });
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(pool()[key]);
+      },
+    });
   }
   new Gauge({
     name: 'build_info',
@@ -53,7 +60,11 @@ export function createMetrics(pool: PoolStats): Metrics {
     const started = performance.now();
     await next();
     const route = routePath(c, -1);
-    const labels = { method: c.req.method, route: route === '*' || route === '/*' ? 'unmatched' : route, status: String(c.res.status) };
+    const labels = {
+      method: c.req.method,
+      route: route === '*' || route === '/*' ? 'unmatched' : route,
+      status: String(c.res.status),
+    };
     requests.inc(labels);
     duration.observe(labels, (performance.now() - started) / 1000);
   };

@@ -8,11 +8,23 @@ import { expectedVersions, withEtag } from '../http/etag.ts';
 import { parseProductCursor, productCursorAfter } from './cursor.ts';
 import { DEFAULT_CATEGORY, generateSku, toProduct } from './model.ts';
 import {
-  archiveProduct, findProductById, insertProduct, listProducts, restoreProduct, updateProduct,
-  type Missed, type NewProduct, type ProductChanges,
+  archiveProduct,
+  findProductById,
+  insertProduct,
+  listProducts,
+  restoreProduct,
+  updateProduct,
+  type Missed,
+  type NewProduct,
+  type ProductChanges,
 } from './queries.ts';
 import type {
-  archiveProductRoute, createProductRoute, getProductRoute, listProductsRoute, restoreProductRoute, updateProductRoute,
+  archiveProductRoute,
+  createProductRoute,
+  getProductRoute,
+  listProductsRoute,
+  restoreProductRoute,
+  updateProductRoute,
 } from './routes.ts';
 
 function notFound(id: number): ApiError {
@@ -39,7 +51,8 @@ export const create: RouteHandler<typeof createProductRoute, AppEnv> = async (c)
   const sql = c.var.sql;
   // Fast path: the category exists and one statement does it all. Otherwise
   // create the category and the product in one transaction.
-  const row = (await insertProduct(sql, input)) ??
+  const row =
+    (await insertProduct(sql, input)) ??
     (await transaction(sql, async (tx) => {
       await ensureCategory(tx, input.category);
       return insertProduct(tx, input);

@@ -1,7 +1,12 @@
 import { createRouter } from '../http/router.ts';
 import * as handlers from './handlers.ts';
 import {
-  archiveProductRoute, createProductRoute, getProductRoute, listProductsRoute, restoreProductRoute, updateProductRoute,
+  archiveProductRoute,
+  createProductRoute,
+  getProductRoute,
+  listProductsRoute,
+  restoreProductRoute,
+  updateProductRoute,
 } from './routes.ts';
 
 export const productsApi = createRouter()

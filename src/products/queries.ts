@@ -43,17 +43,26 @@ export type ProductFilter = {
  * ProductRow names them, from a products row `p` and its category `c`.
  */
 const PRODUCT_COLUMNS = [
-  'id', 'sku', 'name', 'description', 'price', 'quantity', 'category', 'created_at', 'updated_at', 'version',
+  'id',
+  'sku',
+  'name',
+  'description',
+  'price',
+  'quantity',
+  'category',
+  'created_at',
+  'updated_at',
+  'version',
 ] as const satisfies readonly (keyof ProductRow)[];
 
 /** One column's SQL; a listing has its price as float8 (see ProductListRow). */
 const columnSql = (column: (typeof PRODUCT_COLUMNS)[number], listing: boolean) =>
-  column === 'category' ? 'c.name AS category'
-    : column === 'price' && listing ? 'p.price::float8 AS price'
-    : `p.${column}`;
+  column === 'category' ? 'c.name AS category' : column === 'price' && listing ? 'p.price::float8 AS price' : `p.${column}`;
 
 const PRODUCT_SELECT = PRODUCT_COLUMNS.map((column) => columnSql(column, false)).join(', ');
-const LISTING_SELECT = PRODUCT_COLUMNS.filter((column) => column !== 'version').map((column) => columnSql(column, true)).join(', ');
+const LISTING_SELECT = PRODUCT_COLUMNS.filter((column) => column !== 'version')
+  .map((column) => columnSql(column, true))
+  .join(', ');
 
 /** The product as ProductRow: from `p` (products) and `c` (its category). Constant text, no values. */
 export const productColumns = (sql: Sql) => sql.unsafe(PRODUCT_SELECT);
@@ -153,11 +162,7 @@ export async function updateProduct(
 }
 
 /** Archives an active product (only at one of `expectedVersions` when given), or says why it did not. */
-export async function archiveProduct(
-  sql: Sql,
-  id: number,
-  expectedVersions?: number[],
-): Promise<'archived' | Missed['missed']> {
+export async function archiveProduct(sql: Sql, id: number, expectedVersions?: number[]): Promise<'archived' | Missed['missed']> {
   const [result] = await sql<{ outcome: 'archived' | Missed['missed'] }[]>`
     WITH p AS (
       UPDATE products SET archived_at = now()
@@ -192,20 +197,24 @@ export async function restoreProduct(sql: Sql, id: number): Promise<ProductRow |
  */
 export async function listProducts(sql: Sql, f: ProductFilter): Promise<ProductListRow[]> {
   const a = f.after;
-  const byCategory = f.category === undefined
-    ? sql`true`
-    : sql`p.category_id = (SELECT id FROM categories WHERE lower(name) = lower(${f.category}))`;
+  const byCategory =
+    f.category === undefined
+      ? sql`true`
+      : sql`p.category_id = (SELECT id FROM categories WHERE lower(name) = lower(${f.category}))`;
   const bySku = f.sku === undefined ? sql`true` : sql`lower(p.sku) = lower(${f.sku})`;
   const archived = f.archived ? sql`p.archived_at IS NOT NULL` : sql`p.archived_at IS NULL`;
   const page = {
     // Active names are unique, so the name alone orders them; archived ones may repeat a name.
-    'name': f.archived
+    name: f.archived
       ? { after: a ? sql`(lower(p.name), p.id) > (lower(${a.key}), ${a.id})` : sql`true`, order: sql`lower(p.name), p.id` }
       : { after: a ? sql`lower(p.name) > lower(${a.key})` : sql`true`, order: sql`lower(p.name)` },
     '-name': f.archived
-      ? { after: a ? sql`(lower(p.name), p.id) < (lower(${a.key}), ${a.id})` : sql`true`, order: sql`lower(p.name) DESC, p.id DESC` }
+      ? {
+          after: a ? sql`(lower(p.name), p.id) < (lower(${a.key}), ${a.id})` : sql`true`,
+          order: sql`lower(p.name) DESC, p.id DESC`,
+        }
       : { after: a ? sql`lower(p.name) < lower(${a.key})` : sql`true`, order: sql`lower(p.name) DESC` },
-    'price': {
+    price: {
       after: a ? sql`(p.price, p.id) > (${a.key}::numeric, ${a.id})` : sql`true`,
       order: sql`p.price, p.id`,
     },
@@ -213,7 +222,7 @@ export async function listProducts(sql: Sql, f: ProductFilter): Promise<ProductL
       after: a ? sql`(p.price, p.id) < (${a.key}::numeric, ${a.id})` : sql`true`,
       order: sql`p.price DESC, p.id DESC`,
     },
-    'created_at': {
+    created_at: {
       after: a ? sql`(p.created_at, p.id) > (${a.key}::timestamptz, ${a.id})` : sql`true`,
       order: sql`p.created_at, p.id`,
     },

@@ -132,7 +132,12 @@ export const restoreProductRoute = createRoute({
   responses: {
     200: productResponse('The product, active again'),
     ...errorResponses([
-      'not_found', 'duplicate_sku', 'duplicate_name', 'validation_failed', 'request_in_progress', 'idempotency_key_reused',
+      'not_found',
+      'duplicate_sku',
+      'duplicate_name',
+      'validation_failed',
+      'request_in_progress',
+      'idempotency_key_reused',
     ]),
   },
 });

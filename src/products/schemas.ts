@@ -3,8 +3,21 @@ import { MAX_CURSOR_LENGTH } from '../http/cursor.ts';
 import { nameDescription, namePattern } from '../http/name-pattern.ts';
 import { MAX_CATEGORY_NAME, nameFilter, name, text, textUpTo } from '../http/text.ts';
 import {
-  DEFAULT_CATEGORY, MAX_DESCRIPTION, MAX_PRODUCT_NAME, PRICE_DECIMALS, PRICE_MAX, PRICE_MAX_TEXT, PRICE_MESSAGES, PRICE_MIN,
-  PRICE_TEXT, QUANTITY_MAX, QUANTITY_MESSAGES, QUANTITY_MIN, SKU_MAX_LENGTH, SKU_MESSAGE, SKU_PATTERN,
+  DEFAULT_CATEGORY,
+  MAX_DESCRIPTION,
+  MAX_PRODUCT_NAME,
+  PRICE_DECIMALS,
+  PRICE_MAX,
+  PRICE_MAX_TEXT,
+  PRICE_MESSAGES,
+  PRICE_MIN,
+  PRICE_TEXT,
+  QUANTITY_MAX,
+  QUANTITY_MESSAGES,
+  QUANTITY_MIN,
+  SKU_MAX_LENGTH,
+  SKU_MESSAGE,
+  SKU_PATTERN,
 } from './model.ts';
 
 const sku = () => z.string().regex(SKU_PATTERN, SKU_MESSAGE);
@@ -20,8 +33,7 @@ export const PriceInput = z
       // Not `multipleOf: 0.01`: 0.01 has no exact binary value, so JSON Schema validators
       // (ajv among them) would refuse 19.99. The rule is in the description instead.
       .openapi({ description: `At most ${PRICE_DECIMALS} decimals`, example: 19.99 }),
-    z.string().regex(PRICE_TEXT, PRICE_MESSAGES.text)
-      .openapi({ example: '19.99' }),
+    z.string().regex(PRICE_TEXT, PRICE_MESSAGES.text).openapi({ example: '19.99' }),
   ])
   .openapi({
     description: `Price, ${PRICE_MIN} to ${PRICE_MAX_TEXT} with at most ${PRICE_DECIMALS} decimals: a number, or a decimal string such as "19.99"`,
@@ -52,15 +64,17 @@ export const ProductCreateSchema = z
       example: 'Wireless Optical Mouse',
     }),
     price: PriceInput,
-    sku: sku()
+    sku: sku().optional().openapi({ description: 'Assigned by the service when absent', example: 'ELEC-WL-MOUSE' }),
+    description: textUpTo(MAX_DESCRIPTION).nullable().optional().openapi({ example: '2.4 GHz receiver, 1600 DPI' }),
+    quantity: z
+      .number()
+      .int(QUANTITY_MESSAGES.whole)
+      .min(QUANTITY_MIN, QUANTITY_MESSAGES.min)
+      .max(QUANTITY_MAX, QUANTITY_MESSAGES.max)
       .optional()
-      .openapi({ description: 'Assigned by the service when absent', example: 'ELEC-WL-MOUSE' }),
-    description: textUpTo(MAX_DESCRIPTION).nullable().optional()
-      .openapi({ example: '2.4 GHz receiver, 1600 DPI' }),
-    quantity: z.number().int(QUANTITY_MESSAGES.whole).min(QUANTITY_MIN, QUANTITY_MESSAGES.min)
-      .max(QUANTITY_MAX, QUANTITY_MESSAGES.max).optional()
       .openapi({ description: 'Units in stock, default 0', example: 85 }),
-    category: name(MAX_CATEGORY_NAME).optional()
+    category: name(MAX_CATEGORY_NAME)
+      .optional()
       .openapi({
         maxLength: undefined,
         pattern: namePattern(MAX_CATEGORY_NAME),
@@ -74,19 +88,26 @@ export const SORTS = ['name', '-name', 'price', '-price', 'created_at', '-create
 export type ProductSort = (typeof SORTS)[number];
 
 export const ProductListQuery = z.object({
-  category: nameFilter(MAX_CATEGORY_NAME).optional().openapi({ description: 'Category name, case-insensitive (e.g. Electronics)' }),
+  category: nameFilter(MAX_CATEGORY_NAME)
+    .optional()
+    .openapi({ description: 'Category name, case-insensitive (e.g. Electronics)' }),
   sku: text().max(SKU_MAX_LENGTH).optional().openapi({ description: 'Exact SKU, case-insensitive (e.g. ELEC-WL-MOUSE)' }),
-  sort: z.enum(SORTS).default('name').openapi({ description: 'Sort key; a leading "-" sorts descending. Ties are broken by id.' }),
+  sort: z
+    .enum(SORTS)
+    .default('name')
+    .openapi({ description: 'Sort key; a leading "-" sorts descending. Ties are broken by id.' }),
   limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ description: 'Page size' }),
-  cursor: z.string().max(MAX_CURSOR_LENGTH).optional()
+  cursor: z
+    .string()
+    .max(MAX_CURSOR_LENGTH)
+    .optional()
     .openapi({ description: 'Opaque cursor from the previous page\'s Link rel="next"' }),
 });
 
 export const ProductPatchSchema = z
   .strictObject({
     name: ProductCreateSchema.shape.name.optional(),
-    sku: sku()
-      .optional().openapi({ example: 'ELEC-WL-MOUSE-2' }),
+    sku: sku().optional().openapi({ example: 'ELEC-WL-MOUSE-2' }),
     description: ProductCreateSchema.shape.description,
     price: PriceInput.optional(),
     category: ProductCreateSchema.shape.category,
@@ -103,6 +124,8 @@ export const ProductPatchSchema = z
   .openapi('ProductPatch', { description: 'A JSON merge patch: fields present are changed, `description: null` clears it' });
 
 export const ProductListQueryWithArchive = ProductListQuery.extend({
-  archived: z.enum(['true', 'false']).default('false')
+  archived: z
+    .enum(['true', 'false'])
+    .default('false')
     .openapi({ description: 'true lists archived products instead of active ones' }),
 });

@@ -87,7 +87,12 @@ export function createCounter(sql: Pool, max: number, windowS: number) {
         if (!batch.size) continue;
         const clients = [...batch.keys()];
         try {
-          const rows = await countRequests(sql, clients, clients.map((client) => batch.get(client)!.length), windowS);
+          const rows = await countRequests(
+            sql,
+            clients,
+            clients.map((client) => batch.get(client)!.length),
+            windowS,
+          );
           for (const row of rows) {
             const waiters = batch.get(row.client)!;
             batch.delete(row.client);

@@ -8,7 +8,8 @@ export const inventoryReportRoute = createRoute({
   path: '/reports/inventory',
   operationId: 'getInventoryReport',
   summary: 'Inventory report',
-  description: 'Products, units and stock value per category and in total, computed exactly in SQL; optionally the products low on stock.',
+  description:
+    'Products, units and stock value per category and in total, computed exactly in SQL; optionally the products low on stock.',
   tags: ['Reports'],
   security: KEY_FOR_READS,
   request: { query: InventoryReportQuery },

@@ -24,13 +24,22 @@ export const InventoryReportSchema = z
     categories: z.array(CategoryReportSchema),
     total: z.object(Totals).openapi('StockTotals'),
     low_stock: z
-      .array(z.object({ category: z.string().openapi({ example: 'Sports & Outdoors' }), products: z.array(LowStockProductSchema) }).openapi('LowStockCategory'))
+      .array(
+        z
+          .object({ category: z.string().openapi({ example: 'Sports & Outdoors' }), products: z.array(LowStockProductSchema) })
+          .openapi('LowStockCategory'),
+      )
       .optional()
       .openapi({ description: 'Present when low_stock_below is given' }),
   })
   .openapi('InventoryReport');
 
 export const InventoryReportQuery = z.object({
-  low_stock_below: z.coerce.number().int().min(1).max(2147483647).optional()
+  low_stock_below: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(2147483647)
+    .optional()
     .openapi({ description: 'List active products with fewer units than this, by category (e.g. 10)' }),
 });

@@ -16,7 +16,13 @@ export type MovementRow = {
 
 /** A movement's columns, written once. */
 const MOVEMENT_COLUMNS = [
-  'id', 'product_id', 'delta', 'reason', 'note', 'quantity_after', 'created_at',
+  'id',
+  'product_id',
+  'delta',
+  'reason',
+  'note',
+  'quantity_after',
+  'created_at',
 ] as const satisfies readonly (keyof MovementRow)[];
 
 /** A movement row `m`'s columns, each named movement_<column>, beside a product's. Constant text, no values. */
@@ -74,12 +80,7 @@ export async function adjustStock(
 }
 
 /** A product's movements, newest first, after the movement id `before` when given. */
-export async function listMovements(
-  sql: Sql,
-  productId: number,
-  limit: number,
-  before?: number,
-): Promise<MovementRow[]> {
+export async function listMovements(sql: Sql, productId: number, limit: number, before?: number): Promise<MovementRow[]> {
   return sql<MovementRow[]>`
     SELECT ${sql(MOVEMENT_COLUMNS)}
     FROM stock_movements

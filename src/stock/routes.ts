@@ -45,7 +45,10 @@ export const listMovementsRoute = createRoute({
     200: {
       description: 'One page of movements',
       headers: z.object({
-        Link: z.string().optional().openapi({ example: '</products/42/stock-movements?cursor=WyJtb3ZlbWVudHMiLDEyMDBd>; rel="next"' }),
+        Link: z
+          .string()
+          .optional()
+          .openapi({ example: '</products/42/stock-movements?cursor=WyJtb3ZlbWVudHMiLDEyMDBd>; rel="next"' }),
       }),
       content: { 'application/json': { schema: z.array(StockMovementSchema) } },
     },

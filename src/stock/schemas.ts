@@ -21,10 +21,17 @@ export const StockMovementSchema = z
 
 export const StockAdjustmentSchema = z
   .strictObject({
-    delta: z.number().int(QUANTITY_MESSAGES.whole)
-      .min(-QUANTITY_MAX, `must be at least ${-QUANTITY_MAX}`).max(QUANTITY_MAX, QUANTITY_MESSAGES.max)
+    delta: z
+      .number()
+      .int(QUANTITY_MESSAGES.whole)
+      .min(-QUANTITY_MAX, `must be at least ${-QUANTITY_MAX}`)
+      .max(QUANTITY_MAX, QUANTITY_MESSAGES.max)
       .refine((d) => d !== 0, 'must not be 0')
-      .openapi({ description: 'Units added (positive) or removed (negative); never 0', not: { const: 0, example: 0 }, example: -2 }),
+      .openapi({
+        description: 'Units added (positive) or removed (negative); never 0',
+        not: { const: 0, example: 0 },
+        example: -2,
+      }),
     reason: z.enum(ADJUSTMENT_REASONS, `must be one of ${ADJUSTMENT_REASONS.join(', ')}`).openapi({ example: 'sold' }),
     note: text().max(500, 'must be at most 500 characters').nullable().optional().openapi({ example: 'order 1042' }),
   })
@@ -36,6 +43,5 @@ export const StockAdjustmentResultSchema = z
 
 export const MovementListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ description: 'Page size' }),
-  cursor: z.string().max(200).optional()
-    .openapi({ description: 'Opaque cursor from the previous page\'s Link rel="next"' }),
+  cursor: z.string().max(200).optional().openapi({ description: 'Opaque cursor from the previous page\'s Link rel="next"' }),
 });

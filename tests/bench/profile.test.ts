@@ -6,7 +6,9 @@ import { postgresChildren, postgresCpuSeconds, processCpuSeconds, summarizeProfi
 import { withAdmin } from '../support/db.ts';
 
 const frame = (id: number, functionName: string, url: string, children: number[] = []) => ({
-  id, callFrame: { functionName, url, lineNumber: 9 }, children,
+  id,
+  callFrame: { functionName, url, lineNumber: 9 },
+  children,
 });
 
 describe('profile summary', () => {

@@ -4,8 +4,12 @@ import { expectProblem } from '../support/problem.ts';
 import type { Category } from '../support/types.ts';
 
 let t: TestApp;
-beforeAll(async () => { t = await createTestApp(); });
-afterAll(async () => { await t?.close(); });
+beforeAll(async () => {
+  t = await createTestApp();
+});
+afterAll(async () => {
+  await t?.close();
+});
 
 async function listCategories(path = '/categories'): Promise<Category[]> {
   const res = await t.request(path);
@@ -24,7 +28,11 @@ describe('POST /categories: happy path', () => {
     expect(res.status).toBe(201);
     const body = (await res.json()) as Category;
     expect(body).toEqual({
-      id: expect.any(Number), name: 'Garden', description: 'Plants and tools', product_count: 0, created_at: expect.any(String),
+      id: expect.any(Number),
+      name: 'Garden',
+      description: 'Plants and tools',
+      product_count: 0,
+      created_at: expect.any(String),
     });
     expect(body.created_at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/);
     const [row] = await t.db.sql`SELECT id, description FROM categories WHERE name = 'Garden'`;
@@ -53,7 +61,11 @@ describe('GET /categories', () => {
     for (const name of ['banana', 'Apple', 'cherry', 'Date']) {
       expect((await t.post('/categories', { name })).status).toBe(201);
     }
-    for (const [name, category] of [['Apple pie', 'apple'], ['Apple tart', 'APPLE'], ['Cherry jam', 'Cherry']]) {
+    for (const [name, category] of [
+      ['Apple pie', 'apple'],
+      ['Apple tart', 'APPLE'],
+      ['Cherry jam', 'Cherry'],
+    ]) {
       expect((await t.post('/products', { name, price: 3, category })).status).toBe(201);
     }
     const list = await listCategories();
@@ -71,9 +83,14 @@ describe('GET /categories', () => {
     const list = await listCategories();
     expect(list.length).toBeGreaterThan(0);
     for (const c of list) {
-      expect(c).toEqual(expect.objectContaining({
-        id: expect.any(Number), name: expect.any(String), product_count: expect.any(Number), created_at: expect.stringMatching(/Z$/),
-      }));
+      expect(c).toEqual(
+        expect.objectContaining({
+          id: expect.any(Number),
+          name: expect.any(String),
+          product_count: expect.any(Number),
+          created_at: expect.stringMatching(/Z$/),
+        }),
+      );
       expect(c.description === null || typeof c.description === 'string').toBe(true);
     }
   });

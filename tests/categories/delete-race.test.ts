@@ -28,7 +28,7 @@ type Outcome = { kind: string; status: number; code?: string; category?: string;
 
 async function outcome(kind: string, res: Response): Promise<Outcome> {
   const text = await res.text();
-  const body = text ? JSON.parse(text) as { code?: string; category?: string; id?: number } : {};
+  const body = text ? (JSON.parse(text) as { code?: string; category?: string; id?: number }) : {};
   return { kind, status: res.status, code: body.code, category: body.category, id: body.id };
 }
 
@@ -50,8 +50,11 @@ describe('racing a category delete', () => {
       for (let i = 0; i < 6; i++) {
         requests.push(send('DELETE', `/categories/${id}`).then((r) => outcome('delete', r)));
         if (i < 4) {
-          requests.push(send('POST', '/products', { name: `Racer ${round}-${i}`, price: 1, category: i % 2 ? 'volatile' : 'VOLATILE' })
-            .then((r) => outcome('create', r)));
+          requests.push(
+            send('POST', '/products', { name: `Racer ${round}-${i}`, price: 1, category: i % 2 ? 'volatile' : 'VOLATILE' }).then(
+              (r) => outcome('create', r),
+            ),
+          );
         }
         if (i < movers.length) {
           requests.push(send('PATCH', `/products/${movers[i]}`, { category: 'Volatile' }).then((r) => outcome('move', r)));
@@ -62,8 +65,10 @@ describe('racing a category delete', () => {
         const label = `${r.kind} ${r.status}${r.code ? ` ${r.code}` : ''}`;
         seen[label] = (seen[label] ?? 0) + 1;
         // A category created again takes the spelling of the request that created it.
-        if (r.kind === 'create') expect({ status: r.status, category: r.category?.toLowerCase() }).toEqual({ status: 201, category: 'volatile' });
-        if (r.kind === 'move') expect({ status: r.status, category: r.category?.toLowerCase() }).toEqual({ status: 200, category: 'volatile' });
+        if (r.kind === 'create')
+          expect({ status: r.status, category: r.category?.toLowerCase() }).toEqual({ status: 201, category: 'volatile' });
+        if (r.kind === 'move')
+          expect({ status: r.status, category: r.category?.toLowerCase() }).toEqual({ status: 200, category: 'volatile' });
         if (r.kind === 'delete') {
           expect(['204', '404 not_found', '409 category_not_empty']).toContain(`${r.status}${r.code ? ` ${r.code}` : ''}`);
         }
@@ -77,7 +82,8 @@ describe('racing a category delete', () => {
       expect(held!.n).toBe(4 + movers.length);
       // Empty the category for the next round.
       await t.db.sql`DELETE FROM products WHERE name LIKE 'Racer %'`;
-      await t.db.sql`UPDATE products SET category_id = (SELECT id FROM categories WHERE name = 'Steady') WHERE id = ANY(${movers})`;
+      await t.db
+        .sql`UPDATE products SET category_id = (SELECT id FROM categories WHERE name = 'Steady') WHERE id = ANY(${movers})`;
     }
     console.log('outcomes over 30 rounds:', JSON.stringify(seen));
     expect(seen['delete 204']).toBeGreaterThan(0);

@@ -46,31 +46,35 @@ async function exported(filter: { category?: string } = {}): Promise<string> {
 /** Everything an import could change, to compare before and after. */
 async function snapshot() {
   return {
-    products: [...await db.sql`SELECT * FROM products ORDER BY id`],
-    categories: [...await db.sql`SELECT * FROM categories ORDER BY id`],
-    movements: [...await db.sql`SELECT * FROM stock_movements ORDER BY id`],
+    products: [...(await db.sql`SELECT * FROM products ORDER BY id`)],
+    categories: [...(await db.sql`SELECT * FROM categories ORDER BY id`)],
+    movements: [...(await db.sql`SELECT * FROM stock_movements ORDER BY id`)],
   };
 }
 
 describe('export', () => {
   test('writes the active products as CSV ordered by name, whatever its case', async () => {
-    expect(await exported()).toBe([
-      'sku,name,description,price,quantity,category',
-      'EXP-1,apple Corer,,12.00,0,Export Kitchen',
-      'EXP-2,Banana Hook,"two\nlines",0.99,12,Export Garden',
-      'EXP-3,cherry Pitter,"Pits, stones and ""seeds""",4.50,3,Export Kitchen',
-      'EXP-4,Damson Jar,"",1.00,1,Export Garden', // an empty description, not a missing one
-      '',
-    ].join('\n'));
+    expect(await exported()).toBe(
+      [
+        'sku,name,description,price,quantity,category',
+        'EXP-1,apple Corer,,12.00,0,Export Kitchen',
+        'EXP-2,Banana Hook,"two\nlines",0.99,12,Export Garden',
+        'EXP-3,cherry Pitter,"Pits, stones and ""seeds""",4.50,3,Export Kitchen',
+        'EXP-4,Damson Jar,"",1.00,1,Export Garden', // an empty description, not a missing one
+        '',
+      ].join('\n'),
+    );
   });
 
   test('--category keeps one category, matched case-insensitively; an unknown one is an error', async () => {
-    expect(await exported({ category: 'EXPORT garden' })).toBe([
-      'sku,name,description,price,quantity,category',
-      'EXP-2,Banana Hook,"two\nlines",0.99,12,Export Garden',
-      'EXP-4,Damson Jar,"",1.00,1,Export Garden',
-      '',
-    ].join('\n'));
+    expect(await exported({ category: 'EXPORT garden' })).toBe(
+      [
+        'sku,name,description,price,quantity,category',
+        'EXP-2,Banana Hook,"two\nlines",0.99,12,Export Garden',
+        'EXP-4,Damson Jar,"",1.00,1,Export Garden',
+        '',
+      ].join('\n'),
+    );
     await expect(exported({ category: 'No Such Category' })).rejects.toBeInstanceOf(UnknownCategoryError);
   });
 

@@ -11,7 +11,9 @@ import { runCommand } from '../support/command.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'inventory-import-'));
 let db: TestDatabase;
-beforeAll(async () => { db = await createTestDatabase(); });
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
 afterAll(async () => {
   await db?.drop();
   rmSync(dir, { recursive: true, force: true });
@@ -36,19 +38,23 @@ async function product(sku: string) {
 }
 
 async function movements(sku: string) {
-  return [...await db.sql`
+  return [
+    ...(await db.sql`
     SELECT m.delta, m.reason, m.note, m.quantity_after
     FROM stock_movements m JOIN products p ON p.id = m.product_id
     WHERE lower(p.sku) = lower(${sku}) AND p.archived_at IS NULL
-    ORDER BY m.id`];
+    ORDER BY m.id`),
+  ];
 }
 
 /** Products whose quantity is not the sum of their movements' deltas (all of them, not only this test's). */
 async function ledgerMismatches() {
-  return [...await db.sql`
+  return [
+    ...(await db.sql`
     SELECT p.sku, p.quantity, coalesce(sum(m.delta), 0)::int AS ledger
     FROM products p LEFT JOIN stock_movements m ON m.product_id = p.id
-    GROUP BY p.id HAVING p.quantity <> coalesce(sum(m.delta), 0)`];
+    GROUP BY p.id HAVING p.quantity <> coalesce(sum(m.delta), 0)`),
+  ];
 }
 
 async function countWhere(table: 'products' | 'categories' | 'stock_movements') {
@@ -58,16 +64,25 @@ async function countWhere(table: 'products' | 'categories' | 'stock_movements') 
 
 describe('import: reading files', () => {
   test('a CSV file inserts its products, creating categories and writing initial stock movements', async () => {
-    const result = await load('tools.csv', csv(
-      'sku,name,description,price,quantity,category',
-      'CSV-1,Claw Hammer,16 oz,12.5,10,Import Tools',
-      'CSV-2,Tape Measure,,7,,Import Tools',
-      'CSV-3,Spirit Level,,19.99,2,',
-    ));
+    const result = await load(
+      'tools.csv',
+      csv(
+        'sku,name,description,price,quantity,category',
+        'CSV-1,Claw Hammer,16 oz,12.5,10,Import Tools',
+        'CSV-2,Tape Measure,,7,,Import Tools',
+        'CSV-3,Spirit Level,,19.99,2,',
+      ),
+    );
     expect(result).toMatchObject({ rows: 3, inserted: 3, updated: 0, unchanged: 0, invalidRows: 0, invalid: [], applied: true });
     expect(result.categoriesCreated).toBe(2); // Import Tools and Uncategorized: the test database starts without categories
     expect(await product('CSV-1')).toEqual({
-      sku: 'CSV-1', name: 'Claw Hammer', description: '16 oz', price: '12.50', quantity: 10, category: 'Import Tools', version: 1,
+      sku: 'CSV-1',
+      name: 'Claw Hammer',
+      description: '16 oz',
+      price: '12.50',
+      quantity: 10,
+      category: 'Import Tools',
+      version: 1,
     });
     expect(await product('CSV-2')).toMatchObject({ description: null, price: '7.00', quantity: 0, category: 'Import Tools' });
     expect(await product('CSV-3')).toMatchObject({ quantity: 2, category: 'Uncategorized' });
@@ -79,19 +94,32 @@ describe('import: reading files', () => {
     const result = await load('short.csv', csv('Price,NAME,Sku', '3,Pencil Sharpener,ORDER-1'));
     expect(result).toMatchObject({ inserted: 1, invalid: [] });
     expect(await product('ORDER-1')).toMatchObject({
-      name: 'Pencil Sharpener', description: null, price: '3.00', quantity: 0, category: 'Uncategorized',
+      name: 'Pencil Sharpener',
+      description: null,
+      price: '3.00',
+      quantity: 0,
+      category: 'Uncategorized',
     });
   });
 
   test('a JSONL file: price as a number or a string, null for no description, blank lines skipped', async () => {
-    const result = await load('tools.jsonl', [
-      '{"sku":"JSONL-1","name":"Bench Vise","price":49.9,"quantity":3,"category":"Import Tools","description":null}',
-      '',
-      '{"sku":"JSONL-2","name":"  Work Gloves ","price":"8.25","description":"Size L"}',
-      '',
-    ].join('\r\n'));
+    const result = await load(
+      'tools.jsonl',
+      [
+        '{"sku":"JSONL-1","name":"Bench Vise","price":49.9,"quantity":3,"category":"Import Tools","description":null}',
+        '',
+        '{"sku":"JSONL-2","name":"  Work Gloves ","price":"8.25","description":"Size L"}',
+        '',
+      ].join('\r\n'),
+    );
     expect(result).toMatchObject({ rows: 2, inserted: 2, invalid: [], applied: true });
-    expect(await product('JSONL-1')).toMatchObject({ name: 'Bench Vise', description: null, price: '49.90', quantity: 3, category: 'Import Tools' });
+    expect(await product('JSONL-1')).toMatchObject({
+      name: 'Bench Vise',
+      description: null,
+      price: '49.90',
+      quantity: 3,
+      category: 'Import Tools',
+    });
     expect(await product('JSONL-2')).toMatchObject({ name: 'Work Gloves', description: 'Size L', price: '8.25', quantity: 0 });
   });
 
@@ -116,13 +144,11 @@ describe('import: reading files', () => {
   });
 
   test('malformed CSV records are reported where they start', async () => {
-    const result = await load('malformed.csv', csv(
-      'sku,name,price',
-      'MAL-1,"Closed"early,1',
-      'MAL-2,Fine,2,extra',
-      'MAL-3,"Never closed,3',
-      'MAL-4,Swallowed,4',
-    ), { skipInvalid: true });
+    const result = await load(
+      'malformed.csv',
+      csv('sku,name,price', 'MAL-1,"Closed"early,1', 'MAL-2,Fine,2,extra', 'MAL-3,"Never closed,3', 'MAL-4,Swallowed,4'),
+      { skipInvalid: true },
+    );
     expect(result.invalid).toEqual([
       { line: 2, field: 'row', message: 'unexpected text after a closing quote' },
       { line: 3, field: 'row', message: 'expected 3 fields, found 4' },
@@ -212,18 +238,37 @@ describe('import: validation', () => {
   });
 
   test('the limits themselves are accepted', async () => {
-    const result = await load('limits.csv', csv(
-      'sku,name,description,price,quantity,category',
-      `${'L'.repeat(64)},${'n'.repeat(200)},${'d'.repeat(2000)},99999999.99,2147483647,${'c'.repeat(100)}`,
-      'l.i_m-0,Free Sample,,0,0,Limits',
-    ));
+    const result = await load(
+      'limits.csv',
+      csv(
+        'sku,name,description,price,quantity,category',
+        `${'L'.repeat(64)},${'n'.repeat(200)},${'d'.repeat(2000)},99999999.99,2147483647,${'c'.repeat(100)}`,
+        'l.i_m-0,Free Sample,,0,0,Limits',
+      ),
+    );
     expect(result).toMatchObject({ inserted: 2, invalid: [] });
     expect(await product('L'.repeat(64))).toMatchObject({ price: '99999999.99', quantity: 2147483647 });
     expect(await product('l.i_m-0')).toMatchObject({ price: '0.00', quantity: 0 });
   });
 
-  test('the SKU rule in SQL agrees with the API\'s SKU_PATTERN', async () => {
-    const skus = ['A', 'z9', '0', 'a.b_c-D', '-A', '.A', '_A', 'A B', 'A/B', 'ÄB', 'Aé', 'AB\n', 'A\tB', 'S'.repeat(64), 'S'.repeat(65)];
+  test("the SKU rule in SQL agrees with the API's SKU_PATTERN", async () => {
+    const skus = [
+      'A',
+      'z9',
+      '0',
+      'a.b_c-D',
+      '-A',
+      '.A',
+      '_A',
+      'A B',
+      'A/B',
+      'ÄB',
+      'Aé',
+      'AB\n',
+      'A\tB',
+      'S'.repeat(64),
+      'S'.repeat(65),
+    ];
     const text = skus.map((sku, i) => JSON.stringify({ sku, name: `Sku Rule ${i}`, price: 1 })).join('\n');
     const result = await load('skus.jsonl', text, { mode: 'insert' });
     const refused = new Set(result.invalid.filter((e) => e.field === 'sku').map((e) => skus[e.line - 1]));
@@ -232,15 +277,18 @@ describe('import: validation', () => {
   });
 
   test('JSONL: bad JSON, non-objects, unknown fields, wrong types and NUL are reported by line', async () => {
-    const result = await load('bad.jsonl', [
-      '{"sku":"JV-1","name":"Json Ok","price":1}',
-      '{not json',
-      '[1,2]',
-      '{"sku":"JV-2","name":"Json Colour","price":1,"colour":"red"}',
-      '{"sku":"JV-3","name":"Json Types","price":true,"quantity":"4","description":5}',
-      '{"sku":"JV-4","name":"Nul \\u0000 here","price":1}',
-      '{"sku":"JV-5","name":"Json Fraction","price":1.999,"quantity":2.5}',
-    ].join('\n'));
+    const result = await load(
+      'bad.jsonl',
+      [
+        '{"sku":"JV-1","name":"Json Ok","price":1}',
+        '{not json',
+        '[1,2]',
+        '{"sku":"JV-2","name":"Json Colour","price":1,"colour":"red"}',
+        '{"sku":"JV-3","name":"Json Types","price":true,"quantity":"4","description":5}',
+        '{"sku":"JV-4","name":"Nul \\u0000 here","price":1}',
+        '{"sku":"JV-5","name":"Json Fraction","price":1.999,"quantity":2.5}',
+      ].join('\n'),
+    );
     expect(result.invalid).toEqual([
       { line: 2, field: 'row', message: 'not valid JSON' },
       { line: 3, field: 'row', message: 'must be a JSON object' },
@@ -259,10 +307,15 @@ describe('import: validation', () => {
 
 describe('import: applying', () => {
   test('--skip-invalid applies the valid rows and reports the others', async () => {
-    const result = await load('skip.csv', csv('sku,name,price,quantity', 'SKIP-1,Skip One,1,2', 'SKIP-2,Skip Two,oops,1', 'SKIP-3,Skip Three,3,'),
-      { skipInvalid: true });
+    const result = await load(
+      'skip.csv',
+      csv('sku,name,price,quantity', 'SKIP-1,Skip One,1,2', 'SKIP-2,Skip Two,oops,1', 'SKIP-3,Skip Three,3,'),
+      { skipInvalid: true },
+    );
     expect(result).toMatchObject({ rows: 3, inserted: 2, invalidRows: 1, applied: true });
-    expect(result.invalid).toEqual([{ line: 3, field: 'price', message: 'must be a decimal number with at most 2 decimals, 0 to 99999999.99' }]);
+    expect(result.invalid).toEqual([
+      { line: 3, field: 'price', message: 'must be a decimal number with at most 2 decimals, 0 to 99999999.99' },
+    ]);
     expect(await product('SKIP-1')).toMatchObject({ quantity: 2 });
     expect(await product('SKIP-2')).toBeUndefined();
     expect(await product('SKIP-3')).toMatchObject({ quantity: 0 });
@@ -284,24 +337,36 @@ describe('import: applying', () => {
   });
 
   test('upsert updates existing products and corrects their stock through the ledger', async () => {
-    await load('upsert-1.csv', csv(
-      'sku,name,description,price,quantity,category',
-      'UP-1,Upsert One,,1.00,10,Upsert Tools',
-      'UP-2,Upsert Two,same,2.00,5,Upsert Tools',
-      'UP-3,Upsert Three,old,3.00,7,Upsert Tools',
-      'UP-4,Upsert Four,,4.00,0,Upsert Tools',
-    ));
-    const result = await load('upsert-2.csv', csv(
-      'sku,name,description,price,quantity,category',
-      'up-1,Upsert One Renamed,,1.50,4,Upsert Tools', // stock 10 → 4
-      'UP-2,Upsert Two,same,2,5,upsert tools', // nothing changes
-      'UP-3,Upsert Three,new,3.00,,Upsert Tools', // stock not given: kept
-      'UP-4,Upsert Four,,4.00,3,Upsert New Category', // stock 0 → 3, new category
-      'UP-5,Upsert Five,,5.00,2,Upsert Tools', // new
-    ));
+    await load(
+      'upsert-1.csv',
+      csv(
+        'sku,name,description,price,quantity,category',
+        'UP-1,Upsert One,,1.00,10,Upsert Tools',
+        'UP-2,Upsert Two,same,2.00,5,Upsert Tools',
+        'UP-3,Upsert Three,old,3.00,7,Upsert Tools',
+        'UP-4,Upsert Four,,4.00,0,Upsert Tools',
+      ),
+    );
+    const result = await load(
+      'upsert-2.csv',
+      csv(
+        'sku,name,description,price,quantity,category',
+        'up-1,Upsert One Renamed,,1.50,4,Upsert Tools', // stock 10 → 4
+        'UP-2,Upsert Two,same,2,5,upsert tools', // nothing changes
+        'UP-3,Upsert Three,new,3.00,,Upsert Tools', // stock not given: kept
+        'UP-4,Upsert Four,,4.00,3,Upsert New Category', // stock 0 → 3, new category
+        'UP-5,Upsert Five,,5.00,2,Upsert Tools', // new
+      ),
+    );
     expect(result).toMatchObject({ rows: 5, inserted: 1, updated: 3, unchanged: 1, categoriesCreated: 1, invalid: [] });
     expect(await product('UP-1')).toEqual({
-      sku: 'UP-1', name: 'Upsert One Renamed', description: null, price: '1.50', quantity: 4, category: 'Upsert Tools', version: 2,
+      sku: 'UP-1',
+      name: 'Upsert One Renamed',
+      description: null,
+      price: '1.50',
+      quantity: 4,
+      category: 'Upsert Tools',
+      version: 2,
     });
     expect(await movements('UP-1')).toEqual([
       { delta: 10, reason: 'initial', note: 'import upsert-1.csv', quantity_after: 10 },
@@ -312,7 +377,9 @@ describe('import: applying', () => {
     expect(await product('UP-3')).toMatchObject({ description: 'new', quantity: 7, version: 2 });
     expect(await movements('UP-3')).toHaveLength(1);
     expect(await product('UP-4')).toMatchObject({ quantity: 3, category: 'Upsert New Category' });
-    expect(await movements('UP-4')).toEqual([{ delta: 3, reason: 'count_correction', note: 'import upsert-2.csv', quantity_after: 3 }]);
+    expect(await movements('UP-4')).toEqual([
+      { delta: 3, reason: 'count_correction', note: 'import upsert-2.csv', quantity_after: 3 },
+    ]);
     expect(await movements('UP-5')).toEqual([{ delta: 2, reason: 'initial', note: 'import upsert-2.csv', quantity_after: 2 }]);
     expect(await ledgerMismatches()).toEqual([]);
   });
@@ -320,9 +387,13 @@ describe('import: applying', () => {
   test('a stock adjustment committed while the import waits for the product is counted in the correction', async () => {
     await load('race-1.csv', csv('sku,name,price,quantity', 'RACE-1,Race One,1,10'));
     let release!: () => void;
-    const held = new Promise<void>((resolve) => { release = resolve; });
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
     let locked!: () => void;
-    const isLocked = new Promise<void>((resolve) => { locked = resolve; });
+    const isLocked = new Promise<void>((resolve) => {
+      locked = resolve;
+    });
     // A receipt of 5, written as POST /products/{id}/stock-adjustments writes it, left uncommitted.
     const adjusting = db.sql.begin(async (tx) => {
       const [p] = await tx`UPDATE products SET quantity = quantity + 5 WHERE sku = 'RACE-1' RETURNING id, quantity`;
@@ -365,14 +436,17 @@ describe('import: applying', () => {
 
   test('categories are matched case-insensitively and created once, with the first spelling', async () => {
     await db.sql`INSERT INTO categories (name) VALUES ('Import Garden')`;
-    const result = await load('categories.csv', csv(
-      'sku,name,price,category',
-      'CAT-1,Category One,1,import garden',
-      'CAT-2,Category Two,1,IMPORT GARDEN',
-      'CAT-3,Category Three,1,  Import Plumbing  ',
-      'CAT-4,Category Four,1,import plumbing',
-      'CAT-5,Category Five,1,IMPORT PLUMBING',
-    ));
+    const result = await load(
+      'categories.csv',
+      csv(
+        'sku,name,price,category',
+        'CAT-1,Category One,1,import garden',
+        'CAT-2,Category Two,1,IMPORT GARDEN',
+        'CAT-3,Category Three,1,  Import Plumbing  ',
+        'CAT-4,Category Four,1,import plumbing',
+        'CAT-5,Category Five,1,IMPORT PLUMBING',
+      ),
+    );
     expect(result).toMatchObject({ inserted: 5, categoriesCreated: 1 });
     const categories = await db.sql`
       SELECT name FROM categories WHERE lower(name) IN ('import garden', 'import plumbing') ORDER BY name`;
@@ -384,7 +458,9 @@ describe('import: applying', () => {
   test('a 100,000-row file imports in one transaction (rows/s printed, not asserted)', async () => {
     const lines = ['sku,name,description,price,quantity,category'];
     for (let i = 0; i < 100_000; i++) {
-      lines.push(`PERF-${i},Perf Product ${i},${i % 10 ? '' : '"Perf, quoted"'},${i % 1000}.${String(i % 100).padStart(2, '0')},${i % 7},Perf Category ${i % 20}`);
+      lines.push(
+        `PERF-${i},Perf Product ${i},${i % 10 ? '' : '"Perf, quoted"'},${i % 1000}.${String(i % 100).padStart(2, '0')},${i % 7},Perf Category ${i % 20}`,
+      );
     }
     const path = file('perf.csv', `${lines.join('\n')}\n`);
     const result = await importFile(db.sql, path);
@@ -418,13 +494,19 @@ describe('import: columns left out and empty cells', () => {
   const stored = { description: 'as stored', price: '5.00', quantity: 7, category: 'Partial Stored' };
   const given = { description: 'as imported', price: '6.00', quantity: '9', category: 'Partial Imported' };
   const cases = (['csv', 'jsonl'] as const).flatMap((format) =>
-    OPTIONAL.flatMap((field) => (['left out', 'empty'] as const).map((how) => [format, field, how] as const)));
+    OPTIONAL.flatMap((field) => (['left out', 'empty'] as const).map((how) => [format, field, how] as const)),
+  );
   let n = 0;
 
   test.each(cases)('%s, an existing product: %s %s', async (format, field, how) => {
     const sku = `PART-${++n}`;
-    await load('setup.csv', csv('sku,name,description,price,quantity,category',
-      `${sku},Partial ${sku},${stored.description},${stored.price},${stored.quantity},${stored.category}`));
+    await load(
+      'setup.csv',
+      csv(
+        'sku,name,description,price,quantity,category',
+        `${sku},Partial ${sku},${stored.description},${stored.price},${stored.quantity},${stored.category}`,
+      ),
+    );
     const columns = ['sku', ...OPTIONAL.filter((c) => how === 'empty' || c !== field)];
     const values: Record<string, string | null> = { sku, name: `Renamed ${sku}`, ...given, [field]: null };
     const result = await load(`partial.${format}`, oneRow(format, columns, values));
@@ -456,20 +538,39 @@ describe('import: columns left out and empty cells', () => {
     // What POST /products gives a field it is not sent.
     const defaults = { description: null, quantity: 0, category: 'Uncategorized' };
     expect(await product(sku)).toMatchObject({
-      name: `New ${sku}`, ...given, quantity: Number(given.quantity), [field]: defaults[field],
+      name: `New ${sku}`,
+      ...given,
+      quantity: Number(given.quantity),
+      [field]: defaults[field],
     });
   });
 
   test('a stock count: a file of sku and quantity changes only the stock, through the ledger', async () => {
-    await load('count-setup.csv', csv('sku,name,description,price,quantity,category',
-      'COUNT-1,Counted One,kept,3.00,10,Counted', 'COUNT-2,Counted Two,,4.00,5,Counted'));
+    await load(
+      'count-setup.csv',
+      csv(
+        'sku,name,description,price,quantity,category',
+        'COUNT-1,Counted One,kept,3.00,10,Counted',
+        'COUNT-2,Counted Two,,4.00,5,Counted',
+      ),
+    );
     const result = await load('count.csv', csv('sku,quantity', 'COUNT-1,8', 'count-2,5'));
     expect(result).toMatchObject({ inserted: 0, updated: 1, unchanged: 1, invalid: [] });
     expect(result.changed).toEqual({ name: 0, description: 0, price: 0, quantity: 1, category: 0 });
     expect(await product('COUNT-1')).toMatchObject({
-      name: 'Counted One', description: 'kept', price: '3.00', quantity: 8, category: 'Counted', version: 2,
+      name: 'Counted One',
+      description: 'kept',
+      price: '3.00',
+      quantity: 8,
+      category: 'Counted',
+      version: 2,
     });
-    expect((await movements('COUNT-1')).at(-1)).toEqual({ delta: -2, reason: 'count_correction', note: 'import count.csv', quantity_after: 8 });
+    expect((await movements('COUNT-1')).at(-1)).toEqual({
+      delta: -2,
+      reason: 'count_correction',
+      note: 'import count.csv',
+      quantity_after: 8,
+    });
     const unknown = await load('count-new.csv', csv('sku,quantity', 'COUNT-3,1'));
     expect(unknown.invalid).toEqual([
       { line: 2, field: 'name', message: 'is required for a new product' },
@@ -491,20 +592,24 @@ describe('the import command', () => {
 
     const again = await runCli(file('cli-2.csv', csv('sku,price,quantity', 'CLI-1,1.50,4', 'CLI-2,2,')));
     expect(again.code).toBe(0);
-    expect(again.stdout).toMatch(new RegExp(
-      '^imported 2 rows in \\d+\\.\\d s \\(\\d+ rows/s\\): 0 inserted, 1 updated, 1 unchanged, 0 invalid\n' +
-      'products changed per field: name 0, description 0, price 1, quantity 1, category 0\n$',
-    ));
+    expect(again.stdout).toMatch(
+      new RegExp(
+        '^imported 2 rows in \\d+\\.\\d s \\(\\d+ rows/s\\): 0 inserted, 1 updated, 1 unchanged, 0 invalid\n' +
+          'products changed per field: name 0, description 0, price 1, quantity 1, category 0\n$',
+      ),
+    );
   });
 
   test('exits 1 on a file with a bad row, printing each error and applying nothing', async () => {
     const path = file('cli-bad.csv', csv('sku,name,price', 'CLI-3,Cli Three,1', 'CLI-4,Cli Four,-2'));
     const { stdout, code } = await runCli(path, '--mode=insert');
     expect(code).toBe(1);
-    expect(stdout).toMatch(new RegExp(
-      '^line 3: price: must be a decimal number with at most 2 decimals, 0 to 99999999\\.99\n' +
-      'refused 2 rows in \\d+\\.\\d s \\(\\d+ rows/s\\): 1 invalid, nothing applied \\(--skip-invalid applies the 1 valid rows\\)\n$',
-    ));
+    expect(stdout).toMatch(
+      new RegExp(
+        '^line 3: price: must be a decimal number with at most 2 decimals, 0 to 99999999\\.99\n' +
+          'refused 2 rows in \\d+\\.\\d s \\(\\d+ rows/s\\): 1 invalid, nothing applied \\(--skip-invalid applies the 1 valid rows\\)\n$',
+      ),
+    );
     expect(await product('CLI-3')).toBeUndefined();
   });
 
@@ -519,11 +624,20 @@ describe('the import command', () => {
 
   test('progress: a bar redrawn in place on a terminal, a line every 100,000 rows otherwise', () => {
     const events: ImportProgress[] = [50_000, 100_000, 150_000, 250_000].map((rows, i) => ({
-      phase: 'read', rows, bytes: rows * 10, totalBytes: 2_500_000, seconds: i + 1,
+      phase: 'read',
+      rows,
+      bytes: rows * 10,
+      totalBytes: 2_500_000,
+      seconds: i + 1,
     }));
     const printed = (isTTY: boolean) => {
       let text = '';
-      const print = progressPrinter({ isTTY, write: (s: string) => { text += s; } });
+      const print = progressPrinter({
+        isTTY,
+        write: (s: string) => {
+          text += s;
+        },
+      });
       for (const e of events) print(e);
       print({ phase: 'check', rows: 250_000, bytes: 2_500_000, totalBytes: 2_500_000, seconds: 5 });
       return text;
@@ -538,11 +652,22 @@ describe('the import command', () => {
 
   test('the report lists errors beyond the first 1000 as a count', () => {
     const invalid = Array.from({ length: 1000 }, (_, i) => ({ line: i + 2, field: 'price', message: 'bad' }));
-    const text = formatReport({
-      rows: 1500, inserted: 0, updated: 0, unchanged: 0, categoriesCreated: 0, invalidRows: 1200, errorCount: 1300,
-      changed: { name: 0, description: 0, price: 0, quantity: 0, category: 0 },
-      invalid, applied: false, seconds: 1,
-    }, { skipInvalid: false });
+    const text = formatReport(
+      {
+        rows: 1500,
+        inserted: 0,
+        updated: 0,
+        unchanged: 0,
+        categoriesCreated: 0,
+        invalidRows: 1200,
+        errorCount: 1300,
+        changed: { name: 0, description: 0, price: 0, quantity: 0, category: 0 },
+        invalid,
+        applied: false,
+        seconds: 1,
+      },
+      { skipInvalid: false },
+    );
     expect(text.split('\n').slice(-3)).toEqual([
       '... and 300 more errors',
       'refused 1500 rows in 1.0 s (1500 rows/s): 1200 invalid, nothing applied (--skip-invalid applies the 300 valid rows)',

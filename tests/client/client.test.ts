@@ -18,7 +18,9 @@ function asDocumented(doc: OpenApi, checked: Set<string>): Middleware {
     async onResponse({ request, response, schemaPath }) {
       const problems = await undocumentedAt(doc, request.method, schemaPath, response.clone());
       if (problems.length) {
-        throw new Error(`${request.method} ${schemaPath} → ${response.status} is not as /openapi.json documents it:\n  ${problems.join('\n  ')}`);
+        throw new Error(
+          `${request.method} ${schemaPath} → ${response.status} is not as /openapi.json documents it:\n  ${problems.join('\n  ')}`,
+        );
       }
       checked.add(`${request.method} ${schemaPath} ${response.status}`);
     },
@@ -70,7 +72,13 @@ describe('typed client: happy path', () => {
     });
     expect(response.status).toBe(201);
     const product: Product | undefined = data;
-    expect(product).toMatchObject({ sku: 'CLIENT-LAMP', name: 'Client Desk Lamp', price: 24.9, quantity: 12, category: 'Client Home' });
+    expect(product).toMatchObject({
+      sku: 'CLIENT-LAMP',
+      name: 'Client Desk Lamp',
+      price: 24.9,
+      quantity: 12,
+      category: 'Client Home',
+    });
     expect(response.headers.get('location')).toBe(`/products/${product!.id}`);
     expect(response.headers.get('etag')).toMatch(/^"\d+"$/);
   });
@@ -101,10 +109,11 @@ describe('typed client: happy path', () => {
   test('a stock adjustment repeated with the same Idempotency-Key replays the first answer and counts once', async () => {
     const product = await createProduct({ name: 'Client Idempotent Mug', price: 8, quantity: 3 });
     const key = `client-test-${crypto.randomUUID()}`;
-    const adjust = () => client.POST('/products/{id}/stock-adjustments', {
-      params: { path: { id: product.id }, header: { 'idempotency-key': key } },
-      body: { delta: 5, reason: 'received', note: 'PO 7731' },
-    });
+    const adjust = () =>
+      client.POST('/products/{id}/stock-adjustments', {
+        params: { path: { id: product.id }, header: { 'idempotency-key': key } },
+        body: { delta: 5, reason: 'received', note: 'PO 7731' },
+      });
 
     const first = await adjust();
     const second = await adjust();
@@ -124,7 +133,9 @@ describe('typed client: happy path', () => {
 describe('typed client: errors', () => {
   test('a duplicate SKU is a typed 409 problem with code duplicate_sku', async () => {
     await createProduct({ name: 'Client Original', price: 5, sku: 'CLIENT-DUP' });
-    const { data, error, response } = await client.POST('/products', { body: { name: 'Client Copy', price: 5, sku: 'client-dup' } });
+    const { data, error, response } = await client.POST('/products', {
+      body: { name: 'Client Copy', price: 5, sku: 'client-dup' },
+    });
     expect(data).toBeUndefined();
     expect(response.status).toBe(409);
     expect(response.headers.get('content-type')).toStartWith('application/problem+json');
@@ -140,21 +151,30 @@ describe('typed client: errors', () => {
   });
 
   test('every response above was checked against /openapi.json', () => {
-    expect([...checked].sort()).toEqual(expect.arrayContaining([
-      'GET /products 200',
-      'GET /products/{id} 200',
-      'POST /products 201',
-      'POST /products 409',
-      'POST /products 422',
-      'POST /products/{id}/stock-adjustments 201',
-    ]));
+    expect([...checked].sort()).toEqual(
+      expect.arrayContaining([
+        'GET /products 200',
+        'GET /products/{id} 200',
+        'POST /products 201',
+        'POST /products 409',
+        'POST /products 422',
+        'POST /products/{id}/stock-adjustments 201',
+      ]),
+    );
   });
 });
 
 describe('response checks: a document that lies fails', () => {
   const product = {
-    id: 1, sku: 'A-1', name: 'A', description: null, price: 1.5, quantity: 2, category: 'C',
-    created_at: '2026-11-22T10:15:30.123456Z', updated_at: '2026-11-22T10:15:30.123456Z',
+    id: 1,
+    sku: 'A-1',
+    name: 'A',
+    description: null,
+    price: 1.5,
+    quantity: 2,
+    category: 'C',
+    created_at: '2026-11-22T10:15:30.123456Z',
+    updated_at: '2026-11-22T10:15:30.123456Z',
   };
   const withProduct = (change: (schema: Record<string, any>) => void): OpenApi => {
     const copy = structuredClone(doc);
@@ -167,19 +187,27 @@ describe('response checks: a document that lies fails', () => {
   });
 
   test('a wrong type, a missing required property and an undocumented property are each reported', () => {
-    const wrongType = withProduct((p) => { p.properties.price.type = 'string'; });
+    const wrongType = withProduct((p) => {
+      p.properties.price.type = 'string';
+    });
     expect(validate({ $ref: '#/components/schemas/Product' }, product, wrongType)).toEqual(['$.price: expected string, got 1.5']);
     const { sku: _, ...withoutSku } = product;
-    expect(validate({ $ref: '#/components/schemas/Product' }, withoutSku, doc)).toEqual(['$: required property "sku" is missing']);
+    expect(validate({ $ref: '#/components/schemas/Product' }, withoutSku, doc)).toEqual([
+      '$: required property "sku" is missing',
+    ]);
     const lessDocumented = withProduct((p) => {
       delete p.properties.category;
       p.required = p.required.filter((name: string) => name !== 'category');
     });
-    expect(validate({ $ref: '#/components/schemas/Product' }, product, lessDocumented)).toEqual(['$: property "category" is not documented']);
+    expect(validate({ $ref: '#/components/schemas/Product' }, product, lessDocumented)).toEqual([
+      '$: property "category" is not documented',
+    ]);
   });
 
   test('a keyword the validator does not know is refused, not skipped', () => {
-    expect(() => validate({ type: 'string', contentEncoding: 'base64' }, 'x', doc)).toThrow(/unsupported keyword "contentEncoding"/);
+    expect(() => validate({ type: 'string', contentEncoding: 'base64' }, 'x', doc)).toThrow(
+      /unsupported keyword "contentEncoding"/,
+    );
   });
 
   test('a request whose answer is not documented fails', async () => {
@@ -187,14 +215,18 @@ describe('response checks: a document that lies fails', () => {
     delete no409.paths['/products']!.post.responses['409'];
     const strict = clientFor(no409, new Set());
     await createProduct({ name: 'Client Lie Original', price: 5, sku: 'CLIENT-LIE' });
-    await expect(strict.POST('/products', { body: { name: 'Client Lie Copy', price: 5, sku: 'CLIENT-LIE' } }))
-      .rejects.toThrow(/POST \/products → 409 is not as \/openapi.json documents it:\n {2}status 409 is not documented/);
+    await expect(strict.POST('/products', { body: { name: 'Client Lie Copy', price: 5, sku: 'CLIENT-LIE' } })).rejects.toThrow(
+      /POST \/products → 409 is not as \/openapi.json documents it:\n {2}status 409 is not documented/,
+    );
   });
 
   test('a body that does not match the documented schema fails', async () => {
-    const lying = withProduct((p) => { p.properties.quantity.type = 'string'; });
+    const lying = withProduct((p) => {
+      p.properties.quantity.type = 'string';
+    });
     const strict = clientFor(lying, new Set());
-    await expect(strict.POST('/products', { body: { name: 'Client Lie Body', price: 5 } }))
-      .rejects.toThrow(/body\.quantity: expected string, got 0/);
+    await expect(strict.POST('/products', { body: { name: 'Client Lie Body', price: 5 } })).rejects.toThrow(
+      /body\.quantity: expected string, got 0/,
+    );
   });
 });

@@ -35,8 +35,9 @@ describe('client types', () => {
   test('every operation of the document has its entry in the types', async () => {
     const document = await loadOpenApiDocument();
     const types = readFileSync(CLIENT_TYPES_PATH, 'utf8');
-    const operationIds = Object.values(document.paths as Record<string, Record<string, { operationId: string }>>)
-      .flatMap((item) => Object.values(item).map((operation) => operation.operationId));
+    const operationIds = Object.values(document.paths as Record<string, Record<string, { operationId: string }>>).flatMap(
+      (item) => Object.values(item).map((operation) => operation.operationId),
+    );
     expect(operationIds.length).toBeGreaterThan(10);
     for (const id of operationIds) expect(types).toContain(`    ${id}: {`);
   });

@@ -66,7 +66,10 @@ async function indexes(table: string): Promise<Record<string, Index>> {
 
 const identityPk = { type: 'bigint', notNull: true, default: null, identity: 'always' } as const;
 const col = (type: string, notNull: boolean, dflt: string | null = null): Column => ({
-  type, notNull, default: dflt, identity: '',
+  type,
+  notNull,
+  default: dflt,
+  identity: '',
 });
 const ACTIVE = 'archived_at IS NULL';
 
@@ -101,10 +104,15 @@ describe('categories', () => {
     expect(await constraints('categories')).toEqual({
       categories_pkey: { type: 'p', columns: ['id'], def: 'PRIMARY KEY (id)' },
       categories_name_length: {
-        type: 'c', columns: ['name'],
+        type: 'c',
+        columns: ['name'],
         def: 'CHECK (((char_length(name) >= 1) AND (char_length(name) <= 100)))',
       },
-      categories_name_trimmed: { type: 'c', columns: ['name'], def: String.raw`CHECK ((name !~ '^[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]$'::text))` },
+      categories_name_trimmed: {
+        type: 'c',
+        columns: ['name'],
+        def: String.raw`CHECK ((name !~ '^[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]$'::text))`,
+      },
       categories_name_visible: { type: 'c', columns: ['name'], def: NAME_CHECK },
       categories_description_clean: { type: 'c', columns: ['description'], def: DESCRIPTION_CHECK },
     });
@@ -119,7 +127,7 @@ describe('categories', () => {
 });
 
 describe('products', () => {
-  test('has the contract\'s columns with their types, NOT NULLs, defaults and identity', async () => {
+  test("has the contract's columns with their types, NOT NULLs, defaults and identity", async () => {
     expect(await columns('products')).toEqual({
       id: identityPk,
       sku: col('text', true),
@@ -136,20 +144,28 @@ describe('products', () => {
   });
 
   test('checks SKU format, name and description lengths, and non-negative price and quantity', async () => {
-    const checks = Object.fromEntries(
-      Object.entries(await constraints('products')).filter(([, c]) => c.type === 'c'),
-    );
+    const checks = Object.fromEntries(Object.entries(await constraints('products')).filter(([, c]) => c.type === 'c'));
     expect(checks).toEqual({
       products_sku_format: {
-        type: 'c', columns: ['sku'], def: "CHECK ((sku ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'::text))",
+        type: 'c',
+        columns: ['sku'],
+        def: "CHECK ((sku ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'::text))",
       },
       products_name_length: {
-        type: 'c', columns: ['name'], def: 'CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200)))',
+        type: 'c',
+        columns: ['name'],
+        def: 'CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200)))',
       },
-      products_name_trimmed: { type: 'c', columns: ['name'], def: String.raw`CHECK ((name !~ '^[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]$'::text))` },
+      products_name_trimmed: {
+        type: 'c',
+        columns: ['name'],
+        def: String.raw`CHECK ((name !~ '^[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]$'::text))`,
+      },
       products_name_visible: { type: 'c', columns: ['name'], def: NAME_CHECK },
       products_description_length: {
-        type: 'c', columns: ['description'], def: 'CHECK ((char_length(description) <= 2000))',
+        type: 'c',
+        columns: ['description'],
+        def: 'CHECK ((char_length(description) <= 2000))',
       },
       products_description_clean: { type: 'c', columns: ['description'], def: DESCRIPTION_CHECK },
       products_price_nonnegative: { type: 'c', columns: ['price'], def: 'CHECK ((price >= (0)::numeric))' },
@@ -161,7 +177,9 @@ describe('products', () => {
     const all = await constraints('products');
     expect(all.products_pkey).toEqual({ type: 'p', columns: ['id'], def: 'PRIMARY KEY (id)' });
     expect(all.products_category_id_fkey).toEqual({
-      type: 'f', columns: ['category_id'], def: 'FOREIGN KEY (category_id) REFERENCES categories(id) ON DELETE RESTRICT',
+      type: 'f',
+      columns: ['category_id'],
+      def: 'FOREIGN KEY (category_id) REFERENCES categories(id) ON DELETE RESTRICT',
     });
     const [fk] = await t.sql<{ on_delete: string; on_update: string; deferrable: boolean }[]>`
       SELECT confdeltype::text AS on_delete, confupdtype::text AS on_update, condeferrable AS deferrable
@@ -178,7 +196,10 @@ describe('products', () => {
 
   test('has exactly the listing indexes: per sort key, one unfiltered and one led by category_id, partial on active rows', async () => {
     const btree = (keys: string[], predicate: string | null = ACTIVE, unique = false): Index => ({
-      unique, keys, predicate, method: 'btree',
+      unique,
+      keys,
+      predicate,
+      method: 'btree',
     });
     expect(await indexes('products')).toEqual({
       products_pkey: btree(['id'], null, true),
@@ -212,12 +233,15 @@ describe('products', () => {
     const triggers = await t.sql<{ name: string; def: string; enabled: string }[]>`
       SELECT tgname AS name, pg_get_triggerdef(oid) AS def, tgenabled::text AS enabled
       FROM pg_trigger WHERE tgrelid = 'public.products'::regclass AND NOT tgisinternal AND tgconstraint = 0`;
-    expect([...triggers]).toEqual([{
-      name: 'products_set_updated_at',
-      def: 'CREATE TRIGGER products_set_updated_at BEFORE UPDATE ON public.products FOR EACH ROW '
-        + 'WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION set_updated_at()',
-      enabled: 'O',
-    }]);
+    expect([...triggers]).toEqual([
+      {
+        name: 'products_set_updated_at',
+        def:
+          'CREATE TRIGGER products_set_updated_at BEFORE UPDATE ON public.products FOR EACH ROW ' +
+          'WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION set_updated_at()',
+        enabled: 'O',
+      },
+    ]);
     const [fn] = await t.sql<{ language: string; returns: string; body: string }[]>`
       SELECT l.lanname AS language, format_type(p.prorettype, NULL) AS returns, p.prosrc AS body
       FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
@@ -246,17 +270,23 @@ describe('stock_movements', () => {
     expect(await constraints('stock_movements')).toEqual({
       stock_movements_pkey: { type: 'p', columns: ['id'], def: 'PRIMARY KEY (id)' },
       stock_movements_product_id_fkey: {
-        type: 'f', columns: ['product_id'], def: 'FOREIGN KEY (product_id) REFERENCES products(id) ON DELETE RESTRICT',
+        type: 'f',
+        columns: ['product_id'],
+        def: 'FOREIGN KEY (product_id) REFERENCES products(id) ON DELETE RESTRICT',
       },
       stock_movements_delta_nonzero: { type: 'c', columns: ['delta'], def: 'CHECK ((delta <> 0))' },
       stock_movements_reason_known: {
-        type: 'c', columns: ['reason'],
-        def: "CHECK ((reason = ANY (ARRAY['received'::text, 'sold'::text, 'returned'::text, 'damaged'::text, "
-          + "'count_correction'::text, 'initial'::text])))",
+        type: 'c',
+        columns: ['reason'],
+        def:
+          "CHECK ((reason = ANY (ARRAY['received'::text, 'sold'::text, 'returned'::text, 'damaged'::text, " +
+          "'count_correction'::text, 'initial'::text])))",
       },
       stock_movements_note_length: { type: 'c', columns: ['note'], def: 'CHECK ((char_length(note) <= 500))' },
       stock_movements_quantity_after_nonnegative: {
-        type: 'c', columns: ['quantity_after'], def: 'CHECK ((quantity_after >= 0))',
+        type: 'c',
+        columns: ['quantity_after'],
+        def: 'CHECK ((quantity_after >= 0))',
       },
     });
   });
@@ -271,38 +301,43 @@ describe('stock_movements', () => {
     expect([...triggers]).toEqual([
       {
         name: 'products_quantity_in_ledger_insert',
-        def: 'CREATE CONSTRAINT TRIGGER products_quantity_in_ledger_insert AFTER INSERT ON public.products '
-          + 'DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ((new.quantity <> 0)) EXECUTE FUNCTION products_quantity_in_ledger()',
+        def:
+          'CREATE CONSTRAINT TRIGGER products_quantity_in_ledger_insert AFTER INSERT ON public.products ' +
+          'DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ((new.quantity <> 0)) EXECUTE FUNCTION products_quantity_in_ledger()',
         enabled: 'O',
       },
       {
         name: 'products_quantity_in_ledger_update',
-        def: 'CREATE CONSTRAINT TRIGGER products_quantity_in_ledger_update AFTER UPDATE ON public.products '
-          + 'DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ((new.quantity <> old.quantity)) EXECUTE FUNCTION products_quantity_in_ledger()',
+        def:
+          'CREATE CONSTRAINT TRIGGER products_quantity_in_ledger_update AFTER UPDATE ON public.products ' +
+          'DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ((new.quantity <> old.quantity)) EXECUTE FUNCTION products_quantity_in_ledger()',
         enabled: 'O',
       },
       {
         name: 'stock_movements_append_only',
-        def: 'CREATE TRIGGER stock_movements_append_only BEFORE DELETE OR UPDATE ON public.stock_movements '
-          + 'FOR EACH ROW EXECUTE FUNCTION stock_movements_append_only()',
+        def:
+          'CREATE TRIGGER stock_movements_append_only BEFORE DELETE OR UPDATE ON public.stock_movements ' +
+          'FOR EACH ROW EXECUTE FUNCTION stock_movements_append_only()',
         enabled: 'O',
       },
       {
         name: 'stock_movements_follow_ledger',
-        def: 'CREATE CONSTRAINT TRIGGER stock_movements_follow_ledger AFTER INSERT ON public.stock_movements '
-          + 'DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION stock_movements_follow_ledger()',
+        def:
+          'CREATE CONSTRAINT TRIGGER stock_movements_follow_ledger AFTER INSERT ON public.stock_movements ' +
+          'DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION stock_movements_follow_ledger()',
         enabled: 'O',
       },
       {
         name: 'stock_movements_no_truncate',
-        def: 'CREATE TRIGGER stock_movements_no_truncate BEFORE TRUNCATE ON public.stock_movements '
-          + 'FOR EACH STATEMENT EXECUTE FUNCTION stock_movements_append_only()',
+        def:
+          'CREATE TRIGGER stock_movements_no_truncate BEFORE TRUNCATE ON public.stock_movements ' +
+          'FOR EACH STATEMENT EXECUTE FUNCTION stock_movements_append_only()',
         enabled: 'O',
       },
     ]);
   });
 
-  test('a product\'s movements are read in order through an index on (product_id, id)', async () => {
+  test("a product's movements are read in order through an index on (product_id, id)", async () => {
     expect(await indexes('stock_movements')).toEqual({
       stock_movements_pkey: { unique: true, keys: ['id'], predicate: null, method: 'btree' },
       stock_movements_product_idx: { unique: false, keys: ['product_id', 'id'], predicate: null, method: 'btree' },
@@ -328,9 +363,15 @@ describe('idempotency_keys', () => {
 
   test('is keyed by (client, method, path, key) with keys of 1 to 255 characters, and indexed by expiry', async () => {
     expect(await constraints('idempotency_keys')).toEqual({
-      idempotency_keys_pkey: { type: 'p', columns: ['client', 'method', 'path', 'key'], def: 'PRIMARY KEY (client, method, path, key)' },
+      idempotency_keys_pkey: {
+        type: 'p',
+        columns: ['client', 'method', 'path', 'key'],
+        def: 'PRIMARY KEY (client, method, path, key)',
+      },
       idempotency_keys_key_length: {
-        type: 'c', columns: ['key'], def: 'CHECK (((char_length(key) >= 1) AND (char_length(key) <= 255)))',
+        type: 'c',
+        columns: ['key'],
+        def: 'CHECK (((char_length(key) >= 1) AND (char_length(key) <= 255)))',
       },
     });
     expect(await indexes('idempotency_keys')).toEqual({

@@ -66,7 +66,17 @@ const NOT_NULL = '23502';
 const OUT_OF_RANGE = '22003';
 
 /** A product insert where only the fields under test differ from a valid row. */
-function insertProduct(tx: Tx, fields: Partial<{ sku: string; name: string; description: string | null; price: string | number; quantity: number; category_id: number }>) {
+function insertProduct(
+  tx: Tx,
+  fields: Partial<{
+    sku: string;
+    name: string;
+    description: string | null;
+    price: string | number;
+    quantity: number;
+    category_id: number;
+  }>,
+) {
   const row = { sku: 'NEW-001', name: 'New Product', price: '1.00', category_id: categoryId, ...fields };
   return tx<{ id: number; price: string; quantity: number; version: number }[]>`
     INSERT INTO products ${tx(row)} RETURNING id, price, quantity, version`;
@@ -162,12 +172,12 @@ describe('products refuse', () => {
     expect(error).toMatchObject({ code: NOT_NULL, column_name: 'quantity' });
   });
 
-  test('a SKU that differs from an active product\'s only in case', async () => {
+  test("a SKU that differs from an active product's only in case", async () => {
     const error = await refusal((tx) => insertProduct(tx, { sku: 'base-001' }));
     expect(error).toMatchObject({ code: UNIQUE, constraint_name: 'products_sku_key' });
   });
 
-  test('a name that differs from an active product\'s only in case', async () => {
+  test("a name that differs from an active product's only in case", async () => {
     const error = await refusal((tx) => insertProduct(tx, { name: 'BASE PRODUCT' }));
     expect(error).toMatchObject({ code: UNIQUE, constraint_name: 'products_name_key' });
   });
@@ -236,9 +246,11 @@ describe('products accept', () => {
   });
 
   test('quantity 0 and version 1 when left out', async () => {
-    const [row] = await rolledBack((tx) => tx<{ quantity: number; version: number }[]>`
+    const [row] = await rolledBack(
+      (tx) => tx<{ quantity: number; version: number }[]>`
       INSERT INTO products (sku, name, price, category_id) VALUES ('Q-0', 'No Stock', 1, ${categoryId})
-      RETURNING quantity, version`);
+      RETURNING quantity, version`,
+    );
     expect(row).toEqual({ quantity: 0, version: 1 });
   });
 });
@@ -268,7 +280,10 @@ describe('prices with more than 2 decimals', () => {
 });
 
 describe('stock movements refuse', () => {
-  const insertMovement = (tx: Tx, fields: Partial<{ product_id: number; delta: number; reason: string; note: string; quantity_after: number }>) =>
+  const insertMovement = (
+    tx: Tx,
+    fields: Partial<{ product_id: number; delta: number; reason: string; note: string; quantity_after: number }>,
+  ) =>
     tx`INSERT INTO stock_movements ${tx({ product_id: productId, delta: 1, reason: 'received', quantity_after: 6, ...fields })}`;
 
   test.each([
@@ -276,7 +291,11 @@ describe('stock movements refuse', () => {
     ['an unknown reason', { reason: 'stolen' }, 'stock_movements_reason_known'],
     ['a reason in another case', { reason: 'Received' }, 'stock_movements_reason_known'],
     ['a note of 501 characters', { note: 'n'.repeat(501) }, 'stock_movements_note_length'],
-    ['a negative quantity_after', { delta: -6, reason: 'sold', quantity_after: -1 }, 'stock_movements_quantity_after_nonnegative'],
+    [
+      'a negative quantity_after',
+      { delta: -6, reason: 'sold', quantity_after: -1 },
+      'stock_movements_quantity_after_nonnegative',
+    ],
   ])('%s', async (_, fields, constraint) => {
     const error = await refusal((tx) => insertMovement(tx, fields));
     expect(error).toMatchObject({ code: CHECK, constraint_name: constraint, table_name: 'stock_movements' });
@@ -335,8 +354,10 @@ describe('the updated_at trigger', () => {
   });
 
   test('overrides an updated_at and a version the statement sets itself', async () => {
-    const row = await afterUpdate((tx, id) => tx`
-      UPDATE products SET name = 'Renamed', updated_at = '2000-01-01', version = 42 WHERE id = ${id}`);
+    const row = await afterUpdate(
+      (tx, id) => tx`
+      UPDATE products SET name = 'Renamed', updated_at = '2000-01-01', version = 42 WHERE id = ${id}`,
+    );
     expect(row.updated_at).toBe(row.now);
     expect(row.version).toBe(2);
   });

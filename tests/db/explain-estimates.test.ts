@@ -26,7 +26,9 @@ beforeAll(async () => {
     SELECT 'LATER-' || i, 'Later product ' || i, 1, (SELECT min(id) FROM categories) + i % 50
     FROM generate_series(1, 200) i`;
 });
-afterAll(async () => { await t?.drop(); });
+afterAll(async () => {
+  await t?.drop();
+});
 
 test('a -created_at page after a cursor at the oldest instant is an index scan, not a sort', async () => {
   const [bounds] = await t.sql<{ created_at: string; max: number }[]>`

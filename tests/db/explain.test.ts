@@ -116,15 +116,27 @@ async function genericPlan(statement: Captured): Promise<PlanNode> {
  */
 function expectIndexOrderedPlan(plan: PlanNode, index: string, sort: ProductSort, page: string) {
   const nodes = nodesOf(plan);
-  const shape = nodes.map((n) => `${n['Node Type']}${n['Relation Name'] ? ` on ${n['Relation Name']}` : ''}${n['Index Name'] ? ` using ${n['Index Name']}` : ''}`);
+  const shape = nodes.map(
+    (n) =>
+      `${n['Node Type']}${n['Relation Name'] ? ` on ${n['Relation Name']}` : ''}${n['Index Name'] ? ` using ${n['Index Name']}` : ''}`,
+  );
   const where = `plan: ${shape.join(' > ')}`;
   const limit = nodes.find((n) => n['Node Type'] === 'Limit');
   expect(limit, where).toBeDefined();
   const cut = nodesOf(limit!);
-  expect(cut.filter((n) => /^(Incremental )?Sort$/.test(n['Node Type'])).map((n) => n['Node Type']), where).toEqual([]);
-  expect(nodes.filter((n) => n['Relation Name'] === 'products' && !cut.includes(n)), where).toEqual([]);
+  expect(
+    cut.filter((n) => /^(Incremental )?Sort$/.test(n['Node Type'])).map((n) => n['Node Type']),
+    where,
+  ).toEqual([]);
+  expect(
+    nodes.filter((n) => n['Relation Name'] === 'products' && !cut.includes(n)),
+    where,
+  ).toEqual([]);
   const productScans = nodes.filter((n) => n['Relation Name'] === 'products');
-  expect(productScans.map((n) => n['Node Type']), where).toEqual([expect.stringMatching(/^Index (Only )?Scan$/)]);
+  expect(
+    productScans.map((n) => n['Node Type']),
+    where,
+  ).toEqual([expect.stringMatching(/^Index (Only )?Scan$/)]);
   const [scan] = productScans;
   expect(scan!['Index Name'], where).toBe(index);
   expect(scan!['Scan Direction'], where).toBe(sort.startsWith('-') ? 'Backward' : 'Forward');

@@ -12,7 +12,9 @@ import { loadSeeds } from '../../src/cli/seeds.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { fingerprint, type Fingerprint } from './fingerprint.ts';
 
-const MIGRATIONS = readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.sql')).sort();
+const MIGRATIONS = readdirSync(MIGRATIONS_DIR)
+  .filter((f) => f.endsWith('.sql'))
+  .sort();
 const VERSIONS = MIGRATIONS.map((f) => f.split('_')[0]!);
 
 let t: TestDatabase;
@@ -38,13 +40,17 @@ type SeededCatalog = { categories: unknown[]; products: unknown[]; movements: un
 /** The seeded rows by their natural keys, without ids or timestamps. */
 async function seededCatalog(): Promise<SeededCatalog> {
   return {
-    categories: [...await t.admin`SELECT name, description FROM categories ORDER BY name`],
-    products: [...await t.admin`
+    categories: [...(await t.admin`SELECT name, description FROM categories ORDER BY name`)],
+    products: [
+      ...(await t.admin`
       SELECT p.sku, p.name, p.description, p.price, p.quantity, c.name AS category, p.archived_at, p.version
-      FROM products p JOIN categories c ON c.id = p.category_id ORDER BY p.sku`],
-    movements: [...await t.admin`
+      FROM products p JOIN categories c ON c.id = p.category_id ORDER BY p.sku`),
+    ],
+    movements: [
+      ...(await t.admin`
       SELECT p.sku, m.delta, m.reason, m.note, m.quantity_after
-      FROM stock_movements m JOIN products p ON p.id = m.product_id ORDER BY p.sku, m.id`],
+      FROM stock_movements m JOIN products p ON p.id = m.product_id ORDER BY p.sku, m.id`),
+    ],
   };
 }
 
@@ -62,9 +68,15 @@ describe('dbmate up on an empty database', () => {
   test('applies every migration and builds the service tables', async () => {
     for (const file of MIGRATIONS) expect(firstUpOutput).toContain(`Applying: ${file}`);
     expect(await status()).toEqual(allApplied(true));
-    expect(firstSchema.relations).toEqual(expect.arrayContaining([
-      'rp categories', 'rp idempotency_keys', 'rp products', 'rp schema_migrations', 'rp stock_movements',
-    ]));
+    expect(firstSchema.relations).toEqual(
+      expect.arrayContaining([
+        'rp categories',
+        'rp idempotency_keys',
+        'rp products',
+        'rp schema_migrations',
+        'rp stock_movements',
+      ]),
+    );
     expect(firstCatalog.products.length).toBeGreaterThan(0);
   });
 
@@ -100,7 +112,10 @@ async function loadRealisticData() {
       INSERT INTO products (sku, name, price, quantity, category_id) VALUES ('round-trip-1', 'round trip lamp', 6, 0, ${category!.id})
       RETURNING id`;
     // Received 10, sold 3, the service's way: quantity and movement in one statement.
-    for (const [delta, reason] of [[10, 'received'], [-3, 'sold']] as const) {
+    for (const [delta, reason] of [
+      [10, 'received'],
+      [-3, 'sold'],
+    ] as const) {
       await tx`
         WITH p AS (UPDATE products SET quantity = quantity + ${delta} WHERE id = ${active!.id} RETURNING id, quantity)
         INSERT INTO stock_movements (product_id, delta, reason, quantity_after) SELECT id, ${delta}, ${reason}, quantity FROM p`;
@@ -119,7 +134,10 @@ async function loadRealisticData() {
 
 /** dbmate's error for a refused `down`, or fails when it was not refused. */
 async function refusedDown(): Promise<string> {
-  const error = await dbmate(t.adminUrl, ['down'], true).then(() => undefined, (e: Error) => e);
+  const error = await dbmate(t.adminUrl, ['down'], true).then(
+    () => undefined,
+    (e: Error) => e,
+  );
   expect(error, 'this down is refused').toBeInstanceOf(Error);
   return error!.message;
 }
@@ -128,9 +146,11 @@ describe('rolling back every migration over realistic data, and applying them ag
   test('each down works or refuses up front, saying why; resolved, the rollback goes on to zero', async () => {
     await loadRealisticData();
     const applied = async () => Object.values(await status()).filter(Boolean).length;
-    const catalog = async () => [...await t.admin`
+    const catalog = async () => [
+      ...(await t.admin`
       SELECT (SELECT count(*)::int FROM products) AS products, (SELECT count(*)::int FROM categories) AS categories,
-             (SELECT count(*)::int FROM stock_movements) AS movements`];
+             (SELECT count(*)::int FROM stock_movements) AS movements`),
+    ];
 
     // The newest first, down to the ledger and archive migration: each goes without loss
     // (the ledger's guards, text rules, per-client keys, rate limits).
@@ -143,17 +163,22 @@ describe('rolling back every migration over realistic data, and applying them ag
     expect((await fingerprint(t.admin)).triggers).toEqual([
       'CREATE TRIGGER products_set_updated_at BEFORE UPDATE ON public.products FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION set_updated_at()',
     ]);
-    const keys = await t.admin<{ key: string; request_hash: string }[]>`SELECT key, request_hash FROM idempotency_keys ORDER BY key`;
+    const keys = await t.admin<
+      { key: string; request_hash: string }[]
+    >`SELECT key, request_hash FROM idempotency_keys ORDER BY key`;
     expect([...keys]).toEqual([
-      { key: 'no-api-keys-1', request_hash: 'h0' }, { key: 'order-1', request_hash: 'h1' }, { key: 'order-2', request_hash: 'h3' },
+      { key: 'no-api-keys-1', request_hash: 'h0' },
+      { key: 'order-1', request_hash: 'h1' },
+      { key: 'order-2', request_hash: 'h3' },
     ]);
     expect(await catalog()).toEqual(before);
     expect(await applied()).toBe(2);
 
     // Archive and stock history: refused, and nothing changed.
     expect(await refusedDown()).toContain(
-      'cannot roll back 20261122000002_stock_ledger_archive_idempotency without loss: 1 archived products would become active again, '
-        + 'and 1 products have stock history (2 movements) the earlier schema cannot keep');
+      'cannot roll back 20261122000002_stock_ledger_archive_idempotency without loss: 1 archived products would become active again, ' +
+        'and 1 products have stock history (2 movements) the earlier schema cannot keep',
+    );
     expect(await applied()).toBe(2);
     expect(await catalog()).toEqual(before);
     // Resolved as the hint says (after an export, in real life).
@@ -169,7 +194,8 @@ describe('rolling back every migration over realistic data, and applying them ag
     const [counts] = await t.admin<{ products: number; categories: number }[]>`
       SELECT (SELECT count(*)::int FROM products) AS products, (SELECT count(*)::int FROM categories) AS categories`;
     expect(await refusedDown()).toContain(
-      `cannot roll back 20261122000001_create_catalog: it would drop ${counts!.products} products and ${counts!.categories} categories`);
+      `cannot roll back 20261122000001_create_catalog: it would drop ${counts!.products} products and ${counts!.categories} categories`,
+    );
     expect(await applied()).toBe(1);
     await t.admin`DELETE FROM products`;
     await t.admin`DELETE FROM categories`;
@@ -251,7 +277,10 @@ describe('the per-client idempotency migration rolled back over keys two clients
     while ((await status())[version]) await dbmate(t.adminUrl, ['down'], true);
     const rows = await t.admin<{ key: string; request_hash: string }[]>`
       SELECT key, request_hash FROM idempotency_keys ORDER BY key`;
-    expect([...rows]).toEqual([{ key: 'order-1', request_hash: 'a' }, { key: 'order-2', request_hash: 'c' }]);
+    expect([...rows]).toEqual([
+      { key: 'order-1', request_hash: 'a' },
+      { key: 'order-2', request_hash: 'c' },
+    ]);
     await dbmate(t.adminUrl, ['up'], true);
     expect(await fingerprint(t.admin)).toEqual(firstSchema);
   });

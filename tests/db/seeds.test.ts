@@ -69,8 +69,8 @@ describe('the seeds', () => {
     expect(spread!.in_stock).toBeGreaterThan(0);
   });
 
-  test('keep each product\'s quantity equal to the sum of its movements: one initial movement per stocked product', async () => {
-    expect([...await unbalancedProducts()]).toEqual([]);
+  test("keep each product's quantity equal to the sum of its movements: one initial movement per stocked product", async () => {
+    expect([...(await unbalancedProducts())]).toEqual([]);
     const [row] = await t.sql<{ movements: number; stocked: number; all_initial: boolean }[]>`
       SELECT (SELECT count(*)::int FROM stock_movements) AS movements,
              (SELECT count(*)::int FROM products WHERE quantity > 0) AS stocked,
@@ -82,7 +82,7 @@ describe('the seeds', () => {
   test('loaded a second time, add no rows and no stock movements', async () => {
     await loadSeeds(t.adminUrl);
     expect(await counts()).toEqual(afterFirstLoad);
-    expect([...await unbalancedProducts()]).toEqual([]);
+    expect([...(await unbalancedProducts())]).toEqual([]);
   });
 
   // ./run.sh loads the seeds on every start, and DELETE /products/{id} archives:

@@ -12,7 +12,10 @@ const root = join(import.meta.dir, '../..');
 const compose = Bun.YAML.parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8')) as any;
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
-const ignored = readFileSync(join(root, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+const ignored = readFileSync(join(root, '.dockerignore'), 'utf8')
+  .split('\n')
+  .map((l) => l.trim())
+  .filter((l) => l && !l.startsWith('#'));
 
 type Instruction = { op: string; args: string };
 const instructions: Instruction[] = dockerfile
@@ -81,7 +84,7 @@ describe('Dockerfile', () => {
     }
   });
 
-  test("its install step succeeds with only the files copied before it", () => {
+  test('its install step succeeds with only the files copied before it', () => {
     expect(install.output).not.toContain('error:');
     expect(install.code).toBe(0);
     expect(existsSync(join(image, 'node_modules/postgres/package.json'))).toBe(true);
@@ -112,12 +115,17 @@ describe('Dockerfile', () => {
         let ready = false;
         const deadline = Date.now() + 30_000;
         while (!ready && proc.exitCode === null && Date.now() < deadline) {
-          ready = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
+          ready = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+            (r) => r.ok,
+            () => false,
+          );
           if (!ready) await Bun.sleep(100);
         }
         if (!ready) proc.kill();
-        expect({ ready, output: ready ? '' : (await new Response(proc.stdout).text()) + (await new Response(proc.stderr).text()) })
-          .toEqual({ ready: true, output: '' });
+        expect({
+          ready,
+          output: ready ? '' : (await new Response(proc.stdout).text()) + (await new Response(proc.stderr).text()),
+        }).toEqual({ ready: true, output: '' });
         const products = (await (await fetch(`http://127.0.0.1:${port}/products`)).json()) as unknown[];
         expect(products.length).toBeGreaterThan(0);
       } finally {

@@ -39,7 +39,9 @@ afterAll(() => {
   dataDir ??= dataDirIn(serveOutput);
   // Every PostgreSQL process of the clone's cluster (they chdir to its data directory) is gone by now; make sure.
   if (dataDir) {
-    for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number)) {
+    for (const pid of readdirSync('/proc')
+      .filter((n) => /^\d+$/.test(n))
+      .map(Number)) {
       try {
         if (readlinkSync(`/proc/${pid}/cwd`).startsWith(dataDir)) process.kill(pid, 'SIGKILL');
       } catch {
@@ -73,7 +75,10 @@ describe('a checkout in a private directory', () => {
       let ready = false;
       const deadline = Date.now() + 150_000; // the first run installs the dependencies
       while (!ready && proc.exitCode === null && Date.now() < deadline) {
-        ready = await fetch(`http://127.0.0.1:${apiPort}/readyz`).then((r) => r.ok, () => false);
+        ready = await fetch(`http://127.0.0.1:${apiPort}/readyz`).then(
+          (r) => r.ok,
+          () => false,
+        );
         if (!ready) await Bun.sleep(250);
       }
       const output = serveOutput;
@@ -103,7 +108,10 @@ describe('a checkout in a private directory', () => {
       proc.kill('SIGINT');
     }
     expect(await Promise.race([proc.exited, Bun.sleep(20_000).then(() => 'still running')])).toBe(0);
-    const stillListening = await Bun.connect({ hostname: '127.0.0.1', port: pgPort, socket: { data() {} } }).then((s) => (s.end(), true), () => false);
+    const stillListening = await Bun.connect({ hostname: '127.0.0.1', port: pgPort, socket: { data() {} } }).then(
+      (s) => (s.end(), true),
+      () => false,
+    );
     expect(stillListening).toBe(false);
   }, 200_000);
 

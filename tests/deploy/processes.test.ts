@@ -15,7 +15,14 @@ beforeAll(async () => {
   const port = await freePort();
   proc = Bun.spawn(['bun', HEADER_SIZE_FLAG, 'src/server.ts'], {
     cwd: `${import.meta.dir}/../..`,
-    env: { PATH: process.env.PATH, DATABASE_URL: db.url, PORT: String(port), LOG_LEVEL: 'warn', WEB_CONCURRENCY: '2', DB_POOL_MAX: '5' },
+    env: {
+      PATH: process.env.PATH,
+      DATABASE_URL: db.url,
+      PORT: String(port),
+      LOG_LEVEL: 'warn',
+      WEB_CONCURRENCY: '2',
+      DB_POOL_MAX: '5',
+    },
     stdout: 'ignore',
     stderr: 'inherit',
   });
@@ -34,10 +41,12 @@ afterAll(async () => {
 /** Sockets listening on 127.0.0.1:port, from the kernel's table. */
 function listeners(port: number): number {
   const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  return readFileSync('/proc/net/tcp', 'utf8').split('\n').filter((l) => {
-    const cols = l.trim().split(/\s+/);
-    return cols[1] === local && cols[3] === '0A';
-  }).length;
+  return readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .filter((l) => {
+      const cols = l.trim().split(/\s+/);
+      return cols[1] === local && cols[3] === '0A';
+    }).length;
 }
 
 const childrenOf = (pid: number) =>
@@ -57,12 +66,15 @@ describe('WEB_CONCURRENCY=2', () => {
     });
     const { id } = (await created.json()) as { id: number };
     // Separate connections (no keep-alive reuse), so the kernel spreads them over both processes.
-    const results = await Promise.all(Array.from({ length: 100 }, () =>
-      documentedFetch(`${base}/products/${id}/stock-adjustments`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', connection: 'close' },
-        body: JSON.stringify({ delta: -1, reason: 'sold' }),
-      }).then((r) => r.status)));
+    const results = await Promise.all(
+      Array.from({ length: 100 }, () =>
+        documentedFetch(`${base}/products/${id}/stock-adjustments`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', connection: 'close' },
+          body: JSON.stringify({ delta: -1, reason: 'sold' }),
+        }).then((r) => r.status),
+      ),
+    );
     expect(results.filter((s) => s === 201)).toHaveLength(60);
     expect(results.filter((s) => s === 409)).toHaveLength(40);
     const [row] = await db.sql<{ quantity: number; ledger: number; apps: number }[]>`

@@ -17,7 +17,13 @@ type Stack = { proc: Bun.Subprocess<'ignore', 'pipe', 'pipe'>; base: string; out
 async function startStack(pgPort: number, apiPort: number): Promise<Stack> {
   const proc = Bun.spawn(['bun', 'src/cli/stack.ts'], {
     cwd: root,
-    env: { PATH: process.env.PATH, INVENTORY_DATA_DIR: dataDir, PGPORT: String(pgPort), PORT: String(apiPort), LOG_LEVEL: 'warn' },
+    env: {
+      PATH: process.env.PATH,
+      INVENTORY_DATA_DIR: dataDir,
+      PGPORT: String(pgPort),
+      PORT: String(apiPort),
+      LOG_LEVEL: 'warn',
+    },
     stdin: 'ignore',
     stdout: 'pipe',
     stderr: 'pipe',
@@ -31,7 +37,10 @@ async function startStack(pgPort: number, apiPort: number): Promise<Stack> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (proc.exitCode !== null) throw new Error(`stack exited early: ${text}${await new Response(proc.stderr).text()}`);
-    const ready = await documentedFetch(`${base}/readyz`).then((r) => r.ok, () => false);
+    const ready = await documentedFetch(`${base}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ready) return { proc, base, output: () => text };
     await Bun.sleep(100);
   }
@@ -63,7 +72,10 @@ describe('./run.sh serve (embedded PostgreSQL)', () => {
     const { id } = (await created.json()) as { id: number };
 
     // The API's role works with rows but cannot touch the schema or the migration history.
-    const api = postgres(`postgres://inventory_api:inventory_api_pass@127.0.0.1:${pgPort}/inventory_db`, { max: 1, onnotice: () => {} });
+    const api = postgres(`postgres://inventory_api:inventory_api_pass@127.0.0.1:${pgPort}/inventory_db`, {
+      max: 1,
+      onnotice: () => {},
+    });
     try {
       expect((await api`SELECT count(*)::int AS n FROM schema_migrations`)[0]!.n).toBeGreaterThan(0);
       expect(await api`INSERT INTO schema_migrations VALUES ('29990101000000')`.catch((e) => e.code)).toBe('42501');

@@ -48,17 +48,23 @@ const stack = (env: Record<string, string>) => run(['bun', 'src/cli/stack.ts'], 
 
 /** Processes working in `dir` or below: a PostgreSQL and its children chdir to their data directory. */
 function processesIn(dir: string): number[] {
-  return readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number).filter((pid) => {
-    try {
-      return readlinkSync(`/proc/${pid}/cwd`).startsWith(dir);
-    } catch {
-      return false;
-    }
-  });
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        return readlinkSync(`/proc/${pid}/cwd`).startsWith(dir);
+      } catch {
+        return false;
+      }
+    });
 }
 
 async function listening(port: number): Promise<boolean> {
-  return Bun.connect({ hostname: '127.0.0.1', port, socket: { data() {} } }).then((s) => (s.end(), true), () => false);
+  return Bun.connect({ hostname: '127.0.0.1', port, socket: { data() {} } }).then(
+    (s) => (s.end(), true),
+    () => false,
+  );
 }
 
 /** What every failed start must leave behind: nothing running on that data directory or port. */
@@ -88,7 +94,12 @@ describe('./run.sh serve: a fatal start-up error ends the run with one line', ()
   test('invalid configuration: nothing is started', async () => {
     const dir = dataDir();
     const pgPort = await freePort();
-    const out = await stack({ INVENTORY_DATA_DIR: dir, PGPORT: String(pgPort), PORT: String(await freePort()), API_KEYS: 'short' });
+    const out = await stack({
+      INVENTORY_DATA_DIR: dir,
+      PGPORT: String(pgPort),
+      PORT: String(await freePort()),
+      API_KEYS: 'short',
+    });
     expect(out.code).toBe(1);
     expect(out.stderr).toEqual([
       'run.sh: invalid configuration: API_KEYS: every key must be at least 16 characters (fix the environment; see Configuration in README.md)',
@@ -104,7 +115,9 @@ describe('./run.sh serve: a fatal start-up error ends the run with one line', ()
     try {
       const out = await stack({ INVENTORY_DATA_DIR: dir, PGPORT: String(pgPort), PORT: String(api.port) });
       expect(out.code).toBe(1);
-      expect(out.stderr).toEqual([`run.sh: port ${api.port} on 127.0.0.1 is in use by another program: stop it or set PORT to another port`]);
+      expect(out.stderr).toEqual([
+        `run.sh: port ${api.port} on 127.0.0.1 is in use by another program: stop it or set PORT to another port`,
+      ]);
       expect(readdirSync(dir)).toEqual([]);
       await expectNothingLeft(dir, pgPort);
     } finally {
@@ -146,7 +159,12 @@ describe('./run.sh serve: a fatal start-up error ends the run with one line', ()
     const dir = dataDir();
     const pgPort = await freePort();
     const bin = unexecutableBinaries();
-    const out = await stack({ INVENTORY_DATA_DIR: dir, PGPORT: String(pgPort), PORT: String(await freePort()), INVENTORY_PG_BIN_DIR: bin });
+    const out = await stack({
+      INVENTORY_DATA_DIR: dir,
+      PGPORT: String(pgPort),
+      PORT: String(await freePort()),
+      INVENTORY_PG_BIN_DIR: bin,
+    });
     expect(out.code).toBe(1);
     expect(out.stderr).toEqual([
       `run.sh: cannot run ${bin}/initdb (EACCES): reinstall the binaries (bun install --frozen-lockfile) or set INVENTORY_PG_BIN_DIR to a directory with initdb and postgres`,
@@ -212,7 +230,9 @@ describe('src/server.ts', () => {
     try {
       const out = await run(['bun', 'src/server.ts'], { DATABASE_URL: db.url, PORT: String(api.port) });
       expect(out.code).toBe(1);
-      expect(out.stderr).toEqual([`inventory-api: port ${api.port} on 127.0.0.1 is in use by another program: stop it or set PORT to another port`]);
+      expect(out.stderr).toEqual([
+        `inventory-api: port ${api.port} on 127.0.0.1 is in use by another program: stop it or set PORT to another port`,
+      ]);
     } finally {
       api.release();
       await db.drop();

@@ -9,8 +9,12 @@ import { expectProblem } from '../support/problem.ts';
 import { json, nextNumber, unique } from '../support/values.ts';
 
 let t: TestApp;
-beforeAll(async () => { t = await createTestApp({ poolMax: 20 }); });
-afterAll(async () => { await t?.close(); });
+beforeAll(async () => {
+  t = await createTestApp({ poolMax: 20 });
+});
+afterAll(async () => {
+  await t?.close();
+});
 
 const newKey = () => `key-${nextNumber()}-${crypto.randomUUID()}`;
 
@@ -149,7 +153,9 @@ describe('Idempotency-Key: replay', () => {
 
     const samePool = checkedApp(createApp({ sql: t.db.sql, logger: createLogger('silent') }));
     const viaSamePool = await samePool.request(path, {
-      method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: raw,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': key },
+      body: raw,
     });
     expect(viaSamePool.headers.get('idempotent-replayed')).toBe('true');
     expect(await viaSamePool.text()).toBe(firstBody);
@@ -158,7 +164,9 @@ describe('Idempotency-Key: replay', () => {
     try {
       const second = checkedApp(createApp({ sql: pool, logger: createLogger('silent') }));
       const viaNewPool = await second.request(path, {
-        method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: raw,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': key },
+        body: raw,
       });
       expect(viaNewPool.status).toBe(201);
       expect(viaNewPool.headers.get('idempotent-replayed')).toBe('true');
@@ -174,14 +182,18 @@ describe('Idempotency-Key: replay', () => {
 const spellingsOf = (id: number) => [`0${id}`, `${id}.0`, `${id}e0`, `0x${id.toString(16)}`];
 
 describe('Idempotency-Key: one operation, one spelling', () => {
-  test('one key sent to five spellings of one product\'s stock adjustments: one 201, the others 422, stock taken once', async () => {
+  test("one key sent to five spellings of one product's stock adjustments: one 201, the others 422, stock taken once", async () => {
     const id = await createProduct(10);
     const raw = JSON.stringify({ delta: -1, reason: 'sold' });
     const key = newKey();
     const first = await postRaw(`/products/${id}/stock-adjustments`, raw, key);
     expect(first.status).toBe(201);
     for (const spelling of spellingsOf(id)) {
-      const body = await expectProblem(await postRaw(`/products/${spelling}/stock-adjustments`, raw, key), 422, 'validation_failed');
+      const body = await expectProblem(
+        await postRaw(`/products/${spelling}/stock-adjustments`, raw, key),
+        422,
+        'validation_failed',
+      );
       expect({ spelling, errors: body.errors.map((e: { path: string }) => e.path) }).toEqual({ spelling, errors: ['id'] });
     }
     expect(await stockOf(id)).toEqual({ quantity: 9, movements: 2 });
@@ -189,7 +201,7 @@ describe('Idempotency-Key: one operation, one spelling', () => {
     expect(rows.map((r) => r.path)).toEqual([`/products/${id}/stock-adjustments`]);
   });
 
-  test('one key sent to five spellings of one product\'s restore: restored once, the others 422', async () => {
+  test("one key sent to five spellings of one product's restore: restored once, the others 422", async () => {
     const id = await createProduct(1);
     const key = newKey();
     expect((await t.request(`/products/${id}`, { method: 'DELETE' })).status).toBe(204);
@@ -212,8 +224,11 @@ describe('Idempotency-Key: one operation, one spelling', () => {
     const cases: [string, string[], string][] = [
       ['/products', ['/products/'], productRaw],
       ['/categories', ['/categories/'], categoryRaw],
-      [`/products/${adjusted}/stock-adjustments`,
-        [`/products/${adjusted}/stock-adjustments/`, `/products/${encoded(adjusted)}/stock-adjustments`], '{"delta":-2,"reason":"sold"}'],
+      [
+        `/products/${adjusted}/stock-adjustments`,
+        [`/products/${adjusted}/stock-adjustments/`, `/products/${encoded(adjusted)}/stock-adjustments`],
+        '{"delta":-2,"reason":"sold"}',
+      ],
       [`/products/${restored}/restore`, [`/products/${restored}/restore/`, `/products/${encoded(restored)}/restore`], ''],
     ];
     for (const [path, others, raw] of cases) {
@@ -223,8 +238,11 @@ describe('Idempotency-Key: one operation, one spelling', () => {
       const body = await first.text();
       for (const other of others) {
         const again = await postRaw(other, raw, key);
-        expect({ other, status: again.status, replayed: again.headers.get('idempotent-replayed') })
-          .toEqual({ other, status: first.status, replayed: 'true' });
+        expect({ other, status: again.status, replayed: again.headers.get('idempotent-replayed') }).toEqual({
+          other,
+          status: first.status,
+          replayed: 'true',
+        });
         expect(await again.text()).toBe(body);
       }
       const rows = await t.db.sql<{ path: string }[]>`SELECT path FROM idempotency_keys WHERE key = ${key}`;
@@ -256,26 +274,47 @@ describe('Idempotency-Key: one operation, one spelling', () => {
 describe('ids in paths', () => {
   test('every id path parameter takes only digits without a leading zero, within the safe integer range', async () => {
     const productId = await createProduct(1);
-    const [category] = await t.db.sql<{ id: number }[]>`INSERT INTO categories (name) VALUES (${unique('Ids')}) RETURNING id::int`;
+    const [category] = await t.db.sql<
+      { id: number }[]
+    >`INSERT INTO categories (name) VALUES (${unique('Ids')}) RETURNING id::int`;
     const jsonType = { 'content-type': 'application/json' };
     const operations: [string, (id: string) => [string, RequestInit]][] = [
       ['GET product', (id) => [`/products/${id}`, {}]],
       ['PATCH product', (id) => [`/products/${id}`, { method: 'PATCH', headers: jsonType, body: '{}' }]],
       ['DELETE product', (id) => [`/products/${id}`, { method: 'DELETE' }]],
       ['restore', (id) => [`/products/${id}/restore`, { method: 'POST' }]],
-      ['adjust', (id) => [`/products/${id}/stock-adjustments`, { method: 'POST', headers: jsonType, body: '{"delta":1,"reason":"received"}' }]],
+      [
+        'adjust',
+        (id) => [
+          `/products/${id}/stock-adjustments`,
+          { method: 'POST', headers: jsonType, body: '{"delta":1,"reason":"received"}' },
+        ],
+      ],
       ['movements', (id) => [`/products/${id}/stock-movements`, {}]],
       ['DELETE category', (id) => [`/categories/${id}`, { method: 'DELETE' }]],
     ];
     const refused = [
-      '0', '-1', '+1', '%201', '1%20', '1.5', '1_000', '%D9%A3', '9007199254740992', '99999999999999999999',
-      ...spellingsOf(productId), ...spellingsOf(category!.id),
+      '0',
+      '-1',
+      '+1',
+      '%201',
+      '1%20',
+      '1.5',
+      '1_000',
+      '%D9%A3',
+      '9007199254740992',
+      '99999999999999999999',
+      ...spellingsOf(productId),
+      ...spellingsOf(category!.id),
     ];
     for (const [name, request] of operations) {
       for (const spelling of refused) {
         const body = await expectProblem(await t.request(...request(spelling)), 422, 'validation_failed');
-        expect({ name, spelling, errors: body.errors.map((e: { path: string }) => e.path) })
-          .toEqual({ name, spelling, errors: ['id'] });
+        expect({ name, spelling, errors: body.errors.map((e: { path: string }) => e.path) }).toEqual({
+          name,
+          spelling,
+          errors: ['id'],
+        });
       }
       // The largest id still is one: no such row.
       await expectProblem(await t.request(...request(String(Number.MAX_SAFE_INTEGER))), 404, 'not_found');
@@ -289,13 +328,24 @@ describe('ids in paths', () => {
     const doc = (await (await t.request('/openapi.json')).json()) as {
       paths: Record<string, Record<string, { parameters?: { in: string; name: string; schema: Record<string, unknown> }[] }>>;
     };
-    const ids = Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).flatMap(([method, op]) =>
-      (op.parameters ?? []).filter((p) => p.in === 'path').map((p) => ({ at: `${method} ${path}`, name: p.name, schema: p.schema }))));
+    const ids = Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.entries(ops).flatMap(([method, op]) =>
+        (op.parameters ?? [])
+          .filter((p) => p.in === 'path')
+          .map((p) => ({ at: `${method} ${path}`, name: p.name, schema: p.schema })),
+      ),
+    );
     expect(ids.length).toBe(7);
     for (const p of ids) {
       expect(p).toEqual({
-        at: p.at, name: 'id',
-        schema: expect.objectContaining({ type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER, pattern: '^[1-9][0-9]*$' }),
+        at: p.at,
+        name: 'id',
+        schema: expect.objectContaining({
+          type: 'integer',
+          minimum: 1,
+          maximum: Number.MAX_SAFE_INTEGER,
+          pattern: '^[1-9][0-9]*$',
+        }),
       });
     }
   });
@@ -366,9 +416,13 @@ describe('Idempotency-Key: conflicts', () => {
     const key = newKey();
 
     let release!: () => void;
-    const released = new Promise<void>((resolve) => { release = resolve; });
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
     let locked!: () => void;
-    const isLocked = new Promise<void>((resolve) => { locked = resolve; });
+    const isLocked = new Promise<void>((resolve) => {
+      locked = resolve;
+    });
     // Another session holds the product row, so the first request stops inside its transaction.
     const holder = t.db.sql.begin(async (tx) => {
       await tx`SELECT id FROM products WHERE id = ${id} FOR UPDATE`;
@@ -426,12 +480,16 @@ describe('Idempotency-Key: conflicts', () => {
     const server = listen(t.app);
     let responses: { status: number; replayed: string | null; text: string }[];
     try {
-      responses = await Promise.all(Array.from({ length: 20 }, async () => {
-        const res = await documentedFetch(`${server.base}/products/${id}/stock-adjustments`, {
-          method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: raw,
-        });
-        return { status: res.status, replayed: res.headers.get('idempotent-replayed'), text: await res.text() };
-      }));
+      responses = await Promise.all(
+        Array.from({ length: 20 }, async () => {
+          const res = await documentedFetch(`${server.base}/products/${id}/stock-adjustments`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'idempotency-key': key },
+            body: raw,
+          });
+          return { status: res.status, replayed: res.headers.get('idempotent-replayed'), text: await res.text() };
+        }),
+      );
     } finally {
       server.stop();
     }

@@ -17,10 +17,15 @@ const BOB = 'bob-0123456789abcdef';
 const SHARED_KEY = 'order-1';
 
 let db: TestDatabase;
-beforeAll(async () => { db = await createTestDatabase(); });
-afterAll(async () => { await db?.drop(); });
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await db?.drop();
+});
 
-const appWith = (apiKeys: string[]) => checkedApp(createApp({ sql: db.sql, config: { apiKeys }, logger: createLogger('silent') }));
+const appWith = (apiKeys: string[]) =>
+  checkedApp(createApp({ sql: db.sql, config: { apiKeys }, logger: createLogger('silent') }));
 
 const create = (app: ReturnType<typeof appWith>, apiKey: string, name: string) =>
   app.request('/products', {
@@ -50,10 +55,14 @@ test('two clients using the same Idempotency-Key value each get their own produc
   expect(((await aAgain.json()) as { id: number }).id).toBe(aBody.id);
   expect(((await bAgain.json()) as { id: number }).id).toBe(bBody.id);
 
-  const stored = await db.sql<{ client: string }[]>`SELECT client FROM idempotency_keys WHERE key = ${SHARED_KEY} ORDER BY created_at`;
+  const stored = await db.sql<
+    { client: string }[]
+  >`SELECT client FROM idempotency_keys WHERE key = ${SHARED_KEY} ORDER BY created_at`;
   expect(stored.map((r) => r.client)).toEqual([keyFingerprint(ALICE), keyFingerprint(BOB)]);
   // The stored identity is not the key itself.
   expect(stored.map((r) => r.client)).not.toContain(ALICE);
-  const [count] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM products WHERE category_id = (SELECT id FROM categories WHERE name = 'Per client')`;
+  const [count] = await db.sql<
+    { n: number }[]
+  >`SELECT count(*)::int AS n FROM products WHERE category_id = (SELECT id FROM categories WHERE name = 'Per client')`;
   expect(count!.n).toBe(2);
 });

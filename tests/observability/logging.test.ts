@@ -11,7 +11,9 @@ beforeAll(async () => {
   db = await createTestDatabase();
   app = checkedApp(createApp({ sql: db.sql, logger: createLogger('info', (line) => lines.push(line)) }));
 });
-afterAll(async () => { await db.drop(); });
+afterAll(async () => {
+  await db.drop();
+});
 
 describe('request log', () => {
   test('writes one JSON line per request with method, path, status, duration and request id', async () => {
@@ -20,7 +22,14 @@ describe('request log', () => {
     expect(res.headers.get('x-request-id')).toBe('trace-abc.123');
     expect(lines).toHaveLength(1);
     const entry = JSON.parse(lines[0]!);
-    expect(entry).toMatchObject({ level: 'info', msg: 'request', method: 'GET', path: '/products', status: 200, request_id: 'trace-abc.123' });
+    expect(entry).toMatchObject({
+      level: 'info',
+      msg: 'request',
+      method: 'GET',
+      path: '/products',
+      status: 200,
+      request_id: 'trace-abc.123',
+    });
     expect(typeof entry.duration_ms).toBe('number');
     expect(new Date(entry.time).toISOString()).toBe(entry.time);
   });

@@ -7,8 +7,12 @@ import { createLogger } from '../../src/logger.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
 
 let t: TestApp;
-beforeAll(async () => { t = await createTestApp(); });
-afterAll(async () => { await t.close(); });
+beforeAll(async () => {
+  t = await createTestApp();
+});
+afterAll(async () => {
+  await t.close();
+});
 
 const scrape = async (app: { request: (p: string) => Response | Promise<Response> }) => {
   const res = await app.request('/metrics');
@@ -56,7 +60,11 @@ describe('GET /metrics', () => {
   });
 
   test('counts database errors by class', async () => {
-    const down = createPool({ databaseUrl: `postgres://x:y@127.0.0.1:${await freePort()}/none`, poolMax: 1, connectTimeoutMs: 500 });
+    const down = createPool({
+      databaseUrl: `postgres://x:y@127.0.0.1:${await freePort()}/none`,
+      poolMax: 1,
+      connectTimeoutMs: 500,
+    });
     const app = checkedApp(createApp({ sql: down, logger: createLogger('silent') }));
     expect((await app.request('/products')).status).toBe(503);
     expect(sample(await scrape(app), 'db_errors_total{class="connection"}')).toBe(1);

@@ -5,19 +5,27 @@ import type { Product } from '../support/types.ts';
 import { json, nextNumber, unique } from '../support/values.ts';
 
 let t: TestApp;
-beforeAll(async () => { t = await createTestApp(); });
-afterAll(async () => { await t?.close(); });
+beforeAll(async () => {
+  t = await createTestApp();
+});
+afterAll(async () => {
+  await t?.close();
+});
 
 async function createProduct(body: Record<string, unknown> = {}): Promise<{ product: Product; etag: string }> {
   const res = await t.post('/products', {
-    name: unique('Archivable'), sku: `ARCH-${nextNumber()}`, price: 3, quantity: 4, category: 'Archive', ...body,
+    name: unique('Archivable'),
+    sku: `ARCH-${nextNumber()}`,
+    price: 3,
+    quantity: 4,
+    category: 'Archive',
+    ...body,
   });
   expect(res.status).toBe(201);
   return { product: await json(res), etag: res.headers.get('etag')! };
 }
 
-const archive = (id: number, headers: Record<string, string> = {}) =>
-  t.request(`/products/${id}`, { method: 'DELETE', headers });
+const archive = (id: number, headers: Record<string, string> = {}) => t.request(`/products/${id}`, { method: 'DELETE', headers });
 const restore = (id: number) => t.request(`/products/${id}/restore`, { method: 'POST' });
 
 /** Every product id a listing shows, following its Link rel="next" pages. */
@@ -64,13 +72,15 @@ describe('DELETE /products/{id}: archive', () => {
     expect(await archivedAt(product.id)).not.toBeNull();
   });
 
-  test('keeps the product\'s stock movements', async () => {
+  test("keeps the product's stock movements", async () => {
     const { product } = await createProduct({ quantity: 9 });
     expect((await t.post(`/products/${product.id}/stock-adjustments`, { delta: -2, reason: 'sold' })).status).toBe(201);
-    const before = await t.db.sql`SELECT id, delta, quantity_after FROM stock_movements WHERE product_id = ${product.id} ORDER BY id`;
+    const before = await t.db
+      .sql`SELECT id, delta, quantity_after FROM stock_movements WHERE product_id = ${product.id} ORDER BY id`;
     expect(before.length).toBe(2);
     expect((await archive(product.id)).status).toBe(204);
-    const after = await t.db.sql`SELECT id, delta, quantity_after FROM stock_movements WHERE product_id = ${product.id} ORDER BY id`;
+    const after = await t.db
+      .sql`SELECT id, delta, quantity_after FROM stock_movements WHERE product_id = ${product.id} ORDER BY id`;
     expect(after).toEqual(before);
     const [row] = await t.db.sql`SELECT quantity FROM products WHERE id = ${product.id}`;
     expect(row!.quantity).toBe(7);
@@ -88,7 +98,11 @@ describe('DELETE /products/{id}: archive', () => {
   test('refuses stock adjustments on the archived product with 404', async () => {
     const { product } = await createProduct();
     expect((await archive(product.id)).status).toBe(204);
-    await expectProblem(await t.post(`/products/${product.id}/stock-adjustments`, { delta: 1, reason: 'received' }), 404, 'not_found');
+    await expectProblem(
+      await t.post(`/products/${product.id}/stock-adjustments`, { delta: 1, reason: 'received' }),
+      404,
+      'not_found',
+    );
     const [row] = await t.db.sql`SELECT count(*)::int AS n FROM stock_movements WHERE product_id = ${product.id}`;
     expect(row!.n).toBe(1);
   });

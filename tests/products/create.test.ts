@@ -10,8 +10,12 @@ const PRODUCT_KEYS = ['id', 'sku', 'name', 'description', 'price', 'quantity', '
 type Problem = { code: string; errors: { path: string; message: string }[] };
 
 let t: TestApp;
-beforeAll(async () => { t = await createTestApp(); });
-afterAll(async () => { await t?.close(); });
+beforeAll(async () => {
+  t = await createTestApp();
+});
+afterAll(async () => {
+  await t?.close();
+});
 
 async function created(res: Response): Promise<Product> {
   expect(res.status).toBe(201);
@@ -41,11 +45,21 @@ describe('POST /products: happy path', () => {
   test('answers 201 with the stored product and a Location header that serves it', async () => {
     const name = unique('Lamp');
     const res = await t.post('/products', {
-      name, sku: 'LAMP-001', description: 'Brass desk lamp', price: 19.99, quantity: 7, category: 'Lighting',
+      name,
+      sku: 'LAMP-001',
+      description: 'Brass desk lamp',
+      price: 19.99,
+      quantity: 7,
+      category: 'Lighting',
     });
     const body = await created(res);
     expect(body).toMatchObject({
-      sku: 'LAMP-001', name, description: 'Brass desk lamp', price: 19.99, quantity: 7, category: 'Lighting',
+      sku: 'LAMP-001',
+      name,
+      description: 'Brass desk lamp',
+      price: 19.99,
+      quantity: 7,
+      category: 'Lighting',
     });
     expect(Number.isSafeInteger(body.id) && body.id > 0).toBe(true);
     expect(res.headers.get('location')).toBe(`/products/${body.id}`);
@@ -58,7 +72,12 @@ describe('POST /products: happy path', () => {
       SELECT p.sku, p.name, p.description, p.price::text AS price, p.quantity, c.name AS category
       FROM products p JOIN categories c ON c.id = p.category_id WHERE p.id = ${body.id}`;
     expect(row).toEqual({
-      sku: 'LAMP-001', name, description: 'Brass desk lamp', price: '19.99', quantity: 7, category: 'Lighting',
+      sku: 'LAMP-001',
+      name,
+      description: 'Brass desk lamp',
+      price: '19.99',
+      quantity: 7,
+      category: 'Lighting',
     });
   });
 
@@ -168,7 +187,12 @@ describe('POST /products: happy path', () => {
 
 describe('POST /products: the three seed clients', () => {
   test('client 1 (name, description, price, category) creates its product', async () => {
-    const sent = { name: 'Wireless Optical Mouse', description: '2.4 GHz receiver, 1600 DPI', price: 19.9, category: 'Peripherals' };
+    const sent = {
+      name: 'Wireless Optical Mouse',
+      description: '2.4 GHz receiver, 1600 DPI',
+      price: 19.9,
+      category: 'Peripherals',
+    };
     const body = await created(await t.post('/products', sent));
     expect(body).toMatchObject({ ...sent, quantity: 0 });
     expect(body.sku).toMatch(SKU_PATTERN);
@@ -182,8 +206,12 @@ describe('POST /products: the three seed clients', () => {
 
   test('client 3 (every field) creates its product', async () => {
     const sent = {
-      name: 'Cast Iron Skillet', sku: 'HOME-CAST-SKLT-10', description: 'Pre-seasoned, oven safe',
-      price: 32, quantity: 22, category: 'Home & Kitchen',
+      name: 'Cast Iron Skillet',
+      sku: 'HOME-CAST-SKLT-10',
+      description: 'Pre-seasoned, oven safe',
+      price: 32,
+      quantity: 22,
+      category: 'Home & Kitchen',
     };
     const body = await created(await t.post('/products', sent));
     expect(body).toMatchObject(sent);

@@ -6,13 +6,22 @@ import { json, nextNumber, unique } from '../support/values.ts';
 import { documentedFetch } from '../support/contract.ts';
 
 let t: TestApp;
-beforeAll(async () => { t = await createTestApp(); });
-afterAll(async () => { await t?.close(); });
+beforeAll(async () => {
+  t = await createTestApp();
+});
+afterAll(async () => {
+  await t?.close();
+});
 
 async function createProduct(body: Record<string, unknown> = {}): Promise<{ product: Product; etag: string }> {
   const res = await t.post('/products', {
-    name: unique('Editable'), sku: `EDIT-${nextNumber()}`, description: 'original', price: 10, quantity: 5,
-    category: 'Editing', ...body,
+    name: unique('Editable'),
+    sku: `EDIT-${nextNumber()}`,
+    description: 'original',
+    price: 10,
+    quantity: 5,
+    category: 'Editing',
+    ...body,
   });
   expect(res.status).toBe(201);
   return { product: await json(res), etag: res.headers.get('etag')! };
@@ -52,7 +61,13 @@ describe('PATCH /products/{id}: merge semantics', () => {
     const body = await json(res);
     const { updated_at: _, ...unchanged } = product;
     expect(body).toMatchObject({ ...unchanged, name });
-    expect(await stored(product.id)).toMatchObject({ name, sku: product.sku, description: 'original', price: '10.00', quantity: 5 });
+    expect(await stored(product.id)).toMatchObject({
+      name,
+      sku: product.sku,
+      description: 'original',
+      price: '10.00',
+      quantity: 5,
+    });
     expect(await json(await t.request(`/products/${product.id}`))).toEqual(body);
   });
 
@@ -130,7 +145,11 @@ describe('PATCH /products/{id}: refused input', () => {
   test('refuses quantity with 422 pointing to stock adjustments, and writes nothing', async () => {
     const { product } = await createProduct();
     const before = await stored(product.id);
-    const body = await expectProblem(await patch(product.id, { quantity: 99, name: unique('Not applied') }), 422, 'validation_failed');
+    const body = await expectProblem(
+      await patch(product.id, { quantity: 99, name: unique('Not applied') }),
+      422,
+      'validation_failed',
+    );
     expect(body.errors).toHaveLength(1);
     expect(body.errors[0].path).toBe('quantity');
     expect(body.errors[0].message).toContain('stock-adjustments');
@@ -165,9 +184,15 @@ describe('PATCH /products/{id}: refused input', () => {
   });
 
   test('answers 422 for an id that is not a positive integer', async () => {
-    expect(await refusedPaths(await t.request('/products/abc', {
-      method: 'PATCH', headers: { 'content-type': 'application/json' }, body: '{}',
-    }))).toEqual(['id']);
+    expect(
+      await refusedPaths(
+        await t.request('/products/abc', {
+          method: 'PATCH',
+          headers: { 'content-type': 'application/json' },
+          body: '{}',
+        }),
+      ),
+    ).toEqual(['id']);
   });
 });
 
@@ -197,22 +222,38 @@ describe('PATCH /products/{id}: conflicts', () => {
   });
 
   test.each([
-    ['a stale If-Match', async (id: number, etag: string) => {
-      expect((await patch(id, { description: 'moved on' })).status).toBe(200);
-      return patch(id, { category: unique('Orphan A') }, { 'if-match': etag });
-    }, 412],
-    ['a taken SKU', async (id: number) => {
-      const { product: other } = await createProduct();
-      return patch(id, { category: unique('Orphan B'), sku: other.sku });
-    }, 409],
-    ['a taken name', async (id: number) => {
-      const { product: other } = await createProduct();
-      return patch(id, { name: other.name, category: unique('Orphan C') });
-    }, 409],
-    ['an archived product', async (id: number) => {
-      expect((await t.request(`/products/${id}`, { method: 'DELETE' })).status).toBe(204);
-      return patch(id, { category: unique('Orphan D') });
-    }, 404],
+    [
+      'a stale If-Match',
+      async (id: number, etag: string) => {
+        expect((await patch(id, { description: 'moved on' })).status).toBe(200);
+        return patch(id, { category: unique('Orphan A') }, { 'if-match': etag });
+      },
+      412,
+    ],
+    [
+      'a taken SKU',
+      async (id: number) => {
+        const { product: other } = await createProduct();
+        return patch(id, { category: unique('Orphan B'), sku: other.sku });
+      },
+      409,
+    ],
+    [
+      'a taken name',
+      async (id: number) => {
+        const { product: other } = await createProduct();
+        return patch(id, { name: other.name, category: unique('Orphan C') });
+      },
+      409,
+    ],
+    [
+      'an archived product',
+      async (id: number) => {
+        expect((await t.request(`/products/${id}`, { method: 'DELETE' })).status).toBe(204);
+        return patch(id, { category: unique('Orphan D') });
+      },
+      404,
+    ],
   ] as const)('a PATCH refused for %s does not leave its new category behind', async (_, send, status) => {
     const { product, etag } = await createProduct();
     const res = await send(product.id, etag);
@@ -296,7 +337,11 @@ describe('PATCH /products/{id}: ETags and If-Match', () => {
   test('If-Match compares strongly: the current version as a weak tag is refused with 412', async () => {
     const { product, etag } = await createProduct();
     const before = await stored(product.id);
-    await expectProblem(await patch(product.id, { description: 'weak' }, { 'if-match': `W/${etag}` }), 412, 'precondition_failed');
+    await expectProblem(
+      await patch(product.id, { description: 'weak' }, { 'if-match': `W/${etag}` }),
+      412,
+      'precondition_failed',
+    );
     expect(await stored(product.id)).toEqual(before);
   });
 
@@ -306,8 +351,11 @@ describe('PATCH /products/{id}: ETags and If-Match', () => {
     const before = await stored(product.id);
     for (const tag of ['"01"', '"001"', '"01", "0"']) {
       await expectProblem(await patch(product.id, { description: tag }, { 'if-match': tag }), 412, 'precondition_failed');
-      await expectProblem(await t.request(`/products/${product.id}`, { method: 'DELETE', headers: { 'if-match': tag } }),
-        412, 'precondition_failed');
+      await expectProblem(
+        await t.request(`/products/${product.id}`, { method: 'DELETE', headers: { 'if-match': tag } }),
+        412,
+        'precondition_failed',
+      );
     }
     expect(await stored(product.id)).toEqual(before);
     expect((await patch(product.id, { description: 'exact' }, { 'if-match': etag })).status).toBe(200);
@@ -318,14 +366,16 @@ describe('PATCH /products/{id}: ETags and If-Match', () => {
     const server = listen(t.app);
     let results: { status: number; body: any }[];
     try {
-      results = await Promise.all(['Alice', 'Bob'].map(async (who) => {
-        const res = await documentedFetch(`${server.base}/products/${product.id}`, {
-          method: 'PATCH',
-          headers: { 'content-type': 'application/json', 'if-match': etag },
-          body: JSON.stringify({ description: `edited by ${who}` }),
-        });
-        return { status: res.status, body: await json(res) };
-      }));
+      results = await Promise.all(
+        ['Alice', 'Bob'].map(async (who) => {
+          const res = await documentedFetch(`${server.base}/products/${product.id}`, {
+            method: 'PATCH',
+            headers: { 'content-type': 'application/json', 'if-match': etag },
+            body: JSON.stringify({ description: `edited by ${who}` }),
+          });
+          return { status: res.status, body: await json(res) };
+        }),
+      );
     } finally {
       server.stop();
     }

@@ -5,12 +5,31 @@ import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { createTestApp, type TestApp } from '../support/app.ts';
 
 let t: TestApp;
-beforeAll(async () => { t = await createTestApp(); });
-afterAll(async () => { await t?.close(); });
+beforeAll(async () => {
+  t = await createTestApp();
+});
+afterAll(async () => {
+  await t?.close();
+});
 
 // Decimal fractions that binary floating point cannot hold exactly, the extremes, and long integers.
-const PRICES = ['0.00', '0.01', '0.07', '0.10', '0.29', '0.30', '1.15', '4.35', '8.20', '19.99',
-  '1234567.89', '9007199.25', '12345678.91', '99999999.98', '99999999.99'];
+const PRICES = [
+  '0.00',
+  '0.01',
+  '0.07',
+  '0.10',
+  '0.29',
+  '0.30',
+  '1.15',
+  '4.35',
+  '8.20',
+  '19.99',
+  '1234567.89',
+  '9007199.25',
+  '12345678.91',
+  '99999999.98',
+  '99999999.99',
+];
 
 test('a listing shows each price as the same JSON number as GET by id, and price cursors step through all of them', async () => {
   const ids: number[] = [];

@@ -70,8 +70,11 @@ const CATEGORIES = ['Garden', 'Kitchen', 'Toys'];
 const PRICES = ['0.00', '1.50', '9.99', '19.99', '19.99', '250.00', '99999999.99'];
 // Whole seconds, fractions of every length, and ties: rows share timestamps and prices.
 const TIMES = [
-  '2020-01-01T00:00:00Z', '2020-01-01T00:00:00.5Z', '2020-01-01T00:00:00.123456Z',
-  '2020-06-30T12:34:56.000001Z', '2019-12-31T23:59:59.999999Z',
+  '2020-01-01T00:00:00Z',
+  '2020-01-01T00:00:00.5Z',
+  '2020-01-01T00:00:00.123456Z',
+  '2020-06-30T12:34:56.000001Z',
+  '2019-12-31T23:59:59.999999Z',
 ];
 const FIXTURE_SIZE = 120;
 
@@ -117,7 +120,9 @@ beforeAll(async () => {
   }));
   skus = new Map(rows.map((r) => [idOf.get(r.sku)!, r.sku]));
 });
-afterAll(async () => { await t?.close(); });
+afterAll(async () => {
+  await t?.close();
+});
 
 // ---------------------------------------------------------------- tests
 
@@ -173,7 +178,12 @@ describe('GET /products: listing', () => {
     const res = await t.request('/products?category=gARDEN&limit=1000');
     expect(res.status).toBe(200);
     const body = (await res.json()) as { id: number; category: string }[];
-    expect(body.map((p) => p.id)).toEqual(expectedIds(fixture.filter((r) => r.category === 'Garden'), 'name'));
+    expect(body.map((p) => p.id)).toEqual(
+      expectedIds(
+        fixture.filter((r) => r.category === 'Garden'),
+        'name',
+      ),
+    );
     expect(new Set(body.map((p) => p.category))).toEqual(new Set(['Garden']));
   });
 
@@ -204,10 +214,18 @@ describe('GET /products: keyset pagination', () => {
     for (const page of pages.slice(0, -1)) expect(page.length).toBe(7);
   });
 
-  test.each(SORTS)('following rel="next" with sort=%s within category "toys" visits its products once, in order', async (sort) => {
-    const { ids } = await walk(t, `/products?category=toys&sort=${sort}&limit=3`, 30);
-    expect(ids).toEqual(expectedIds(fixture.filter((r) => r.category === 'Toys'), sort));
-  });
+  test.each(SORTS)(
+    'following rel="next" with sort=%s within category "toys" visits its products once, in order',
+    async (sort) => {
+      const { ids } = await walk(t, `/products?category=toys&sort=${sort}&limit=3`, 30);
+      expect(ids).toEqual(
+        expectedIds(
+          fixture.filter((r) => r.category === 'Toys'),
+          sort,
+        ),
+      );
+    },
+  );
 
   test('the next link keeps the query and adds an opaque cursor', async () => {
     const res = await t.request('/products?category=Kitchen&sort=-price&limit=5');
@@ -253,7 +271,12 @@ describe('GET /products: refused queries', () => {
   });
 
   test('refuses a cursor made for another sort with 422 naming cursor', async () => {
-    for (const [made, used] of [['price', 'name'], ['price', '-price'], ['created_at', 'price'], ['name', '-name']]) {
+    for (const [made, used] of [
+      ['price', 'name'],
+      ['price', '-price'],
+      ['created_at', 'price'],
+      ['name', '-name'],
+    ]) {
       const cursor = new URL(nextPath(await t.request(`/products?sort=${made}&limit=2`))!, 'http://x').searchParams.get('cursor');
       await expectRefused(await t.request(`/products?sort=${used}&limit=2&cursor=${cursor}`), 'cursor');
     }
@@ -284,7 +307,9 @@ describe('GET /products: pagination while products are added', () => {
     }));
     await live.db.sql`INSERT INTO products ${live.db.sql(rows, 'sku', 'name', 'price', 'quantity', 'category_id', 'created_at')}`;
   });
-  afterAll(async () => { await live?.close(); });
+  afterAll(async () => {
+    await live?.close();
+  });
 
   async function snapshot(): Promise<Known[]> {
     const rows = await live.db.sql<{ id: number; name: string; price: string; created_at: string }[]>`
@@ -295,7 +320,11 @@ describe('GET /products: pagination while products are added', () => {
   let added = 0;
   /** Adds products at both ends of every order and in the middle, through the API. */
   async function addProducts() {
-    for (const [prefix, price] of [['aaaa', 0], ['ZZZZ', 99999999.99], ['mmmm', 19.99]] as const) {
+    for (const [prefix, price] of [
+      ['aaaa', 0],
+      ['ZZZZ', 99999999.99],
+      ['mmmm', 19.99],
+    ] as const) {
       const res = await live.post('/products', { name: `${prefix} added ${++added}`, price, category: 'live' });
       expect(res.status).toBe(201);
     }

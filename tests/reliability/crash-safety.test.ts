@@ -54,22 +54,34 @@ const alive = (pid: number) => {
 
 /** Every process working in our data directory: the postmaster and its children, which chdir there. */
 function clusterProcesses(): number[] {
-  return readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number).filter((pid) => {
-    try {
-      return readlinkSync(`/proc/${pid}/cwd`) === pgdata;
-    } catch {
-      return false;
-    }
-  });
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        return readlinkSync(`/proc/${pid}/cwd`) === pgdata;
+      } catch {
+        return false;
+      }
+    });
 }
 
 const ready = (base: string) =>
-  documentedFetch(`${base}/readyz`, { keepalive: false, signal: AbortSignal.timeout(3000) }).then((r) => r.status, () => 0);
+  documentedFetch(`${base}/readyz`, { keepalive: false, signal: AbortSignal.timeout(3000) }).then(
+    (r) => r.status,
+    () => 0,
+  );
 
 function startStack(pgPort: number, apiPort: number) {
   const proc = Bun.spawn(['bun', 'src/cli/stack.ts'], {
     cwd: root,
-    env: { PATH: process.env.PATH, INVENTORY_DATA_DIR: dataDir, PGPORT: String(pgPort), PORT: String(apiPort), LOG_LEVEL: 'warn' },
+    env: {
+      PATH: process.env.PATH,
+      INVENTORY_DATA_DIR: dataDir,
+      PGPORT: String(pgPort),
+      PORT: String(apiPort),
+      LOG_LEVEL: 'warn',
+    },
     stdin: 'ignore',
     stdout: 'ignore',
     stderr: 'pipe',
@@ -79,10 +91,15 @@ function startStack(pgPort: number, apiPort: number) {
 }
 
 async function waitReady(proc: Bun.Subprocess<'ignore', 'ignore', 'pipe'>, base: string): Promise<void> {
-  await waitUntil(`${base} to be ready`, async () => {
-    if (proc.exitCode !== null) throw new Error(`the stack exited (${proc.exitCode}): ${await new Response(proc.stderr).text()}`);
-    return (await ready(base)) === 200;
-  }, 30_000);
+  await waitUntil(
+    `${base} to be ready`,
+    async () => {
+      if (proc.exitCode !== null)
+        throw new Error(`the stack exited (${proc.exitCode}): ${await new Response(proc.stderr).text()}`);
+      return (await ready(base)) === 200;
+    },
+    30_000,
+  );
 }
 
 function json(init: { method: string; body?: unknown }): RequestInit {
@@ -102,10 +119,16 @@ describe('crash safety: the embedded PostgreSQL killed with SIGKILL', () => {
 
     const first = startStack(pgPort, apiPort);
     await waitReady(first, base);
-    const created = await documentedFetch(`${base}/products`, json({ method: 'POST', body: { name: 'Survives a crash', sku: 'CRASH-1', price: 4.2, quantity: 7 } }));
+    const created = await documentedFetch(
+      `${base}/products`,
+      json({ method: 'POST', body: { name: 'Survives a crash', sku: 'CRASH-1', price: 4.2, quantity: 7 } }),
+    );
     expect(created.status).toBe(201);
     const product = (await created.json()) as { id: number };
-    const adjusted = await documentedFetch(`${base}/products/${product.id}/stock-adjustments`, json({ method: 'POST', body: { delta: -2, reason: 'sold' } }));
+    const adjusted = await documentedFetch(
+      `${base}/products/${product.id}/stock-adjustments`,
+      json({ method: 'POST', body: { delta: -2, reason: 'sold' } }),
+    );
     expect(adjusted.status).toBe(201);
 
     const postmaster = Number(readFileSync(join(pgdata, 'postmaster.pid'), 'utf8').split('\n')[0]);
@@ -128,8 +151,16 @@ describe('crash safety: the embedded PostgreSQL killed with SIGKILL', () => {
     await waitReady(second, base);
     const again = await documentedFetch(`${base}/products/${product.id}`, { signal: AbortSignal.timeout(5000) });
     expect(again.status).toBe(200);
-    expect(await again.json()).toMatchObject({ id: product.id, sku: 'CRASH-1', name: 'Survives a crash', price: 4.2, quantity: 5 });
-    const movements = await documentedFetch(`${base}/products/${product.id}/stock-movements`, { signal: AbortSignal.timeout(5000) });
+    expect(await again.json()).toMatchObject({
+      id: product.id,
+      sku: 'CRASH-1',
+      name: 'Survives a crash',
+      price: 4.2,
+      quantity: 5,
+    });
+    const movements = await documentedFetch(`${base}/products/${product.id}/stock-movements`, {
+      signal: AbortSignal.timeout(5000),
+    });
     expect(((await movements.json()) as { delta: number }[]).map((m) => m.delta)).toEqual([-2, 7]);
 
     second.kill('SIGTERM');
@@ -182,7 +213,12 @@ describe('crash safety: a database session killed mid-request', () => {
       // Keep using it for a while: the process must not die of the lost session.
       const statuses: (number | string)[] = [];
       for (let n = 0; n < 15; n++) {
-        statuses.push(await documentedFetch(`${base}/products/${id}`, { signal: AbortSignal.timeout(3000) }).then((r) => r.status, (e: Error) => e.name));
+        statuses.push(
+          await documentedFetch(`${base}/products/${id}`, { signal: AbortSignal.timeout(3000) }).then(
+            (r) => r.status,
+            (e: Error) => e.name,
+          ),
+        );
         await Bun.sleep(100);
       }
       const exited = proc.exitCode === null ? '' : `exited ${proc.exitCode}: ${await new Response(proc.stderr).text()}`;

@@ -128,8 +128,13 @@ async function send(sent: Sent): Promise<Outcome> {
     const json = (await res.json()) as { code?: string; movement?: { id: number } };
     const ended = performance.now();
     return {
-      ...base, ended, ms: ended - started, status: res.status, code: json.code,
-      contentType: res.headers.get('content-type'), retryAfter: res.headers.get('retry-after'),
+      ...base,
+      ended,
+      ms: ended - started,
+      status: res.status,
+      code: json.code,
+      contentType: res.headers.get('content-type'),
+      retryAfter: res.headers.get('retry-after'),
       movementId: json.movement?.id,
     };
   } catch (error) {
@@ -149,8 +154,10 @@ async function paced(ms: number, everyMs: number, step: () => Promise<void> = as
 
 async function readyz(): Promise<{ status: number; ms: number }> {
   const started = performance.now();
-  const status = await documentedFetch(`${server.base}/readyz`, { signal: AbortSignal.timeout(CLIENT_TIMEOUT_MS) })
-    .then((r) => r.status, () => 0);
+  const status = await documentedFetch(`${server.base}/readyz`, { signal: AbortSignal.timeout(CLIENT_TIMEOUT_MS) }).then(
+    (r) => r.status,
+    () => 0,
+  );
   return { status, ms: performance.now() - started };
 }
 
@@ -186,7 +193,9 @@ async function runScenario(): Promise<void> {
     await pg!.stop();
     mark.stopped = performance.now();
     cutOff = behindLock.outcome;
-    await paced(2000, 200, async () => { readyWhileDown.push(await readyz()); });
+    await paced(2000, 200, async () => {
+      readyWhileDown.push(await readyz());
+    });
     mark.restarting = performance.now();
     pg = await startEmbeddedPostgres({ dir, port: pgPort, persistent: true });
     mark.restarted = performance.now();
@@ -209,14 +218,17 @@ const tally = (list: Outcome[]) =>
     acc[k] = (acc[k] ?? 0) + 1;
     return acc;
   }, {});
-const describeOutcome = (o: Outcome) => `${o.path}${o.key ? ` key ${o.key}` : ''}: ${o.status} ${o.code ?? ''} in ${Math.round(o.ms)} ms`;
+const describeOutcome = (o: Outcome) =>
+  `${o.path}${o.key ? ` key ${o.key}` : ''}: ${o.status} ${o.code ?? ''} in ${Math.round(o.ms)} ms`;
 
 /** Products whose quantity is not the sum of their stock movements. */
 async function ledgerBreaks(): Promise<{ id: string; quantity: number; ledger: number }[]> {
-  return [...await check<{ id: string; quantity: number; ledger: number }[]>`
+  return [
+    ...(await check<{ id: string; quantity: number; ledger: number }[]>`
     SELECT p.id, p.quantity, coalesce(sum(m.delta), 0)::int AS ledger
     FROM products p LEFT JOIN stock_movements m ON m.product_id = p.id
-    GROUP BY p.id HAVING p.quantity <> coalesce(sum(m.delta), 0)`];
+    GROUP BY p.id HAVING p.quantity <> coalesce(sum(m.delta), 0)`),
+  ];
 }
 
 describe('database restart under load', () => {
@@ -273,8 +285,10 @@ describe('database restart under load', () => {
     const adjusts = outcomes.filter((o) => o.kind === 'adjust');
     expect(adjusts.filter((o) => !ok(o)).length).toBeGreaterThan(0);
     const answered = adjusts.filter(ok).map((o) => o.movementId!);
-    const movements = (await check<{ id: number }[]>`
-      SELECT id::int AS id FROM stock_movements WHERE product_id = ANY(${hot}) AND reason <> 'initial'`).map((m) => m.id);
+    const movements = (
+      await check<{ id: number }[]>`
+      SELECT id::int AS id FROM stock_movements WHERE product_id = ANY(${hot}) AND reason <> 'initial'`
+    ).map((m) => m.id);
     expect(answered.filter((id) => !movements.includes(id))).toEqual([]);
     const unanswered = movements.filter((id) => !answered.includes(id));
     expect(unanswered.length).toBeLessThanOrEqual(adjusts.filter((o) => !ok(o) && inFlightAtStop(o)).length);

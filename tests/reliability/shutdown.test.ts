@@ -79,7 +79,15 @@ describe('graceful shutdown on SIGTERM', () => {
       stdout: 'pipe',
       stderr: 'pipe',
     });
-    await waitUntil('the server to be ready', () => probe(`${base}/readyz`).then((r) => r.status === 200, () => false), 10_000);
+    await waitUntil(
+      'the server to be ready',
+      () =>
+        probe(`${base}/readyz`).then(
+          (r) => r.status === 200,
+          () => false,
+        ),
+      10_000,
+    );
 
     // Writes to products wait on this lock, so the requests are still running when SIGTERM arrives.
     const locker = await sql.reserve();
@@ -99,14 +107,16 @@ describe('graceful shutdown on SIGTERM', () => {
         (i % 2
           ? documentedFetch(`${base}/products?limit=5`, { signal: AbortSignal.timeout(15_000) })
           : documentedFetch(`${base}/products`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ name: `In flight ${i}`, sku: `FLIGHT-${i}`, price: 3, category: 'Shutdown' }),
-            signal: AbortSignal.timeout(15_000),
-          })).then(
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ name: `In flight ${i}`, sku: `FLIGHT-${i}`, price: 3, category: 'Shutdown' }),
+              signal: AbortSignal.timeout(15_000),
+            })
+        ).then(
           async (res) => ({ i, status: res.status, body: await res.text() }),
           (error: Error) => ({ i, status: 0, body: error.message }),
-        ));
+        ),
+      );
 
       // Every pooled connection is stuck behind the lock, and the server has picked up every connection.
       // (Polled outside the locking transaction: inside one, pg_stat_activity is a snapshot taken once.)
@@ -124,24 +134,35 @@ describe('graceful shutdown on SIGTERM', () => {
 
       // It stops listening while the requests are still running.
       let refusedAfterMs = -1;
-      await waitUntil('new connections to be refused', async () => {
-        const refused = await probe(`${base}/healthz`).then(() => false, () => true);
-        if (refused) refusedAfterMs = performance.now() - signalled;
-        return refused;
-      }, 3000);
+      await waitUntil(
+        'new connections to be refused',
+        async () => {
+          const refused = await probe(`${base}/healthz`).then(
+            () => false,
+            () => true,
+          );
+          if (refused) refusedAfterMs = performance.now() - signalled;
+          return refused;
+        },
+        3000,
+      );
       expect(refusedAfterMs).toBeLessThan(1000);
       expect(proc.exitCode).toBeNull();
 
       await release();
       const results = await Promise.all(inFlight);
-      const failed = results.filter((r) => r.status < 200 || r.status >= 300).map((r) => `#${r.i}: ${r.status} ${r.body.slice(0, 120)}`);
+      const failed = results
+        .filter((r) => r.status < 200 || r.status >= 300)
+        .map((r) => `#${r.i}: ${r.status} ${r.body.slice(0, 120)}`);
       expect(failed).toEqual([]);
       expect(results.filter((r) => r.status === 201).length).toBe(REQUESTS / 2);
 
       const exitCode = await Promise.race([proc.exited, Bun.sleep(10_000).then(() => 'still running')]);
       const exitedAfterMs = performance.now() - signalled;
-      expect({ exitCode, stderr: proc.exitCode === null ? '' : await new Response(proc.stderr).text() })
-        .toEqual({ exitCode: 0, stderr: '' });
+      expect({ exitCode, stderr: proc.exitCode === null ? '' : await new Response(proc.stderr).text() }).toEqual({
+        exitCode: 0,
+        stderr: '',
+      });
       expect(exitedAfterMs).toBeLessThan(10_000);
     } finally {
       await release();

@@ -81,7 +81,13 @@ async function timed(url: string, init?: RequestInit): Promise<Timed> {
   const text = await res.text();
   const ms = performance.now() - started;
   const code = res.headers.get('content-type')?.startsWith('application/problem+json') ? JSON.parse(text).code : undefined;
-  return { status: res.status, ms, code, contentType: res.headers.get('content-type'), retryAfter: res.headers.get('retry-after') };
+  return {
+    status: res.status,
+    ms,
+    code,
+    contentType: res.headers.get('content-type'),
+    retryAfter: res.headers.get('retry-after'),
+  };
 }
 
 const patch = (base: string, body: unknown) =>
@@ -128,13 +134,19 @@ describe('slow database: pool exhaustion', () => {
       await waitUntil('both pooled connections to wait on the row lock', async () => (await lockWaiters()) === 2);
       expect(app.poolStats()).toMatchObject({ inUse: 2, size: 2 });
 
-      refused = await Promise.all(Array.from({ length: 8 }, (_, i) =>
-        i % 2 ? timed(`${base}/products/${productId}`) : timed(`${base}/products?limit=5`)));
+      refused = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => (i % 2 ? timed(`${base}/products/${productId}`) : timed(`${base}/products?limit=5`))),
+      );
     } finally {
       await unlock();
     }
     for (const r of refused) {
-      expect(r).toMatchObject({ status: 503, code: 'database_unavailable', contentType: 'application/problem+json', retryAfter: '1' });
+      expect(r).toMatchObject({
+        status: 503,
+        code: 'database_unavailable',
+        contentType: 'application/problem+json',
+        retryAfter: '1',
+      });
       // Refused after the 300 ms pool wait, not after the 3 s statement timeout.
       expect(r.ms).toBeGreaterThanOrEqual(250);
       expect(r.ms).toBeLessThan(1500);

@@ -5,8 +5,12 @@ import type { InventoryReport, LowStockProduct } from '../support/types.ts';
 import { json, unique } from '../support/values.ts';
 
 let t: TestApp;
-beforeAll(async () => { t = await createTestApp(); });
-afterAll(async () => { await t?.close(); });
+beforeAll(async () => {
+  t = await createTestApp();
+});
+afterAll(async () => {
+  await t?.close();
+});
 
 const MAX_PRICE_CENTS = 9999999999n; // 99999999.99
 const MAX_QUANTITY = 2147483647;
@@ -70,9 +74,15 @@ describe('GET /reports/inventory: totals', () => {
     const category = unique('Moving');
     const product = await createProduct({ price: 1.25, quantity: 4, category });
     expect((await t.post(`/products/${product.id}/stock-adjustments`, { delta: 6, reason: 'received' })).status).toBe(201);
-    expect((await t.request(`/products/${product.id}`, {
-      method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ price: '0.33' }),
-    })).status).toBe(200);
+    expect(
+      (
+        await t.request(`/products/${product.id}`, {
+          method: 'PATCH',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ price: '0.33' }),
+        })
+      ).status,
+    ).toBe(200);
     expect(entry(await report(), category)).toEqual({ category, product_count: 1, units: 10, value: '3.30' });
   });
 
@@ -121,12 +131,18 @@ describe('GET /reports/inventory: totals', () => {
 
 describe('GET /reports/inventory: an empty catalog', () => {
   let empty: TestApp;
-  beforeAll(async () => { empty = await createTestApp(); });
-  afterAll(async () => { await empty?.close(); });
+  beforeAll(async () => {
+    empty = await createTestApp();
+  });
+  afterAll(async () => {
+    await empty?.close();
+  });
 
   test('answers no categories, zero totals and an empty low-stock list', async () => {
     expect(await report(empty, '?low_stock_below=10')).toEqual({
-      categories: [], total: { product_count: 0, units: 0, value: '0.00' }, low_stock: [],
+      categories: [],
+      total: { product_count: 0, units: 0, value: '0.00' },
+      low_stock: [],
     });
   });
 
@@ -141,8 +157,12 @@ describe('GET /reports/inventory: an empty catalog', () => {
 describe('GET /reports/inventory: totals beyond 10^18', () => {
   // Its own database: these values would sit in every other report of this file.
   let big: TestApp;
-  beforeAll(async () => { big = await createTestApp(); });
-  afterAll(async () => { await big?.close(); });
+  beforeAll(async () => {
+    big = await createTestApp();
+  });
+  afterAll(async () => {
+    await big?.close();
+  });
 
   test('stays exact when the stock value exceeds 10^18 (five products at the maximum price and quantity)', async () => {
     for (let i = 0; i < 5; i++) {
@@ -201,8 +221,12 @@ describe('GET /reports/inventory: low stock', () => {
 describe('GET /reports/inventory: one snapshot under concurrent writes', () => {
   // Its own database: the writes below would move every other report of this file.
   let busy: TestApp;
-  beforeAll(async () => { busy = await createTestApp(); });
-  afterAll(async () => { await busy?.close(); });
+  beforeAll(async () => {
+    busy = await createTestApp();
+  });
+  afterAll(async () => {
+    await busy?.close();
+  });
 
   test('the totals and a low-stock list of every product agree while stock moves and products are added', async () => {
     const ids: number[] = [];
@@ -211,9 +235,10 @@ describe('GET /reports/inventory: one snapshot under concurrent writes', () => {
     let writes = 0;
     const writer = (async () => {
       for (let i = 0; writing; i++) {
-        const res = i % 5 === 4
-          ? await busy.post('/products', { name: unique('Busy new'), price: 2, quantity: 3, category: `Busy ${i % 3}` })
-          : await busy.post(`/products/${ids[i % ids.length]}/stock-adjustments`, { delta: 1, reason: 'received' });
+        const res =
+          i % 5 === 4
+            ? await busy.post('/products', { name: unique('Busy new'), price: 2, quantity: 3, category: `Busy ${i % 3}` })
+            : await busy.post(`/products/${ids[i % ids.length]}/stock-adjustments`, { delta: 1, reason: 'received' });
         expect(res.status).toBe(201);
         writes++;
       }
@@ -223,8 +248,10 @@ describe('GET /reports/inventory: one snapshot under concurrent writes', () => {
         // Every product has fewer units than this, so the list holds the whole catalog.
         const r = await report(busy, `?low_stock_below=${MAX_QUANTITY}`);
         const listed = r.low_stock!.flatMap((g) => g.products);
-        expect({ product_count: listed.length, units: listed.reduce((a, p) => a + p.quantity, 0) })
-          .toEqual({ product_count: r.total.product_count, units: r.total.units });
+        expect({ product_count: listed.length, units: listed.reduce((a, p) => a + p.quantity, 0) }).toEqual({
+          product_count: r.total.product_count,
+          units: r.total.units,
+        });
         for (const group of r.low_stock!) {
           expect(group.products.reduce((a, p) => a + p.quantity, 0)).toBe(entry(r, group.category)!.units);
         }

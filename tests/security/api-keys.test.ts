@@ -50,7 +50,11 @@ async function productCount(): Promise<number> {
 /** A product created through an app without keys, for the guarded writes to act on. */
 async function seedProduct(name: string): Promise<number> {
   const open = appWith({});
-  const res = await open.request('/products', { method: 'POST', headers: json, body: JSON.stringify({ name, price: 3, quantity: 5 }) });
+  const res = await open.request('/products', {
+    method: 'POST',
+    headers: json,
+    body: JSON.stringify({ name, price: 3, quantity: 5 }),
+  });
   expect(res.status).toBe(201);
   return ((await res.json()) as { id: number }).id;
 }
@@ -63,15 +67,16 @@ describe('writes with keys configured', () => {
     id = await seedProduct('Guarded product');
   });
 
-  const writes = () => [
-    ['POST', '/products', { name: 'Sneaky', price: 1 }],
-    ['PATCH', `/products/${id}`, { name: 'Renamed by a stranger' }],
-    ['DELETE', `/products/${id}`, undefined],
-    ['POST', `/products/${id}/restore`, undefined],
-    ['POST', `/products/${id}/stock-adjustments`, { delta: -5, reason: 'sold' }],
-    ['POST', '/categories', { name: 'Sneaky category' }],
-    ['DELETE', '/categories/1', undefined],
-  ] as const;
+  const writes = () =>
+    [
+      ['POST', '/products', { name: 'Sneaky', price: 1 }],
+      ['PATCH', `/products/${id}`, { name: 'Renamed by a stranger' }],
+      ['DELETE', `/products/${id}`, undefined],
+      ['POST', `/products/${id}/restore`, undefined],
+      ['POST', `/products/${id}/stock-adjustments`, { delta: -5, reason: 'sold' }],
+      ['POST', '/categories', { name: 'Sneaky category' }],
+      ['DELETE', '/categories/1', undefined],
+    ] as const;
 
   test('every write without Authorization is 401 unauthorized with WWW-Authenticate, and changes nothing', async () => {
     const before = await db.sql`SELECT * FROM products ORDER BY id`;
@@ -84,13 +89,27 @@ describe('writes with keys configured', () => {
 
   test('wrong keys, near misses and other schemes are 401', async () => {
     const wrong = [
-      'Bearer wrong-key-0123456789', `Bearer ${K1.slice(0, -1)}`, `Bearer ${K1}0`, `Bearer ${K1.toUpperCase()}`,
-      `Bearer ${K1} ${K2}`, `Bearer ${K1},${K2}`, `Basic ${btoa(`user:${K1}`)}`, `Token ${K1}`, K1, 'Bearer', 'Bearer ',
-      `Bearer${K1}`, `Bearer "${K1}"`, `Bearer ${' '.repeat(100)}`, `Bearer ${'x'.repeat(4000)}`,
+      'Bearer wrong-key-0123456789',
+      `Bearer ${K1.slice(0, -1)}`,
+      `Bearer ${K1}0`,
+      `Bearer ${K1.toUpperCase()}`,
+      `Bearer ${K1} ${K2}`,
+      `Bearer ${K1},${K2}`,
+      `Basic ${btoa(`user:${K1}`)}`,
+      `Token ${K1}`,
+      K1,
+      'Bearer',
+      'Bearer ',
+      `Bearer${K1}`,
+      `Bearer "${K1}"`,
+      `Bearer ${' '.repeat(100)}`,
+      `Bearer ${'x'.repeat(4000)}`,
     ];
     for (const authorization of wrong) {
       const res = await app.request('/products', {
-        method: 'POST', headers: { ...json, authorization }, body: JSON.stringify({ name: `Wrong ${authorization.length}`, price: 1 }),
+        method: 'POST',
+        headers: { ...json, authorization },
+        body: JSON.stringify({ name: `Wrong ${authorization.length}`, price: 1 }),
       });
       expect({ authorization, status: res.status }).toEqual({ authorization, status: 401 });
       await expectUnauthorized(res);
@@ -98,22 +117,41 @@ describe('writes with keys configured', () => {
   });
 
   test('either key is accepted for every kind of write, the scheme in any case', async () => {
-    for (const [i, [key, scheme]] of ([[K1, 'Bearer'], [K2, 'bearer'], [K1, 'BEARER']] as const).entries()) {
+    for (const [i, [key, scheme]] of (
+      [
+        [K1, 'Bearer'],
+        [K2, 'bearer'],
+        [K1, 'BEARER'],
+      ] as const
+    ).entries()) {
       const headers = { ...json, authorization: `${scheme} ${key}` };
-      const created = await app.request('/products', { method: 'POST', headers, body: JSON.stringify({ name: `Keyed ${i}`, price: 1 }) });
+      const created = await app.request('/products', {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ name: `Keyed ${i}`, price: 1 }),
+      });
       expect(created.status).toBe(201);
       const { id: newId } = (await created.json()) as { id: number };
       const patched = await app.request(`/products/${newId}`, { method: 'PATCH', headers, body: JSON.stringify({ price: 2 }) });
       expect(patched.status).toBe(200);
       const adjusted = await app.request(`/products/${newId}/stock-adjustments`, {
-        method: 'POST', headers, body: JSON.stringify({ delta: 3, reason: 'received' }),
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ delta: 3, reason: 'received' }),
       });
       expect(adjusted.status).toBe(201);
       expect((await app.request(`/products/${newId}`, { method: 'DELETE', headers })).status).toBe(204);
       expect((await app.request(`/products/${newId}/restore`, { method: 'POST', headers })).status).toBe(200);
-      const category = await app.request('/categories', { method: 'POST', headers, body: JSON.stringify({ name: `Keyed category ${i}` }) });
+      const category = await app.request('/categories', {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ name: `Keyed category ${i}` }),
+      });
       expect(category.status).toBe(201);
-      expect((await app.request(`/categories/${((await category.json()) as { id: number }).id}`, { method: 'DELETE', headers })).status).toBe(204);
+      expect(
+        (await app.request(`/categories/${((await category.json()) as { id: number }).id}`, { method: 'DELETE', headers }))
+          .status,
+      ).toBe(204);
     }
   });
 
@@ -128,13 +166,19 @@ describe('writes with keys configured', () => {
     const before = await productCount();
     const override = await app.request(`/products/${id}`, { headers: { 'x-http-method-override': 'DELETE' } });
     expect(override.status).toBe(200);
-    await expectUnauthorized(await app.request('/products/', { method: 'POST', headers: json, body: '{"name":"Slash","price":1}' }));
-    await expectUnauthorized(await app.request('/docs/../products', { method: 'POST', headers: json, body: '{"name":"Dots","price":1}' }));
+    await expectUnauthorized(
+      await app.request('/products/', { method: 'POST', headers: json, body: '{"name":"Slash","price":1}' }),
+    );
+    await expectUnauthorized(
+      await app.request('/docs/../products', { method: 'POST', headers: json, body: '{"name":"Dots","price":1}' }),
+    );
     await expectUnauthorized(await app.request(`/products/${id}`, { method: 'patch', headers: json, body: '{"name":"Lower"}' }));
     // Open paths take no writes: 405 where the path exists (with Allow), 404 where it does not.
     for (const [path, status, code, allow] of [
-      ['/healthz', 405, 'method_not_allowed', 'GET, HEAD'], ['/openapi.json', 405, 'method_not_allowed', 'GET, HEAD'],
-      ['/docs', 405, 'method_not_allowed', 'GET, HEAD'], ['/docs/x', 404, 'not_found', null],
+      ['/healthz', 405, 'method_not_allowed', 'GET, HEAD'],
+      ['/openapi.json', 405, 'method_not_allowed', 'GET, HEAD'],
+      ['/docs', 405, 'method_not_allowed', 'GET, HEAD'],
+      ['/docs/x', 404, 'not_found', null],
     ] as const) {
       const res = await app.request(path, { method: 'POST', headers: json, body: '{"name":"Public","price":1}' });
       expect({ path, allow: res.headers.get('allow') }).toEqual({ path, allow });
@@ -155,7 +199,11 @@ describe('reads with readsRequireKey', () => {
       await expectUnauthorized(await app().request(path, { headers: bearer('wrong-key-0123456789') }));
       // With a valid key, a read is answered exactly as by a service without keys.
       const [withKey, open] = [await app().request(path, { headers: bearer(K2) }), await appWith({}).request(path)];
-      expect({ path, status: withKey.status, body: await withKey.json() }).toEqual({ path, status: open.status, body: await open.json() });
+      expect({ path, status: withKey.status, body: await withKey.json() }).toEqual({
+        path,
+        status: open.status,
+        body: await open.json(),
+      });
     }
     expect((await app().request('/products', { headers: bearer(K1) })).status).toBe(200);
   });
@@ -208,8 +256,15 @@ describe('the server at start-up', () => {
     const proc = Bun.spawn([process.execPath, HEADER_SIZE_FLAG, 'src/server.ts'], {
       cwd: `${import.meta.dir}/../..`,
       env: {
-        PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', DATABASE_URL: testDb.url, PORT: String(port),
-        HOST: '127.0.0.1', LOG_FORMAT: 'json', LOG_LEVEL: 'info', WEB_CONCURRENCY: '1', ...extraEnv,
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '/tmp',
+        DATABASE_URL: testDb.url,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        LOG_FORMAT: 'json',
+        LOG_LEVEL: 'info',
+        WEB_CONCURRENCY: '1',
+        ...extraEnv,
       },
       stdout: 'pipe',
       stderr: 'pipe',
@@ -228,14 +283,18 @@ describe('the server at start-up', () => {
       }
       clearTimeout(timer);
       const base = `http://127.0.0.1:${port}`;
-      return { output, base, stop: async () => {
-        proc.kill('SIGTERM');
-        await proc.exited;
-        output += await new Response(proc.stderr).text();
-        reader.releaseLock();
-        await testDb.drop();
-        return output;
-      } };
+      return {
+        output,
+        base,
+        stop: async () => {
+          proc.kill('SIGTERM');
+          await proc.exited;
+          output += await new Response(proc.stderr).text();
+          reader.releaseLock();
+          await testDb.drop();
+          return output;
+        },
+      };
     } catch (error) {
       proc.kill('SIGKILL');
       await testDb.drop();
@@ -244,7 +303,11 @@ describe('the server at start-up', () => {
   }
 
   const warnings = (output: string) =>
-    output.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((l) => l.level === 'warn');
+    output
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.level === 'warn');
 
   test('without API_KEYS it warns that writes are open', async () => {
     const server = await startUp({});
@@ -261,10 +324,16 @@ describe('the server at start-up', () => {
     try {
       expect(server.output).toContain('"listening"');
       expect(warnings(server.output)).toEqual([]);
-      const refused = await documentedFetch(`${server.base}/products`, { method: 'POST', headers: json, body: '{"name":"Real","price":1}' });
+      const refused = await documentedFetch(`${server.base}/products`, {
+        method: 'POST',
+        headers: json,
+        body: '{"name":"Real","price":1}',
+      });
       await expectUnauthorized(refused);
       const accepted = await documentedFetch(`${server.base}/products`, {
-        method: 'POST', headers: { ...json, ...bearer(K2) }, body: '{"name":"Real","price":1}',
+        method: 'POST',
+        headers: { ...json, ...bearer(K2) },
+        body: '{"name":"Real","price":1}',
       });
       expect(accepted.status).toBe(201);
     } finally {

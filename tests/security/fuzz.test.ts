@@ -35,11 +35,13 @@ console.log(`fuzz seed ${SEED} (replay with FUZZ_SEED=${SEED})`);
 const t = await createTestApp();
 // Every optional layer on except API keys (so that writes get through): rate limiting with
 // a limit no run reaches, forwarded addresses trusted, CORS for one origin.
-const app = checkedApp(createApp({
-  sql: t.db.sql,
-  config: { rateLimitMax: 1_000_000, trustProxy: true, corsOrigins: ['https://shop.example'] },
-  logger: createLogger((process.env.TEST_LOG_LEVEL ?? 'silent') as 'silent'),
-}));
+const app = checkedApp(
+  createApp({
+    sql: t.db.sql,
+    config: { rateLimitMax: 1_000_000, trustProxy: true, corsOrigins: ['https://shop.example'] },
+    logger: createLogger((process.env.TEST_LOG_LEVEL ?? 'silent') as 'silent'),
+  }),
+);
 const doc = (await (await app.request('/openapi.json')).json()) as Doc;
 afterAll(async () => {
   await t.close();
@@ -123,8 +125,15 @@ function validate(schema: Schema, value: unknown, closed: boolean, at = '$'): st
 describe('the validator used by the fuzzer', () => {
   test('accepts documented values and refuses wrong ones', () => {
     const product = {
-      id: 1, sku: 'A', name: 'n', description: null, price: 1.5, quantity: 0, category: 'c',
-      created_at: '2026-01-01T00:00:00.123456Z', updated_at: '2026-01-01T00:00:00Z',
+      id: 1,
+      sku: 'A',
+      name: 'n',
+      description: null,
+      price: 1.5,
+      quantity: 0,
+      category: 'c',
+      created_at: '2026-01-01T00:00:00.123456Z',
+      updated_at: '2026-01-01T00:00:00Z',
     };
     const ref = { $ref: '#/components/schemas/Product' };
     expect(validate(ref, product, true)).toEqual([]);
@@ -152,7 +161,9 @@ function toJson(value: unknown): string {
   if (value instanceof Raw) return value.text;
   if (Array.isArray(value)) return `[${value.map(toJson).join(',')}]`;
   if (value !== null && typeof value === 'object') {
-    return `{${Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}:${toJson(v)}`).join(',')}}`;
+    return `{${Object.entries(value)
+      .map(([k, v]) => `${JSON.stringify(k)}:${toJson(v)}`)
+      .join(',')}}`;
   }
   return JSON.stringify(value) ?? 'null';
 }
@@ -162,36 +173,160 @@ const DEEP_ARRAY = '['.repeat(10_000) + ']'.repeat(10_000);
 const DEEP_OBJECT = '{"a":'.repeat(10_000) + '1' + '}'.repeat(10_000);
 
 const NASTY_STRINGS = [
-  "'; DROP TABLE products; --", "' OR '1'='1", '1; SELECT pg_sleep(10)', "\\'; --", '${7*7}', '${process.env.DATABASE_URL}',
-  '{{7*7}}', '#{7*7}', '<script>alert(1)</script>', '"><img src=x onerror=alert(1)>', '../../etc/passwd', '%00', '%s%n%x',
-  '\u0000', 'a\u0000b', '\ud800', '\udfff', 'a\ud83d', '\udc00b', '😀', '👩‍👩‍👧‍👦', '\u202eevil\u202c', 'مرحبا بالعالم', 'שלום',
-  'e\u0301\u0301\u0301\u0301', 'Z\u0334\u0321\u032a\u032b\u0356\u0325\u0354', '\ufeff', '\uffff', '\u2028\u2029', '\u00a0',
-  ' ', '', '\t\n\r', '\u0007\u001b[31m', 'null', 'undefined', 'true', 'NaN', 'Infinity', '-Infinity', '-0', '0x10', '1e308',
-  '1e-308', '9007199254740993', '-1', '0', '1.5', '１２３', '٣', '__proto__', 'constructor', '{"$gt":""}', 'İ', 'ß', 'ǅ', 'ﬃ',
-  HUGE, '😀'.repeat(20_000), 'é'.repeat(300),
+  "'; DROP TABLE products; --",
+  "' OR '1'='1",
+  '1; SELECT pg_sleep(10)',
+  "\\'; --",
+  '${7*7}',
+  '${process.env.DATABASE_URL}',
+  '{{7*7}}',
+  '#{7*7}',
+  '<script>alert(1)</script>',
+  '"><img src=x onerror=alert(1)>',
+  '../../etc/passwd',
+  '%00',
+  '%s%n%x',
+  '\u0000',
+  'a\u0000b',
+  '\ud800',
+  '\udfff',
+  'a\ud83d',
+  '\udc00b',
+  '😀',
+  '👩‍👩‍👧‍👦',
+  '\u202eevil\u202c',
+  'مرحبا بالعالم',
+  'שלום',
+  'e\u0301\u0301\u0301\u0301',
+  'Z\u0334\u0321\u032a\u032b\u0356\u0325\u0354',
+  '\ufeff',
+  '\uffff',
+  '\u2028\u2029',
+  '\u00a0',
+  ' ',
+  '',
+  '\t\n\r',
+  '\u0007\u001b[31m',
+  'null',
+  'undefined',
+  'true',
+  'NaN',
+  'Infinity',
+  '-Infinity',
+  '-0',
+  '0x10',
+  '1e308',
+  '1e-308',
+  '9007199254740993',
+  '-1',
+  '0',
+  '1.5',
+  '１２３',
+  '٣',
+  '__proto__',
+  'constructor',
+  '{"$gt":""}',
+  'İ',
+  'ß',
+  'ǅ',
+  'ﬃ',
+  HUGE,
+  '😀'.repeat(20_000),
+  'é'.repeat(300),
 ];
 
 const NASTY_NUMBERS: unknown[] = [
-  new Raw('-0'), new Raw('1e308'), new Raw('-1e308'), new Raw('1e400'), new Raw('-1e400'), new Raw('1E2'), new Raw('0.10'),
-  new Raw('1.0'), new Raw('5e-324'), new Raw('123456789012345678901234567890'), 2 ** 31, 2 ** 31 - 1, -(2 ** 31), 2 ** 53 + 2,
-  -1, 0, 0.1 + 0.2, 1.005, 99999999.99, 100000000, 0.001, Number.MAX_SAFE_INTEGER,
+  new Raw('-0'),
+  new Raw('1e308'),
+  new Raw('-1e308'),
+  new Raw('1e400'),
+  new Raw('-1e400'),
+  new Raw('1E2'),
+  new Raw('0.10'),
+  new Raw('1.0'),
+  new Raw('5e-324'),
+  new Raw('123456789012345678901234567890'),
+  2 ** 31,
+  2 ** 31 - 1,
+  -(2 ** 31),
+  2 ** 53 + 2,
+  -1,
+  0,
+  0.1 + 0.2,
+  1.005,
+  99999999.99,
+  100000000,
+  0.001,
+  Number.MAX_SAFE_INTEGER,
 ];
 
 const WRONG_TYPES: unknown[] = [
-  null, true, false, [], {}, [1], { a: 1 }, 'NaN', 'Infinity', '1e308', '-0', '12', '', ...NASTY_NUMBERS,
+  null,
+  true,
+  false,
+  [],
+  {},
+  [1],
+  { a: 1 },
+  'NaN',
+  'Infinity',
+  '1e308',
+  '-0',
+  '12',
+  '',
+  ...NASTY_NUMBERS,
 ];
 
 /** Header values a client can send: Latin-1 without CR, LF or NUL. */
 const NASTY_HEADER_VALUES = [
   ...NASTY_STRINGS.filter((s) => /^[\x01-\x09\x0b\x0c\x0e-\xff]*$/.test(s)),
-  'é\xff\xfe', '"1"', 'W/"1"', '"99999999999999999"', '*', '"1", "2"', ', ', '"', 'W/', '"-1"', '"1.5"',
+  'é\xff\xfe',
+  '"1"',
+  'W/"1"',
+  '"99999999999999999"',
+  '*',
+  '"1", "2"',
+  ', ',
+  '"',
+  'W/',
+  '"-1"',
+  '"1.5"',
 ];
 
 /** Path segments and query values as sent on the wire, some deliberately not valid UTF-8. */
 const NASTY_ENCODED = [
-  '%FF', '%ED%A0%80', '%C0%AF', '%E2%82', '%00', '%', '%zz', '%2e%2e', '..', '1%2F2', '1;2', '%0D%0ASet-Cookie:%20x=1',
-  '%F0%9F%98%80', '%EF%BB%BF1', '+1', '%201', '1%20', '1e3', '0x1F', '0b11', '1_000', '9007199254740992',
-  '99999999999999999999', '-1', '0', '-0', '1.0', '1.5', 'NaN', 'Infinity', 'null', '%D9%A3',
+  '%FF',
+  '%ED%A0%80',
+  '%C0%AF',
+  '%E2%82',
+  '%00',
+  '%',
+  '%zz',
+  '%2e%2e',
+  '..',
+  '1%2F2',
+  '1;2',
+  '%0D%0ASet-Cookie:%20x=1',
+  '%F0%9F%98%80',
+  '%EF%BB%BF1',
+  '+1',
+  '%201',
+  '1%20',
+  '1e3',
+  '0x1F',
+  '0b11',
+  '1_000',
+  '9007199254740992',
+  '99999999999999999999',
+  '-1',
+  '0',
+  '-0',
+  '1.0',
+  '1.5',
+  'NaN',
+  'Infinity',
+  'null',
+  '%D9%A3',
 ];
 
 /** Percent-encodes text for a URL, lone surrogates as their WTF-8 bytes (which no UTF-8 decoder accepts). */
@@ -205,7 +340,8 @@ function encodeComponent(text: string): string {
       i++;
     } else if (unit >= 0xd800 && unit <= 0xdfff) {
       out += [0xe0 | (unit >> 12), 0x80 | ((unit >> 6) & 0x3f), 0x80 | (unit & 0x3f)]
-        .map((b) => `%${b.toString(16).toUpperCase()}`).join('');
+        .map((b) => `%${b.toString(16).toUpperCase()}`)
+        .join('');
     } else {
       out += encodeURIComponent(text[i]!);
     }
@@ -313,7 +449,7 @@ function finish(o: Op, d: Draft): { path: string; init: RequestInit } {
 
 const parametersOf = (o: Op, where: Parameter['in']) =>
   (o.op.parameters ?? [])
-    .map((p) => (p.$ref ? doc.components.parameters?.[p.$ref.replace('#/components/parameters/', '')] ?? p : p))
+    .map((p) => (p.$ref ? (doc.components.parameters?.[p.$ref.replace('#/components/parameters/', '')] ?? p) : p))
     .filter((p) => p.in === where);
 
 /** Ids of rows that exist, mostly, so that valid requests reach the database and succeed. */
@@ -323,15 +459,39 @@ const idArb = (s: Schema) =>
 const cursorArb = fc.oneof(
   fc.string({ maxLength: 40 }),
   nastyString,
-  fc.tuple(
-    fc.constantFrom('name', '-name', 'price', '-price', 'created_at', '-created_at', 'archived:name', 'archived:-price', 'movements', 'x'),
-    fc.oneof(
-      anyText, fc.constantFrom('0.00', '99999999.99', '12.5', '0000-01-01T00:00:00Z', '9999-12-31T23:59:59.999999Z',
-        '2026-02-30T00:00:00Z', '1970-01-01T00:00:00Z', '-1'),
-      fc.date({ noInvalidDate: true }).map((d) => d.toISOString()), fc.integer(), fc.constantFrom(null, [], {}, 1e308, -0),
-    ),
-    fc.oneof(fc.integer(), fc.constantFrom(0, -1, 1.5, 2 ** 53, '1', null, 1e308)),
-  ).map((parts) => Buffer.from(JSON.stringify(parts)).toString('base64url')),
+  fc
+    .tuple(
+      fc.constantFrom(
+        'name',
+        '-name',
+        'price',
+        '-price',
+        'created_at',
+        '-created_at',
+        'archived:name',
+        'archived:-price',
+        'movements',
+        'x',
+      ),
+      fc.oneof(
+        anyText,
+        fc.constantFrom(
+          '0.00',
+          '99999999.99',
+          '12.5',
+          '0000-01-01T00:00:00Z',
+          '9999-12-31T23:59:59.999999Z',
+          '2026-02-30T00:00:00Z',
+          '1970-01-01T00:00:00Z',
+          '-1',
+        ),
+        fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+        fc.integer(),
+        fc.constantFrom(null, [], {}, 1e308, -0),
+      ),
+      fc.oneof(fc.integer(), fc.constantFrom(0, -1, 1.5, 2 ** 53, '1', null, 1e308)),
+    )
+    .map((parts) => Buffer.from(JSON.stringify(parts)).toString('base64url')),
 );
 
 function queryValueArb(p: Parameter): fc.Arbitrary<string> {
@@ -340,7 +500,11 @@ function queryValueArb(p: Parameter): fc.Arbitrary<string> {
 }
 
 function headerValueArb(p: Parameter): fc.Arbitrary<string> {
-  if (p.name === 'if-match') return fc.oneof(fc.integer({ min: 1, max: 5 }).map((n) => `"${n}"`), fc.constant('*'));
+  if (p.name === 'if-match')
+    return fc.oneof(
+      fc.integer({ min: 1, max: 5 }).map((n) => `"${n}"`),
+      fc.constant('*'),
+    );
   return arbFromSchema(p.schema).map(String);
 }
 
@@ -348,18 +512,32 @@ const jsonTypes = (o: Op) => Object.keys(o.op.requestBody?.content ?? {});
 
 function validDraft(o: Op): fc.Arbitrary<Draft> {
   const params = fc.record(Object.fromEntries(parametersOf(o, 'path').map((p) => [p.name, idArb(p.schema).map(String)])));
-  const query = fc.tuple(...parametersOf(o, 'query').map((p) =>
-    fc.option(queryValueArb(p).map((v) => [p.name, encodeComponent(v)] as [string, string]), { nil: undefined }),
-  )).map((pairs) => pairs.filter((x): x is [string, string] => x !== undefined));
-  const headers = fc.tuple(...parametersOf(o, 'header').map((p) =>
-    fc.option(headerValueArb(p).map((v) => [p.name, v] as const), { nil: undefined }),
-  )).map((pairs) => Object.fromEntries(pairs.filter((x) => x !== undefined)));
+  const query = fc
+    .tuple(
+      ...parametersOf(o, 'query').map((p) =>
+        fc.option(
+          queryValueArb(p).map((v) => [p.name, encodeComponent(v)] as [string, string]),
+          { nil: undefined },
+        ),
+      ),
+    )
+    .map((pairs) => pairs.filter((x): x is [string, string] => x !== undefined));
+  const headers = fc
+    .tuple(
+      ...parametersOf(o, 'header').map((p) =>
+        fc.option(
+          headerValueArb(p).map((v) => [p.name, v] as const),
+          { nil: undefined },
+        ),
+      ),
+    )
+    .map((pairs) => Object.fromEntries(pairs.filter((x) => x !== undefined)));
   const types = jsonTypes(o);
   const body = types.length
     ? fc.record({
-      value: arbFromSchema(o.op.requestBody!.content[types[0]!]!.schema),
-      contentType: fc.constantFrom(...types, 'application/json; charset=utf-8'),
-    })
+        value: arbFromSchema(o.op.requestBody!.content[types[0]!]!.schema),
+        contentType: fc.constantFrom(...types, 'application/json; charset=utf-8'),
+      })
     : fc.constant(undefined);
   return fc.record({ params, query, headers, body }).map((d) => ({ ...d, method: o.method, mutation: 'valid' }));
 }
@@ -368,28 +546,82 @@ type Mutation = fc.Arbitrary<(d: Draft) => Draft>;
 
 /** Hostile bodies as exact text. */
 const RAW_BODIES = [
-  '', ' ', '{', '}', '{"name":', '{"name":"a",}', "{'name':'a'}", '{"name":"a"}garbage', '{"a":1}{"b":2}', 'NaN',
-  '{"price":NaN}', '{"price":Infinity}', '{"price":-}', '{"price":01}', '{"price":.5}', '{"price":1.}', '{"price":+1}',
-  '\ufeff{"name":"bom","price":1}', '/*c*/{}', '{"name":"a\u0000","price":1}', '{"name":"tab\there","price":1}',
-  '{"name":"\\ud800","price":1}', '{"name":"\\u0000","price":1}', '{"name":"\\x41","price":1}', 'null', 'true', '0',
-  '"text"', '[]', '[{"name":"a","price":1}]', DEEP_ARRAY, DEEP_OBJECT, '['.repeat(60_000), '{"a":'.repeat(12_000),
-  `{"name":${DEEP_ARRAY},"price":1}`, `{"name":"deep","price":1,"description":${DEEP_OBJECT}}`,
-  '{"name":"a","name":"b","price":1}', '{"delta":1,"delta":-1,"reason":"sold"}', '{"__proto__":{"name":"p","price":1}}',
+  '',
+  ' ',
+  '{',
+  '}',
+  '{"name":',
+  '{"name":"a",}',
+  "{'name':'a'}",
+  '{"name":"a"}garbage',
+  '{"a":1}{"b":2}',
+  'NaN',
+  '{"price":NaN}',
+  '{"price":Infinity}',
+  '{"price":-}',
+  '{"price":01}',
+  '{"price":.5}',
+  '{"price":1.}',
+  '{"price":+1}',
+  '\ufeff{"name":"bom","price":1}',
+  '/*c*/{}',
+  '{"name":"a\u0000","price":1}',
+  '{"name":"tab\there","price":1}',
+  '{"name":"\\ud800","price":1}',
+  '{"name":"\\u0000","price":1}',
+  '{"name":"\\x41","price":1}',
+  'null',
+  'true',
+  '0',
+  '"text"',
+  '[]',
+  '[{"name":"a","price":1}]',
+  DEEP_ARRAY,
+  DEEP_OBJECT,
+  '['.repeat(60_000),
+  '{"a":'.repeat(12_000),
+  `{"name":${DEEP_ARRAY},"price":1}`,
+  `{"name":"deep","price":1,"description":${DEEP_OBJECT}}`,
+  '{"name":"a","name":"b","price":1}',
+  '{"delta":1,"delta":-1,"reason":"sold"}',
+  '{"__proto__":{"name":"p","price":1}}',
   '{"constructor":{"prototype":{"polluted":true}},"name":"c","price":1}',
 ];
 
 const INVALID_UTF8 = [
-  [0x7b, 0x22, 0x6e, 0x61, 0x6d, 0x65, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x2c, 0x22, 0x70, 0x72, 0x69, 0x63, 0x65, 0x22, 0x3a, 0x31, 0x7d],
-  [0x7b, 0x22, 0x6e, 0x61, 0x6d, 0x65, 0x22, 0x3a, 0x22, 0xc0, 0xaf, 0x22, 0x2c, 0x22, 0x70, 0x72, 0x69, 0x63, 0x65, 0x22, 0x3a, 0x31, 0x7d],
-  [0x7b, 0x22, 0x6e, 0x61, 0x6d, 0x65, 0x22, 0x3a, 0x22, 0xed, 0xa0, 0x80, 0x22, 0x2c, 0x22, 0x70, 0x72, 0x69, 0x63, 0x65, 0x22, 0x3a, 0x31, 0x7d],
+  [
+    0x7b, 0x22, 0x6e, 0x61, 0x6d, 0x65, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x2c, 0x22, 0x70, 0x72, 0x69, 0x63, 0x65, 0x22, 0x3a,
+    0x31, 0x7d,
+  ],
+  [
+    0x7b, 0x22, 0x6e, 0x61, 0x6d, 0x65, 0x22, 0x3a, 0x22, 0xc0, 0xaf, 0x22, 0x2c, 0x22, 0x70, 0x72, 0x69, 0x63, 0x65, 0x22, 0x3a,
+    0x31, 0x7d,
+  ],
+  [
+    0x7b, 0x22, 0x6e, 0x61, 0x6d, 0x65, 0x22, 0x3a, 0x22, 0xed, 0xa0, 0x80, 0x22, 0x2c, 0x22, 0x70, 0x72, 0x69, 0x63, 0x65, 0x22,
+    0x3a, 0x31, 0x7d,
+  ],
   [0x7b, 0x22, 0x6e, 0x61, 0x6d, 0x65, 0x22, 0x3a, 0x22, 0xe2, 0x82],
   [...new TextEncoder().encode('{"name":"utf16","price":1}')].flatMap((b) => [b, 0]),
 ].map((bytes) => new Uint8Array(bytes));
 
 const WRONG_CONTENT_TYPES = [
-  undefined, 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml',
-  'application/json-patch+json', 'application/jsonp', 'APPLICATION/JSON', 'application/json; charset=utf-16',
-  'application/json;;', '*/*', 'json', 'application/', ';', 'text/json', 'application/merge-patch+json',
+  undefined,
+  'text/plain',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data; boundary=x',
+  'application/xml',
+  'application/json-patch+json',
+  'application/jsonp',
+  'APPLICATION/JSON',
+  'application/json; charset=utf-16',
+  'application/json;;',
+  '*/*',
+  'json',
+  'application/',
+  ';',
+  'text/json',
+  'application/merge-patch+json',
 ];
 
 function bodyMutations(o: Op): Mutation[] {
@@ -397,7 +629,11 @@ function bodyMutations(o: Op): Mutation[] {
   if (!types.length) {
     if (o.method === 'GET') return [];
     // A body where none is expected: ignored or refused, never a crash.
-    return [fc.constantFrom(...RAW_BODIES, HUGE).map((raw) => (d) => ({ ...d, body: { raw, contentType: 'application/json' }, mutation: 'unexpected body' }))];
+    return [
+      fc
+        .constantFrom(...RAW_BODIES, HUGE)
+        .map((raw) => (d) => ({ ...d, body: { raw, contentType: 'application/json' }, mutation: 'unexpected body' })),
+    ];
   }
   const schema = resolve(o.op.requestBody!.content[types[0]!]!.schema);
   const keys = Object.keys(schema.properties ?? {});
@@ -405,29 +641,55 @@ function bodyMutations(o: Op): Mutation[] {
   const asObject = (d: Draft) => ({ ...(d.body?.value as object) });
   const withValue = (d: Draft, value: unknown, mutation: string): Draft => ({ ...d, body: { ...d.body, value }, mutation });
   const mutations: Mutation[] = [
-    fc.constantFrom(...keys).chain((key) => fc.constantFrom(...WRONG_TYPES, ...NASTY_STRINGS).map((bad) =>
-      (d: Draft) => withValue(d, { ...asObject(d), [key]: bad }, `${key} = hostile value`))),
-    fc.constantFrom(...keys).chain((key) => fc.constantFrom(...NASTY_NUMBERS).map((bad) =>
-      (d: Draft) => withValue(d, { ...asObject(d), [key]: bad }, `${key} = hostile number`))),
-    fc.tuple(fc.constantFrom('__proto__', 'constructor', 'prototype', 'id', 'version', 'archived_at', 'created_at', 'x', ''), fc.jsonValue({ maxDepth: 1 }))
-      .map(([key, value]) => (d: Draft) => withValue(d, { ...asObject(d), [key]: value }, `extra field ${key}`)),
+    fc
+      .constantFrom(...keys)
+      .chain((key) =>
+        fc
+          .constantFrom(...WRONG_TYPES, ...NASTY_STRINGS)
+          .map((bad) => (d: Draft) => withValue(d, { ...asObject(d), [key]: bad }, `${key} = hostile value`)),
+      ),
+    fc
+      .constantFrom(...keys)
+      .chain((key) =>
+        fc
+          .constantFrom(...NASTY_NUMBERS)
+          .map((bad) => (d: Draft) => withValue(d, { ...asObject(d), [key]: bad }, `${key} = hostile number`)),
+      ),
+    fc
+      .tuple(
+        fc.constantFrom('__proto__', 'constructor', 'prototype', 'id', 'version', 'archived_at', 'created_at', 'x', ''),
+        fc.jsonValue({ maxDepth: 1 }),
+      )
+      .map(
+        ([key, value]) =>
+          (d: Draft) =>
+            withValue(d, { ...asObject(d), [key]: value }, `extra field ${key}`),
+      ),
     fc.constantFrom(...RAW_BODIES).map((raw) => (d: Draft) => ({ ...d, body: { ...d.body, raw }, mutation: 'raw body' })),
     fc.constantFrom(...INVALID_UTF8).map((raw) => (d: Draft) => ({ ...d, body: { ...d.body, raw }, mutation: 'invalid UTF-8' })),
-    fc.constantFrom(...WRONG_CONTENT_TYPES).map((contentType) => (d: Draft) => ({ ...d, body: { ...d.body, contentType }, mutation: `content-type ${contentType}` })),
-    fc.constantFrom(null, true, 1, 'text', [], [{}], new Raw('-0')).map((value) => (d: Draft) => withValue(d, value, 'body not an object')),
+    fc
+      .constantFrom(...WRONG_CONTENT_TYPES)
+      .map((contentType) => (d: Draft) => ({ ...d, body: { ...d.body, contentType }, mutation: `content-type ${contentType}` })),
+    fc
+      .constantFrom(null, true, 1, 'text', [], [{}], new Raw('-0'))
+      .map((value) => (d: Draft) => withValue(d, value, 'body not an object')),
     // The same key twice, in either order, one of them hostile: the value validated must be the value used.
-    fc.tuple(fc.constantFrom(...keys), fc.constantFrom(...WRONG_TYPES, ...NASTY_STRINGS), fc.boolean()).map(([key, bad, badFirst]) => (d: Draft) => {
-      const text = toJson(asObject(d));
-      const extra = `${JSON.stringify(key)}:${toJson(bad)}`;
-      const raw = text === '{}' ? `{${extra}}` : badFirst ? `{${extra},${text.slice(1)}` : `${text.slice(0, -1)},${extra}}`;
-      return { ...d, body: { ...d.body, raw }, mutation: `duplicated key ${key}` };
-    }),
+    fc
+      .tuple(fc.constantFrom(...keys), fc.constantFrom(...WRONG_TYPES, ...NASTY_STRINGS), fc.boolean())
+      .map(([key, bad, badFirst]) => (d: Draft) => {
+        const text = toJson(asObject(d));
+        const extra = `${JSON.stringify(key)}:${toJson(bad)}`;
+        const raw = text === '{}' ? `{${extra}}` : badFirst ? `{${extra},${text.slice(1)}` : `${text.slice(0, -1)},${extra}}`;
+        return { ...d, body: { ...d.body, raw }, mutation: `duplicated key ${key}` };
+      }),
   ];
   if (required.length) {
-    mutations.push(fc.constantFrom(...required).map((key) => (d: Draft) => {
-      const { [key]: _, ...rest } = asObject(d) as Record<string, unknown>;
-      return withValue(d, rest, `without ${key}`);
-    }));
+    mutations.push(
+      fc.constantFrom(...required).map((key) => (d: Draft) => {
+        const { [key]: _, ...rest } = asObject(d) as Record<string, unknown>;
+        return withValue(d, rest, `without ${key}`);
+      }),
+    );
   }
   return mutations;
 }
@@ -439,46 +701,97 @@ function mutations(o: Op): Mutation[] {
   }
   const query = parametersOf(o, 'query');
   if (query.length) {
-    list.push(fc.tuple(fc.constantFrom(...query.map((p) => p.name)), nastyEncoded).map(([name, v]) => (d) => ({
-      ...d, query: [...d.query.filter(([k]) => k !== name), [name, v]], mutation: `query ${name}`,
-    })));
-    list.push(fc.tuple(fc.constantFrom(...query.map((p) => p.name)), fc.array(queryValueArb(query[0]!), { minLength: 2, maxLength: 3 }))
-      .map(([name, values]) => (d) => ({ ...d, query: [...d.query, ...values.map((v) => [name, encodeComponent(v)] as [string, string])], mutation: `query ${name} repeated` })));
+    list.push(
+      fc.tuple(fc.constantFrom(...query.map((p) => p.name)), nastyEncoded).map(([name, v]) => (d) => ({
+        ...d,
+        query: [...d.query.filter(([k]) => k !== name), [name, v]],
+        mutation: `query ${name}`,
+      })),
+    );
+    list.push(
+      fc
+        .tuple(fc.constantFrom(...query.map((p) => p.name)), fc.array(queryValueArb(query[0]!), { minLength: 2, maxLength: 3 }))
+        .map(([name, values]) => (d) => ({
+          ...d,
+          query: [...d.query, ...values.map((v) => [name, encodeComponent(v)] as [string, string])],
+          mutation: `query ${name} repeated`,
+        })),
+    );
   }
-  list.push(fc.constantFrom('&&=&', 'limit', '%ZZ=1', 'limit=%00', `x=${HUGE}`, 'a[b]=1', 'limit[]=1', '=', '?', '#x', `sort=${'-'.repeat(5000)}`)
-    .map((rawQuery) => (d) => ({ ...d, rawQuery, mutation: 'raw query' })));
+  list.push(
+    fc
+      .constantFrom(
+        '&&=&',
+        'limit',
+        '%ZZ=1',
+        'limit=%00',
+        `x=${HUGE}`,
+        'a[b]=1',
+        'limit[]=1',
+        '=',
+        '?',
+        '#x',
+        `sort=${'-'.repeat(5000)}`,
+      )
+      .map((rawQuery) => (d) => ({ ...d, rawQuery, mutation: 'raw query' })),
+  );
   const headerNames = [
     ...parametersOf(o, 'header').map((p) => p.name),
-    'x-request-id', 'accept', 'authorization', 'idempotency-key', 'if-match', 'x-forwarded-for', 'origin',
+    'x-request-id',
+    'accept',
+    'authorization',
+    'idempotency-key',
+    'if-match',
+    'x-forwarded-for',
+    'origin',
   ];
   const headerValue = fc.oneof(fc.constantFrom(...NASTY_HEADER_VALUES), longOpaque);
-  list.push(fc.tuple(fc.constantFrom(...headerNames), headerValue).map(([name, v]) => (d) => ({
-    ...d, headers: { ...d.headers, [name]: v }, mutation: `header ${name}`,
-  })));
+  list.push(
+    fc.tuple(fc.constantFrom(...headerNames), headerValue).map(([name, v]) => (d) => ({
+      ...d,
+      headers: { ...d.headers, [name]: v },
+      mutation: `header ${name}`,
+    })),
+  );
   if (parametersOf(o, 'header').some((p) => p.name === 'idempotency-key')) {
-    list.push(fc.uuid().map((key) => (d) => ({
-      ...d, headers: { ...d.headers, 'idempotency-key': key }, repeat: true, mutation: 'idempotent repeat',
-    })));
+    list.push(
+      fc.uuid().map((key) => (d) => ({
+        ...d,
+        headers: { ...d.headers, 'idempotency-key': key },
+        repeat: true,
+        mutation: 'idempotent repeat',
+      })),
+    );
   }
-  list.push(fc.constantFrom('PUT', 'OPTIONS', 'PROPFIND', 'patch', 'Get').map((method) => (d) => ({
-    ...d, method, body: method.toUpperCase() === 'GET' ? undefined : d.body, mutation: `method ${method}`,
-  })));
+  list.push(
+    fc.constantFrom('PUT', 'OPTIONS', 'PROPFIND', 'patch', 'Get').map((method) => (d) => ({
+      ...d,
+      method,
+      body: method.toUpperCase() === 'GET' ? undefined : d.body,
+      mutation: `method ${method}`,
+    })),
+  );
   return list;
 }
 
 function requestArb(o: Op): fc.Arbitrary<Draft> {
-  const mutated = fc.tuple(validDraft(o), fc.array(fc.oneof(...mutations(o)), { minLength: 1, maxLength: 2 }))
-    .map(([draft, fns]) => fns.reduce((d, fn) => {
-      const next = fn(d);
-      return { ...next, mutation: d.mutation === 'valid' ? next.mutation : `${d.mutation}; ${next.mutation}` };
-    }, draft));
+  const mutated = fc
+    .tuple(validDraft(o), fc.array(fc.oneof(...mutations(o)), { minLength: 1, maxLength: 2 }))
+    .map(([draft, fns]) =>
+      fns.reduce((d, fn) => {
+        const next = fn(d);
+        return { ...next, mutation: d.mutation === 'valid' ? next.mutation : `${d.mutation}; ${next.mutation}` };
+      }, draft),
+    );
   return fc.oneof({ arbitrary: validDraft(o), weight: 2 }, { arbitrary: mutated, weight: 3 });
 }
 
 // ------------------------------------------------------------------ the properties
 
 /** What the document says a request no operation takes may be answered (404, 405, and the middleware's). */
-const unroutedStatuses = new Set(Object.keys((doc as unknown as { 'x-unrouted-requests': { responses: object } })['x-unrouted-requests'].responses));
+const unroutedStatuses = new Set(
+  Object.keys((doc as unknown as { 'x-unrouted-requests': { responses: object } })['x-unrouted-requests'].responses),
+);
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const problemSchema = { $ref: '#/components/schemas/Problem' };
 
@@ -528,7 +841,8 @@ async function inspect(o: Op, d: Draft, answer: { status: number; text: string }
   const problems: string[] = [];
   const contentType = res.headers.get('content-type') ?? '';
   if (res.headers.get('x-content-type-options') !== 'nosniff') problems.push('no X-Content-Type-Options: nosniff');
-  if (!REQUEST_ID.test(res.headers.get('x-request-id') ?? '')) problems.push(`bad X-Request-Id ${res.headers.get('x-request-id')}`);
+  if (!REQUEST_ID.test(res.headers.get('x-request-id') ?? ''))
+    problems.push(`bad X-Request-Id ${res.headers.get('x-request-id')}`);
   if (res.status >= 500) problems.push(`answered ${res.status}`);
 
   if (res.status >= 400) {
@@ -561,7 +875,8 @@ async function inspect(o: Op, d: Draft, answer: { status: number; text: string }
     if (text !== '') problems.push(`body on a ${res.status} documented without content`);
     return problems;
   }
-  if (!media.some((m) => contentType.startsWith(m))) problems.push(`${res.status} with content-type ${contentType}, documented ${media}`);
+  if (!media.some((m) => contentType.startsWith(m)))
+    problems.push(`${res.status} with content-type ${contentType}, documented ${media}`);
   const json = spec.content!['application/json'];
   if (json && contentType.startsWith('application/json')) {
     try {
@@ -575,7 +890,8 @@ async function inspect(o: Op, d: Draft, answer: { status: number; text: string }
 
 function describeDraft(o: Op, d: Draft): string {
   const { path, init } = finish(o, d);
-  const body = init.body === undefined ? '' : typeof init.body === 'string' ? init.body : `<${(init.body as Uint8Array).length} bytes>`;
+  const body =
+    init.body === undefined ? '' : typeof init.body === 'string' ? init.body : `<${(init.body as Uint8Array).length} bytes>`;
   return `${d.mutation}: ${init.method} ${path.slice(0, 300)} ${JSON.stringify(init.headers).slice(0, 300)} ${body.slice(0, 300)}`;
 }
 
@@ -583,7 +899,12 @@ function describeDraft(o: Op, d: Draft): string {
 
 // Rows for valid requests to find: products 1..12 in three categories, and three empty categories.
 for (let i = 1; i <= 12; i++) {
-  const res = await t.post('/products', { name: `Fuzz product ${i}`, price: i * 1.25, quantity: i * 3, category: `Fuzz ${i % 3}` });
+  const res = await t.post('/products', {
+    name: `Fuzz product ${i}`,
+    price: i * 1.25,
+    quantity: i * 3,
+    category: `Fuzz ${i % 3}`,
+  });
   if (res.status !== 201) throw new Error(`seeding product ${i}: ${res.status} ${await res.text()}`);
 }
 for (let i = 1; i <= 3; i++) await t.post('/categories', { name: `Empty fuzz category ${i}` });
@@ -615,8 +936,10 @@ describe('every documented operation under generated requests', () => {
         }),
         { seed: SEED + index, numRuns: RUNS_PER_OPERATION },
       );
-      const report = [...failures].map(([problem, { count, request }]) => `${problem} (×${count})
-    first: ${request}`);
+      const report = [...failures].map(
+        ([problem, { count, request }]) => `${problem} (×${count})
+    first: ${request}`,
+      );
       expect(report).toEqual([]);
     }, 30_000);
   });
@@ -626,7 +949,9 @@ describe('every documented operation under generated requests', () => {
       const counts = [...(tally.get(o.op.operationId) ?? new Map())].sort(([a], [b]) => a - b);
       return `  ${o.op.operationId}: ${counts.map(([s, n]) => `${s}×${n}`).join(' ')}`;
     });
-    summary.push(`  undocumented routes: ${[...(tally.get('undocumented route') ?? new Map())].map(([s, n]) => `${s}×${n}`).join(' ')}`);
+    summary.push(
+      `  undocumented routes: ${[...(tally.get('undocumented route') ?? new Map())].map(([s, n]) => `${s}×${n}`).join(' ')}`,
+    );
     console.log(`fuzz seed ${SEED}: ${requestCount} requests\n${summary.join('\n')}`);
     expect(requestCount).toBeGreaterThanOrEqual(MIN_REQUESTS);
     const withoutSuccess = operations
@@ -646,7 +971,11 @@ describe('hostile bodies sent to every operation that takes one', () => {
       const drafts: Draft[] = [
         ...RAW_BODIES.map((raw) => ({ ...base, body: { raw, contentType: 'application/json' }, mutation: 'raw body' })),
         ...INVALID_UTF8.map((raw) => ({ ...base, body: { raw, contentType: 'application/json' }, mutation: 'invalid UTF-8' })),
-        ...WRONG_CONTENT_TYPES.map((contentType) => ({ ...base, body: { raw: '{"name":"ct","price":1}', contentType }, mutation: `content-type ${contentType}` })),
+        ...WRONG_CONTENT_TYPES.map((contentType) => ({
+          ...base,
+          body: { raw: '{"name":"ct","price":1}', contentType },
+          mutation: `content-type ${contentType}`,
+        })),
       ];
       for (const d of drafts) {
         const problems = await check(o, d);
@@ -659,25 +988,33 @@ describe('hostile bodies sent to every operation that takes one', () => {
   test('malformed JSON is 400 malformed_json; 10,000 levels of nesting are valid JSON, refused with 422 without a crash', async () => {
     for (const raw of ['', '{', '{"name":"a",}', "{'name':'a'}", 'NaN', '{"price":01}', '['.repeat(60_000)]) {
       const res = await t.request('/products', { method: 'POST', headers: { 'content-type': 'application/json' }, body: raw });
-      expect({ raw: raw.slice(0, 20), status: res.status, code: ((await res.json()) as { code: string }).code })
-        .toEqual({ raw: raw.slice(0, 20), status: 400, code: 'malformed_json' });
+      expect({ raw: raw.slice(0, 20), status: res.status, code: ((await res.json()) as { code: string }).code }).toEqual({
+        raw: raw.slice(0, 20),
+        status: 400,
+        code: 'malformed_json',
+      });
     }
     for (const raw of [DEEP_ARRAY, DEEP_OBJECT, `{"name":${DEEP_ARRAY},"price":1}`]) {
       const res = await t.request('/products', { method: 'POST', headers: { 'content-type': 'application/json' }, body: raw });
       // Valid JSON, however deep: parsed, then refused by validation (not a body of the right shape).
-      expect({ raw: raw.slice(0, 20), status: res.status, code: ((await res.json()) as { code: string }).code })
-        .toEqual({ raw: raw.slice(0, 20), status: 422, code: 'validation_failed' });
+      expect({ raw: raw.slice(0, 20), status: res.status, code: ((await res.json()) as { code: string }).code }).toEqual({
+        raw: raw.slice(0, 20),
+        status: 422,
+        code: 'validation_failed',
+      });
     }
   });
 
   test('with a key given twice, the value validated is the value stored (the last one)', async () => {
     const refused = await t.request('/products', {
-      method: 'POST', headers: { 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
       body: '{"name":"Twice A","price":1,"price":-5}',
     });
     expect(refused.status).toBe(422);
     const accepted = await t.request('/products', {
-      method: 'POST', headers: { 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
       body: '{"name":"Twice B","price":-5,"price":2.5,"sku":"bad sku","sku":"TWICE-B"}',
     });
     expect(accepted.status).toBe(201);
@@ -703,18 +1040,27 @@ describe('Idempotency-Key on odd paths', () => {
     const answers: string[] = [];
     for (const path of [`/products/${opaque}/restore`, `/products/1/stock-adjustments/${opaque}`, `/${opaque}`]) {
       const res = await t.request(path, {
-        method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': `long-path-${path.length}` }, body: '{}',
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': `long-path-${path.length}` },
+        body: '{}',
       });
       answers.push(`${res.status} ${path.slice(0, 30)}…`);
     }
     expect(answers.filter((a) => !/^4\d\d /.test(a))).toEqual([]);
   });
 
-
   test('a POST to a path with no route is 404 whatever its Idempotency-Key, and leaves no idempotency record', async () => {
     for (const key of ['', 'é', 'valid-key-1']) {
-      const res = await t.request('/no-such-route', { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: '{}' });
-      expect({ key, status: res.status, code: ((await res.json()) as { code: string }).code }).toEqual({ key, status: 404, code: 'not_found' });
+      const res = await t.request('/no-such-route', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': key },
+        body: '{}',
+      });
+      expect({ key, status: res.status, code: ((await res.json()) as { code: string }).code }).toEqual({
+        key,
+        status: 404,
+        code: 'not_found',
+      });
     }
     const [row] = await t.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM idempotency_keys WHERE path = '/no-such-route'`;
     expect(row!.n).toBe(0);

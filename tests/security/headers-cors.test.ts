@@ -36,7 +36,10 @@ function expectSecurityHeaders(res: Response, label: string) {
   const h = (name: string) => res.headers.get(name);
   expect({ label, nosniff: h('x-content-type-options') }).toEqual({ label, nosniff: 'nosniff' });
   expect({ label, frame: h('x-frame-options') }).toEqual({ label, frame: expect.stringMatching(/^(DENY|SAMEORIGIN)$/) });
-  expect({ label, referrer: h('referrer-policy') }).toEqual({ label, referrer: expect.stringMatching(/^(no-referrer|same-origin|strict-origin)/) });
+  expect({ label, referrer: h('referrer-policy') }).toEqual({
+    label,
+    referrer: expect.stringMatching(/^(no-referrer|same-origin|strict-origin)/),
+  });
   const hsts = /max-age=(\d+)/.exec(h('strict-transport-security') ?? '');
   expect({ label, hstsMaxAge: Number(hsts?.[1] ?? 0) > 0 }).toEqual({ label, hstsMaxAge: true });
   expect({ label, poweredBy: h('x-powered-by') }).toEqual({ label, poweredBy: null });
@@ -83,7 +86,11 @@ describe('security headers', () => {
     const app = appWith({ apiKeys: ['k1-0123456789abcdef'] });
     const cases: [number, string, RequestInit?][] = [
       [401, '/products', { method: 'POST', headers: json, body: '{}' }],
-      [413, '/products', { method: 'POST', headers: { ...json, authorization: 'Bearer k1-0123456789abcdef' }, body: ' '.repeat(70_000) }],
+      [
+        413,
+        '/products',
+        { method: 'POST', headers: { ...json, authorization: 'Bearer k1-0123456789abcdef' }, body: ' '.repeat(70_000) },
+      ],
       [414, `/products?sku=${'a'.repeat(9000)}`],
       [431, '/products', { headers: { 'x-padding': 'a'.repeat(17_000) } }],
     ];
@@ -119,7 +126,11 @@ const preflight = (app: App, origin: string, path = '/products/1', method = 'PAT
 const corsHeaders = (res: Response) =>
   Object.fromEntries([...res.headers].filter(([name]) => name.startsWith('access-control-')));
 
-const listOf = (value: string | null) => (value ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+const listOf = (value: string | null) =>
+  (value ?? '')
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
 
 describe('CORS off by default', () => {
   test('a cross-origin request gets no Access-Control-* headers', async () => {
@@ -166,8 +177,16 @@ describe('CORS with corsOrigins', () => {
 
   test('other origins, look-alikes included, get no Access-Control-Allow-Origin', async () => {
     const others = [
-      'https://evil.example', 'https://shop.example.evil.example', 'https://evilshop.example', 'http://shop.example',
-      'https://shop.example:8443', 'https://SHOP.EXAMPLE', 'https://shop.example/', 'null', '*', `${SHOP}, https://evil.example`,
+      'https://evil.example',
+      'https://shop.example.evil.example',
+      'https://evilshop.example',
+      'http://shop.example',
+      'https://shop.example:8443',
+      'https://SHOP.EXAMPLE',
+      'https://shop.example/',
+      'null',
+      '*',
+      `${SHOP}, https://evil.example`,
     ];
     for (const origin of others) {
       const read = await app().request('/products', { headers: { origin } });

@@ -66,7 +66,10 @@ function countingStream(total: number) {
 function rawExchange(port: number, head: string, timeoutMs = 5000): Promise<string> {
   return new Promise((resolve, reject) => {
     let received = '';
-    const timer = setTimeout(() => reject(new Error(`no response within ${timeoutMs} ms; got ${JSON.stringify(received)}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`no response within ${timeoutMs} ms; got ${JSON.stringify(received)}`)),
+      timeoutMs,
+    );
     Bun.connect({
       hostname: '127.0.0.1',
       port,
@@ -152,8 +155,11 @@ describe('request bodies', () => {
   test('the same limit holds for PATCH, stock adjustments and categories, and for bodies nobody expects', async () => {
     const body = productBodyOfSize(BODY_LIMIT + 1, 'x');
     for (const [method, path] of [
-      ['PATCH', '/products/1'], ['POST', '/products/1/stock-adjustments'], ['POST', '/categories'],
-      ['DELETE', '/products/1'], ['POST', '/products/1/restore'],
+      ['PATCH', '/products/1'],
+      ['POST', '/products/1/stock-adjustments'],
+      ['POST', '/categories'],
+      ['DELETE', '/products/1'],
+      ['POST', '/products/1/restore'],
     ] as const) {
       const res = await t.request(path, { method, headers: { 'content-type': 'application/json' }, body });
       await expectProblem(res, 413, 'payload_too_large');
@@ -181,13 +187,19 @@ describe('URLs', () => {
   test('a URL over 8 KiB is refused before authentication, rate limiting or the database', async () => {
     // An app that would answer 401 (keys), 429 (limit of 1) and 503 (no database) to anything that got further.
     const port = await freePort();
-    const deadPool = createPool({ databaseUrl: `postgres://nobody:nothing@127.0.0.1:${port}/none`, poolMax: 1, connectTimeoutMs: 500 });
+    const deadPool = createPool({
+      databaseUrl: `postgres://nobody:nothing@127.0.0.1:${port}/none`,
+      poolMax: 1,
+      connectTimeoutMs: 500,
+    });
     try {
-      const guarded = checkedApp(createApp({
-        sql: deadPool,
-        config: { apiKeys: ['k1-0123456789abcdef'], readsRequireKey: true, rateLimitMax: 1 },
-        logger: createLogger('silent'),
-      }));
+      const guarded = checkedApp(
+        createApp({
+          sql: deadPool,
+          config: { apiKeys: ['k1-0123456789abcdef'], readsRequireKey: true, rateLimitMax: 1 },
+          logger: createLogger('silent'),
+        }),
+      );
       await expectProblem(await guarded.request(pathOfLength(URL_LIMIT * 4), { method: 'DELETE' }), 414, 'uri_too_long');
       // A URL of normal length goes further: to the rate limit, which needs the (dead) database.
       await expectProblem(await guarded.request('/products', { method: 'DELETE' }), 503, 'database_unavailable');
@@ -224,8 +236,12 @@ describe('header blocks', () => {
       const proc = Bun.spawn([process.execPath, ...args, 'src/server.ts'], {
         cwd: join(import.meta.dir, '../..'),
         env: {
-          PATH: process.env.PATH, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', PORT: String(await freePort()),
-          HOST: '127.0.0.1', LOG_FORMAT: 'json', API_KEYS: 'k1-0123456789abcdef',
+          PATH: process.env.PATH,
+          DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none',
+          PORT: String(await freePort()),
+          HOST: '127.0.0.1',
+          LOG_FORMAT: 'json',
+          API_KEYS: 'k1-0123456789abcdef',
         },
         stdout: 'pipe',
         stderr: 'ignore',
@@ -238,7 +254,10 @@ describe('header blocks', () => {
       }
       proc.kill('SIGTERM');
       await proc.exited;
-      return output.split('\n').filter((line) => line.includes('"warn"')).map((line) => JSON.parse(line).msg as string);
+      return output
+        .split('\n')
+        .filter((line) => line.includes('"warn"'))
+        .map((line) => JSON.parse(line).msg as string);
     };
     expect(await warningsAtStart([])).toEqual([expect.stringContaining('start it as `bun --max-http-header-size=65536`')]);
     expect(await warningsAtStart([`--max-http-header-size=${SERVER_HEADER_BYTES}`])).toEqual([]);
@@ -256,8 +275,12 @@ describe('limits over a socket, on the service as ./run.sh starts it', () => {
       cwd: join(import.meta.dir, '../..'),
       // Migrations as the owner, the API as inventory_api: as ./run.sh is run against a server of one's own.
       env: {
-        PATH: process.env.PATH, DATABASE_URL: db.url, MIGRATION_DATABASE_URL: db.adminUrl,
-        HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn',
+        PATH: process.env.PATH,
+        DATABASE_URL: db.url,
+        MIGRATION_DATABASE_URL: db.adminUrl,
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        LOG_LEVEL: 'warn',
       },
       stdin: 'ignore',
       stdout: 'ignore',
@@ -266,7 +289,13 @@ describe('limits over a socket, on the service as ./run.sh starts it', () => {
     base = `http://127.0.0.1:${port}`;
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline && proc.exitCode === null) {
-      if (await documentedFetch(`${base}/readyz`).then((r) => r.ok, () => false)) return;
+      if (
+        await documentedFetch(`${base}/readyz`).then(
+          (r) => r.ok,
+          () => false,
+        )
+      )
+        return;
       await Bun.sleep(100);
     }
     throw new Error(`./run.sh did not become ready (exit code ${proc.exitCode})`);

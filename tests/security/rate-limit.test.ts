@@ -28,7 +28,8 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const appWith = (config: Partial<Config>, sql: Pool = db.sql): App => checkedApp(createApp({ sql, config, logger: createLogger('silent') }));
+const appWith = (config: Partial<Config>, sql: Pool = db.sql): App =>
+  checkedApp(createApp({ sql, config, logger: createLogger('silent') }));
 
 /** A second pool on the same database: what another API process would open. */
 function anotherProcessPool(): Pool {
@@ -61,7 +62,9 @@ async function inOneWindow(scenario: () => Promise<void>) {
     } catch (error) {
       failure = error;
     }
-    const [row] = await db.sql<{ windows: number }[]>`SELECT count(DISTINCT window_start)::int AS windows FROM rate_limit_counters`;
+    const [row] = await db.sql<
+      { windows: number }[]
+    >`SELECT count(DISTINCT window_start)::int AS windows FROM rate_limit_counters`;
     if (row!.windows <= 1 || attempt === 2) {
       if (failure) throw failure;
       return;
@@ -107,7 +110,11 @@ describe('with a limit of 5 per 60 s', () => {
       }
       await expectRateLimited(await app.request('/products'), 60);
       // Writes count and are refused too, and refused requests write nothing.
-      const write = await app.request('/products', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"Late","price":1}' });
+      const write = await app.request('/products', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"name":"Late","price":1}',
+      });
       await expectRateLimited(write, 60);
     });
     const [row] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM products WHERE name = 'Late'`;
@@ -163,7 +170,9 @@ describe('with a limit of 5 per 60 s', () => {
   test('concurrent requests are counted exactly: 20 at once, 5 pass', async () => {
     await inOneWindow(async () => {
       const app = appWith(LIMIT);
-      const got = await Promise.all(Array.from({ length: 20 }, () => Promise.resolve(app.request('/products')).then((r) => r.status)));
+      const got = await Promise.all(
+        Array.from({ length: 20 }, () => Promise.resolve(app.request('/products')).then((r) => r.status)),
+      );
       expect(got.filter((s) => s === 200)).toHaveLength(5);
       expect(got.filter((s) => s === 429)).toHaveLength(15);
     });
@@ -175,7 +184,8 @@ describe('counted once per batch, refused from memory, before the pool gate', ()
     await inOneWindow(async () => {
       const first = appWith(LIMIT, anotherProcessPool());
       const second = appWith(LIMIT, anotherProcessPool());
-      const burst = (app: App) => Array.from({ length: 20 }, () => Promise.resolve(app.request('/products')).then((r) => r.status));
+      const burst = (app: App) =>
+        Array.from({ length: 20 }, () => Promise.resolve(app.request('/products')).then((r) => r.status));
       const got = await Promise.all([...burst(first), ...burst(second)]);
       expect(got.filter((s) => s === 200)).toHaveLength(5);
       expect(got.filter((s) => s === 429)).toHaveLength(35);
@@ -185,7 +195,9 @@ describe('counted once per batch, refused from memory, before the pool gate', ()
   test('once a client is over, its requests are refused without a statement: the count stops at the limit', async () => {
     await inOneWindow(async () => {
       const app = appWith(LIMIT);
-      expect(await statuses(() => app.request('/products'), 12)).toEqual([200, 200, 200, 200, 200, 429, 429, 429, 429, 429, 429, 429]);
+      expect(await statuses(() => app.request('/products'), 12)).toEqual([
+        200, 200, 200, 200, 200, 429, 429, 429, 429, 429, 429, 429,
+      ]);
       const rows = await db.sql<{ requests: number }[]>`SELECT requests FROM rate_limit_counters`;
       expect(rows.map((r) => r.requests)).toEqual([5]);
     });
@@ -206,9 +218,13 @@ describe('counted once per batch, refused from memory, before the pool gate', ()
       const app = appWith({ ...LIMIT, apiKeys: [K1, K2], poolMax: 2, poolWaitMs: 3000 }, pool);
       expect(await statuses(() => app.request('/products', { headers: as(K1) }), 5)).toEqual([200, 200, 200, 200, 200]);
       let release!: () => void;
-      const released = new Promise<void>((resolve) => { release = resolve; });
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
       let locked!: () => void;
-      const isLocked = new Promise<void>((resolve) => { locked = resolve; });
+      const isLocked = new Promise<void>((resolve) => {
+        locked = resolve;
+      });
       const holder = db.sql.begin(async (tx) => {
         await tx`SELECT id FROM products WHERE id = ${id} FOR UPDATE`;
         locked();
@@ -219,9 +235,15 @@ describe('counted once per batch, refused from memory, before the pool gate', ()
         await isLocked;
         // Two requests wait on the row lock: every connection slot is taken (or waited for).
         for (let i = 0; i < 2; i++) {
-          blocked.push(Promise.resolve(app.request(`/products/${id}/stock-adjustments`, {
-            method: 'POST', headers: { ...as(K2), 'content-type': 'application/json' }, body: '{"delta":1,"reason":"received"}',
-          })));
+          blocked.push(
+            Promise.resolve(
+              app.request(`/products/${id}/stock-adjustments`, {
+                method: 'POST',
+                headers: { ...as(K2), 'content-type': 'application/json' },
+                body: '{"delta":1,"reason":"received"}',
+              }),
+            ),
+          );
         }
         await waitFor('the slots to be taken', () => app.poolStats().inUse + app.poolStats().waiting === 2);
         // K1 is over: answered 429 at once, not after a wait for a slot (held until released).
@@ -244,7 +266,9 @@ describe('a flooding client', () => {
     const max = 100;
     await inOneWindow(async () => {
       // A new app each time: a process that knows nothing yet.
-      const server = listen(appWith({ rateLimitMax: max, rateLimitWindowS: 60, apiKeys: [K1, K2], poolMax: 4, poolWaitMs: 20 }, pool));
+      const server = listen(
+        appWith({ rateLimitMax: max, rateLimitWindowS: 60, apiKeys: [K1, K2], poolMax: 4, poolWaitMs: 20 }, pool),
+      );
       const get = async (key: string) => {
         const res = await fetch(`${server.base}/products?limit=5`, { headers: { authorization: `Bearer ${key}` } });
         await res.arrayBuffer();
@@ -261,7 +285,11 @@ describe('a flooding client', () => {
         });
         try {
           // The flood's allowed requests have all been answered; what it sends now is over its limit.
-          await waitFor('the flood to pass its limit', () => flood.filter((s) => s !== 429).length >= max && flood.includes(429), 10_000);
+          await waitFor(
+            'the flood to pass its limit',
+            () => flood.filter((s) => s !== 429).length >= max && flood.includes(429),
+            10_000,
+          );
           for (let i = 0; i < 40 && Date.now() < deadline; i++) other.push(await get(K2));
         } finally {
           flooding = false;
@@ -283,7 +311,10 @@ describe('a client cannot choose a fresh count', () => {
       const server = listen(appWith(LIMIT));
       try {
         const got = await statuses(
-          () => documentedFetch(`${server.base}/products`, { headers: { 'x-forwarded-for': `203.0.113.${Math.floor(Math.random() * 250)}` } }),
+          () =>
+            documentedFetch(`${server.base}/products`, {
+              headers: { 'x-forwarded-for': `203.0.113.${Math.floor(Math.random() * 250)}` },
+            }),
           6,
         );
         expect(got).toEqual([200, 200, 200, 200, 200, 429]);
@@ -340,7 +371,10 @@ describe('a client cannot choose a fresh count', () => {
     }
   });
 
-  const keyConfigs: [string, Partial<Config>][] = [['with keys configured', { apiKeys: [K1, K2] }], ['without keys', {}]];
+  const keyConfigs: [string, Partial<Config>][] = [
+    ['with keys configured', { apiKeys: [K1, K2] }],
+    ['without keys', {}],
+  ];
   for (const [label, config] of keyConfigs) {
     test(`${label}, made-up bearer tokens on reads do not each get a fresh count`, async () => {
       // A token that is not a configured key proves nothing about who sends it (reads are open);
@@ -367,11 +401,12 @@ describe('a client cannot choose a fresh count', () => {
       try {
         let n = 0;
         const got = await statuses(
-          () => documentedFetch(`${server.base}/products`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json', authorization: `Bearer guess-${n++}-0123456789` },
-            body: '{"name":"Guess","price":1}',
-          }),
+          () =>
+            documentedFetch(`${server.base}/products`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json', authorization: `Bearer guess-${n++}-0123456789` },
+              body: '{"name":"Guess","price":1}',
+            }),
           10,
         );
         expect(got.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);

@@ -76,10 +76,17 @@ describe('the API role', () => {
     const [role] = await apiSql`
       SELECT rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls, rolinherit
       FROM pg_roles WHERE rolname = current_user`;
-    expect(role).toEqual(expect.objectContaining({
-      rolsuper: false, rolcreaterole: false, rolcreatedb: false, rolreplication: false, rolbypassrls: false,
-    }));
-    const [membership] = await apiSql`SELECT count(*)::int AS n FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member WHERE r.rolname = current_user`;
+    expect(role).toEqual(
+      expect.objectContaining({
+        rolsuper: false,
+        rolcreaterole: false,
+        rolcreatedb: false,
+        rolreplication: false,
+        rolbypassrls: false,
+      }),
+    );
+    const [membership] =
+      await apiSql`SELECT count(*)::int AS n FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member WHERE r.rolname = current_user`;
     expect(membership!.n).toBe(0);
   });
 
@@ -108,15 +115,20 @@ describe('the API role', () => {
       await tx`UPDATE products SET quantity = quantity - 1 WHERE id = ${product!.id}`;
       await tx`INSERT INTO stock_movements (product_id, delta, reason, quantity_after) VALUES (${product!.id}, -1, 'sold', 2)`;
     });
-    const movements = await apiSql`SELECT delta, quantity_after FROM stock_movements WHERE product_id = ${product!.id} ORDER BY id`;
-    expect([...movements]).toEqual([{ delta: 3, quantity_after: 3 }, { delta: -1, quantity_after: 2 }]);
+    const movements =
+      await apiSql`SELECT delta, quantity_after FROM stock_movements WHERE product_id = ${product!.id} ORDER BY id`;
+    expect([...movements]).toEqual([
+      { delta: 3, quantity_after: 3 },
+      { delta: -1, quantity_after: 2 },
+    ]);
   });
 
   test('the whole service runs on it: create, list, edit, adjust, archive, restore, idempotency, rate limit', async () => {
     const app = checkedApp(createApp({ sql: apiPool, config: { rateLimitMax: 1000 }, logger: createLogger('silent') }));
     const json = { 'content-type': 'application/json' };
     const created = await app.request('/products', {
-      method: 'POST', headers: { ...json, 'idempotency-key': 'role-create-1' },
+      method: 'POST',
+      headers: { ...json, 'idempotency-key': 'role-create-1' },
       body: JSON.stringify({ name: 'Served by the API role', price: 9.99, quantity: 4, category: 'Fresh category' }),
     });
     expect(created.status).toBe(201);
@@ -124,9 +136,13 @@ describe('the API role', () => {
     const listed = await app.request('/products');
     expect(listed.status).toBe(200);
     expect(((await listed.json()) as { id: number }[]).map((p) => p.id)).toContain(id);
-    expect((await app.request(`/products/${id}`, { method: 'PATCH', headers: json, body: '{"price":"10.50"}' })).status).toBe(200);
+    expect((await app.request(`/products/${id}`, { method: 'PATCH', headers: json, body: '{"price":"10.50"}' })).status).toBe(
+      200,
+    );
     const adjusted = await app.request(`/products/${id}/stock-adjustments`, {
-      method: 'POST', headers: json, body: JSON.stringify({ delta: -1, reason: 'sold' }),
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ delta: -1, reason: 'sold' }),
     });
     expect(adjusted.status).toBe(201);
     expect((await app.request(`/products/${id}`, { method: 'DELETE' })).status).toBe(204);
@@ -134,7 +150,9 @@ describe('the API role', () => {
     expect((await app.request('/reports/inventory?low_stock_below=10')).status).toBe(200);
     const category = await app.request('/categories', { method: 'POST', headers: json, body: '{"name":"Short-lived"}' });
     expect(category.status).toBe(201);
-    expect((await app.request(`/categories/${((await category.json()) as { id: number }).id}`, { method: 'DELETE' })).status).toBe(204);
+    expect(
+      (await app.request(`/categories/${((await category.json()) as { id: number }).id}`, { method: 'DELETE' })).status,
+    ).toBe(204);
     expect((await app.request('/readyz')).status).toBe(200);
     const [counted] = await apiSql<{ n: number }[]>`SELECT count(*)::int AS n FROM rate_limit_counters`;
     expect(counted!.n).toBeGreaterThan(0);
@@ -152,13 +170,16 @@ describe('the API role', () => {
     ['UPDATE of a stock movement', "UPDATE stock_movements SET note = 'rewritten'"],
     ['DELETE of a stock movement', 'DELETE FROM stock_movements'],
     ['TRUNCATE of the stock ledger', 'TRUNCATE stock_movements'],
-    ['writing the migration history', "DELETE FROM schema_migrations"],
+    ['writing the migration history', 'DELETE FROM schema_migrations'],
     ['CREATE INDEX', 'CREATE INDEX intruder_idx ON products (name)'],
     ['DROP INDEX', 'DROP INDEX products_sku_key'],
     ['DROP TRIGGER', 'DROP TRIGGER products_set_updated_at ON products'],
     ['DISABLE TRIGGER', 'ALTER TABLE products DISABLE TRIGGER products_set_updated_at'],
     ['CREATE FUNCTION', 'CREATE FUNCTION intruder() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$'],
-    ['CREATE OR REPLACE existing FUNCTION', 'CREATE OR REPLACE FUNCTION set_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$'],
+    [
+      'CREATE OR REPLACE existing FUNCTION',
+      'CREATE OR REPLACE FUNCTION set_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$',
+    ],
     ['CREATE VIEW', 'CREATE VIEW intruder AS SELECT 1'],
     ['SET ROLE to the owner', `SET ROLE ${JSON.stringify(owner.user)}`],
     ['COPY TO PROGRAM', "COPY products TO PROGRAM 'true'"],
@@ -170,9 +191,11 @@ describe('the API role', () => {
   test('the refusals left the schema as the owner made it', async () => {
     const tables = await apiSql<{ tablename: string }[]>`SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`;
     expect(tables.map((t) => t.tablename)).not.toContain('intruder');
-    const [column] = await apiSql`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'products' AND column_name = 'intruder'`;
+    const [column] =
+      await apiSql`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'products' AND column_name = 'intruder'`;
     expect(column!.n).toBe(0);
-    const [owners] = await apiSql`SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public' AND tableowner <> ${owner.user}`;
+    const [owners] =
+      await apiSql`SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public' AND tableowner <> ${owner.user}`;
     expect(owners!.n).toBe(0);
   });
 
@@ -195,9 +218,9 @@ describe('the API role', () => {
     try {
       const [me] = await clone.sql<{ current_user: string }[]>`SELECT current_user`;
       expect(me!.current_user).toBe(API_ROLE.user);
-      const provisioned = [...await privileges(apiSql)];
+      const provisioned = [...(await privileges(apiSql))];
       expect(provisioned).toContainEqual({ object: 'r stock_movements', may: 'SELECT,INSERT' });
-      expect([...await privileges(clone.sql)]).toEqual(provisioned);
+      expect([...(await privileges(clone.sql))]).toEqual(provisioned);
     } finally {
       await clone.drop();
     }
@@ -207,17 +230,19 @@ describe('the API role', () => {
     const ownerSql = postgres(urlAs(owner), { max: 1, onnotice: () => {} });
     let done = false;
     try {
-      await ownerSql.begin(async (tx) => {
-        await tx.unsafe('CREATE INDEX owner_can_idx ON products (name)');
-        await tx.unsafe('ALTER TABLE products ADD COLUMN owner_can int');
-        // The ledger's own triggers hold the owner too, until the owner deliberately turns one off.
-        await tx.unsafe('ALTER TABLE stock_movements DISABLE TRIGGER stock_movements_no_truncate');
-        await tx.unsafe('TRUNCATE stock_movements');
-        done = true;
-        throw new Error('rollback');
-      }).catch((error: Error) => {
-        if (error.message !== 'rollback') throw error;
-      });
+      await ownerSql
+        .begin(async (tx) => {
+          await tx.unsafe('CREATE INDEX owner_can_idx ON products (name)');
+          await tx.unsafe('ALTER TABLE products ADD COLUMN owner_can int');
+          // The ledger's own triggers hold the owner too, until the owner deliberately turns one off.
+          await tx.unsafe('ALTER TABLE stock_movements DISABLE TRIGGER stock_movements_no_truncate');
+          await tx.unsafe('TRUNCATE stock_movements');
+          done = true;
+          throw new Error('rollback');
+        })
+        .catch((error: Error) => {
+          if (error.message !== 'rollback') throw error;
+        });
     } finally {
       await ownerSql.end({ timeout: 1 });
     }

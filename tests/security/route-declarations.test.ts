@@ -38,17 +38,21 @@ function operations() {
       path: template.replace(/\{[^}]+\}/g, '1'),
       security: operation.security as Security | undefined,
       pooled: '429' in operation.responses && '503' in operation.responses,
-    })));
+    })),
+  );
 }
 
 const optional = (security: Security) => security.some((requirement) => Object.keys(requirement).length === 0);
 
 describe('declared security', () => {
   test('every operation declares its security, and documents 401 exactly when it names a scheme', () => {
-    const wrong = operations().filter(({ security }) => !Array.isArray(security)).map(({ name }) => `${name}: no security`);
+    const wrong = operations()
+      .filter(({ security }) => !Array.isArray(security))
+      .map(({ name }) => `${name}: no security`);
     for (const { name, security } of operations()) {
       const documented401 = '401' in doc.paths[name.split(' ')[1]!]![name.split(' ')[0]!.toLowerCase()]!.responses;
-      if (security && documented401 !== security.length > 0) wrong.push(`${name}: 401 documented ${documented401}, security ${JSON.stringify(security)}`);
+      if (security && documented401 !== security.length > 0)
+        wrong.push(`${name}: 401 documented ${documented401}, security ${JSON.stringify(security)}`);
     }
     expect(wrong).toEqual([]);
     // The probes are declared open; writes need a key; reads take one optionally.
@@ -64,7 +68,10 @@ describe('declared security', () => {
       const disagree: string[] = [];
       for (const { name, method, path, security } of operations()) {
         const required = security!.length > 0 && (readsRequireKey || !optional(security!));
-        const res = await app.request(path, { method, ...(method === 'GET' ? {} : { headers: { 'content-type': 'application/json' }, body: '{}' }) });
+        const res = await app.request(path, {
+          method,
+          ...(method === 'GET' ? {} : { headers: { 'content-type': 'application/json' }, body: '{}' }),
+        });
         if ((res.status === 401) !== required) disagree.push(`${name}: ${res.status}, security ${JSON.stringify(security)}`);
       }
       expect(disagree).toEqual([]);
@@ -93,14 +100,23 @@ describe('declared use of the pool', () => {
     while (app.poolStats().inUse < 1 && Date.now() < deadline) await Bun.sleep(5);
     expect(app.poolStats()).toMatchObject({ inUse: 1, size: 1 });
 
-    const answers = await Promise.all(operations().map(async ({ name, method, path, pooled }) => {
-      const res = await app.request(path, method === 'GET' ? {} : { method, headers: { 'content-type': 'application/json' }, body: '{}' });
-      const refused = res.status === 503 && ((await res.json()) as { code: string }).code === 'database_unavailable';
-      return { name, pooled, refused };
-    }));
+    const answers = await Promise.all(
+      operations().map(async ({ name, method, path, pooled }) => {
+        const res = await app.request(
+          path,
+          method === 'GET' ? {} : { method, headers: { 'content-type': 'application/json' }, body: '{}' },
+        );
+        const refused = res.status === 503 && ((await res.json()) as { code: string }).code === 'database_unavailable';
+        return { name, pooled, refused };
+      }),
+    );
     expect(answers.filter(({ pooled, refused }) => pooled !== refused)).toEqual([]);
-    expect(answers.filter(({ pooled }) => !pooled).map(({ name }) => name).sort())
-      .toEqual(['GET /healthz', 'GET /metrics', 'GET /readyz']);
+    expect(
+      answers
+        .filter(({ pooled }) => !pooled)
+        .map(({ name }) => name)
+        .sort(),
+    ).toEqual(['GET /healthz', 'GET /metrics', 'GET /readyz']);
     // The document and the explorer, outside the document, take no slot either.
     for (const path of ['/openapi.json', '/docs']) expect((await within(200, app.request(path))).status).toBe(200);
 

@@ -16,11 +16,19 @@ beforeAll(async () => {
 const ID = { 'x-request-id': 'req-1' };
 const problem = (status: number, code: string, headers: Record<string, string> = {}) =>
   new Response(JSON.stringify({ type: `urn:inventory:problem:${code}`, title: 'T', status, code, detail: 'd' }), {
-    status, headers: { 'content-type': 'application/problem+json', ...ID, ...headers },
+    status,
+    headers: { 'content-type': 'application/problem+json', ...ID, ...headers },
   });
 const product = {
-  id: 1, sku: 'A-1', name: 'A', description: null, price: 1.5, quantity: 2, category: 'C',
-  created_at: '2026-11-22T10:15:30.123456Z', updated_at: '2026-11-22T10:15:30.123456Z',
+  id: 1,
+  sku: 'A-1',
+  name: 'A',
+  description: null,
+  price: 1.5,
+  quantity: 2,
+  category: 'C',
+  created_at: '2026-11-22T10:15:30.123456Z',
+  updated_at: '2026-11-22T10:15:30.123456Z',
 };
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
   new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...ID, ...headers } });
@@ -31,7 +39,9 @@ describe('the contract check', () => {
     expect(await undocumented(doc, 'POST', '/products', problem(409, 'duplicate_sku'))).toEqual([]);
     expect(await undocumented(doc, 'PUT', '/products/1', problem(405, 'method_not_allowed', { allow: 'GET' }))).toEqual([]);
     expect(await undocumented(doc, 'GET', '/nowhere', problem(404, 'not_found'))).toEqual([]);
-    expect(await undocumented(doc, 'HEAD', '/products/1', new Response(null, { status: 200, headers: { ...ID, etag: '"3"' } }))).toEqual([]);
+    expect(
+      await undocumented(doc, 'HEAD', '/products/1', new Response(null, { status: 200, headers: { ...ID, etag: '"3"' } })),
+    ).toEqual([]);
   });
 
   test('refuses an undocumented status', async () => {
@@ -39,39 +49,59 @@ describe('the contract check', () => {
   });
 
   test('refuses a missing required header: X-Request-Id, ETag, Allow, Retry-After', async () => {
-    const bare = new Response(JSON.stringify(product), { status: 200, headers: { 'content-type': 'application/json', etag: '"3"' } });
+    const bare = new Response(JSON.stringify(product), {
+      status: 200,
+      headers: { 'content-type': 'application/json', etag: '"3"' },
+    });
     expect(await undocumented(doc, 'GET', '/products/1', bare)).toEqual(['required header X-Request-Id is missing']);
     expect(await undocumented(doc, 'GET', '/products/1', json(200, product))).toEqual(['required header ETag is missing']);
-    expect(await undocumented(doc, 'PUT', '/products/1', problem(405, 'method_not_allowed'))).toEqual(['required header Allow is missing']);
-    expect(await undocumented(doc, 'GET', '/products', problem(503, 'database_unavailable'))).toEqual(['required header Retry-After is missing']);
+    expect(await undocumented(doc, 'PUT', '/products/1', problem(405, 'method_not_allowed'))).toEqual([
+      'required header Allow is missing',
+    ]);
+    expect(await undocumented(doc, 'GET', '/products', problem(503, 'database_unavailable'))).toEqual([
+      'required header Retry-After is missing',
+    ]);
   });
 
   test('refuses a contract header the document does not declare for that response', async () => {
-    expect(await undocumented(doc, 'GET', '/products', json(200, [], { etag: '"1"' }))).toEqual(['header etag is sent but not declared']);
-    expect(await undocumented(doc, 'GET', '/products', json(200, [], { 'idempotent-replayed': 'true' })))
-      .toEqual(['header idempotent-replayed is sent but not declared']);
-    expect(await undocumented(doc, 'GET', '/healthz', json(200, { status: 'ok' }, { 'ratelimit-limit': '5' })))
-      .toEqual(['header ratelimit-limit is sent but not declared']);
+    expect(await undocumented(doc, 'GET', '/products', json(200, [], { etag: '"1"' }))).toEqual([
+      'header etag is sent but not declared',
+    ]);
+    expect(await undocumented(doc, 'GET', '/products', json(200, [], { 'idempotent-replayed': 'true' }))).toEqual([
+      'header idempotent-replayed is sent but not declared',
+    ]);
+    expect(await undocumented(doc, 'GET', '/healthz', json(200, { status: 'ok' }, { 'ratelimit-limit': '5' }))).toEqual([
+      'header ratelimit-limit is sent but not declared',
+    ]);
   });
 
   test('refuses a body off its schema, and a problem whose status or code is not the documented one', async () => {
-    expect(await undocumented(doc, 'GET', '/products/1', json(200, { ...product, price: '1.50' }, { etag: '"3"' })))
-      .toEqual(['body.price: expected number, got "1.50"']);
-    expect(await undocumented(doc, 'GET', '/products/1', problem(404, 'duplicate_sku')))
-      .toEqual(['code duplicate_sku is not documented for 404 (not_found)']);
-    const lying = new Response(JSON.stringify({ type: 'urn:inventory:problem:not_found', title: 'T', status: 422, code: 'not_found', detail: 'd' }), {
-      status: 404, headers: { 'content-type': 'application/problem+json', ...ID },
-    });
+    expect(await undocumented(doc, 'GET', '/products/1', json(200, { ...product, price: '1.50' }, { etag: '"3"' }))).toEqual([
+      'body.price: expected number, got "1.50"',
+    ]);
+    expect(await undocumented(doc, 'GET', '/products/1', problem(404, 'duplicate_sku'))).toEqual([
+      'code duplicate_sku is not documented for 404 (not_found)',
+    ]);
+    const lying = new Response(
+      JSON.stringify({ type: 'urn:inventory:problem:not_found', title: 'T', status: 422, code: 'not_found', detail: 'd' }),
+      {
+        status: 404,
+        headers: { 'content-type': 'application/problem+json', ...ID },
+      },
+    );
     expect(await undocumented(doc, 'GET', '/products/1', lying)).toEqual(["body.status 422 is not the response's 404"]);
   });
 
   test('refuses 404 on a path that exists (405 is due) and 405 on one that does not', async () => {
     expect(await undocumented(doc, 'PUT', '/products/1', problem(404, 'not_found'))).toEqual(['status 404 is not documented']);
-    expect(await undocumented(doc, 'PUT', '/nowhere', problem(405, 'method_not_allowed', { allow: 'GET' }))).toEqual(['status 405 is not documented']);
+    expect(await undocumented(doc, 'PUT', '/nowhere', problem(405, 'method_not_allowed', { allow: 'GET' }))).toEqual([
+      'status 405 is not documented',
+    ]);
   });
 
   test('a failed check throws, naming the request and what is wrong', async () => {
-    await expect(expectDocumented('GET', 'http://127.0.0.1/products?limit=1', problem(409, 'duplicate_sku')))
-      .rejects.toThrow('GET /products → 409 is not as /openapi.json documents it:\n  status 409 is not documented');
+    await expect(expectDocumented('GET', 'http://127.0.0.1/products?limit=1', problem(409, 'duplicate_sku'))).rejects.toThrow(
+      'GET /products → 409 is not as /openapi.json documents it:\n  status 409 is not documented',
+    );
   });
 });

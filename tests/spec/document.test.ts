@@ -25,13 +25,19 @@ const PROBES = new Set(['/healthz', '/readyz', '/metrics']);
 
 function operations() {
   return Object.entries(doc.paths).flatMap(([path, item]) =>
-    Object.entries<Record<string, any>>(item).map(([method, operation]) => ({ path, method, operation, name: `${method.toUpperCase()} ${path}` })));
+    Object.entries<Record<string, any>>(item).map(([method, operation]) => ({
+      path,
+      method,
+      operation,
+      name: `${method.toUpperCase()} ${path}`,
+    })),
+  );
 }
 
-const deref = (node: any) => (node?.$ref ? resolveRef(doc, node.$ref) as Record<string, any> : node);
+const deref = (node: any) => (node?.$ref ? (resolveRef(doc, node.$ref) as Record<string, any>) : node);
 const headerNames = (response: any) => Object.keys(response.headers ?? {});
 
-describe('the middleware\'s answers are documented on every operation', () => {
+describe("the middleware's answers are documented on every operation", () => {
   test('414 and 431 everywhere; 413 wherever a body can be sent; 401, 429 and 503 wherever a key, the rate limit and the pool apply', () => {
     const missing: string[] = [];
     for (const { path, method, operation, name } of operations()) {
@@ -66,7 +72,8 @@ describe('the middleware\'s answers are documented on every operation', () => {
         const names = headerNames(response);
         const limited = ['RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'].every((h) => names.includes(h));
         if (limited === PROBES.has(path)) wrong.push(`${name} ${status}: RateLimit-*`);
-        if (idempotent && /^2/.test(status) && !names.includes('Idempotent-Replayed')) wrong.push(`${name} ${status}: Idempotent-Replayed`);
+        if (idempotent && /^2/.test(status) && !names.includes('Idempotent-Replayed'))
+          wrong.push(`${name} ${status}: Idempotent-Replayed`);
       }
     }
     expect(wrong).toEqual([]);
@@ -85,7 +92,9 @@ describe('problem examples', () => {
     const wrong: string[] = [];
     const shown = new Set<string>();
     const responses = [
-      ...operations().flatMap(({ name, operation }) => Object.entries<any>(operation.responses).map(([s, r]) => [`${name} ${s}`, s, r] as const)),
+      ...operations().flatMap(({ name, operation }) =>
+        Object.entries<any>(operation.responses).map(([s, r]) => [`${name} ${s}`, s, r] as const),
+      ),
       ...Object.entries<any>(doc['x-unrouted-requests'].responses).map(([s, r]) => [`unrouted ${s}`, s, r] as const),
     ];
     for (const [where, status, response] of responses) {
@@ -95,11 +104,16 @@ describe('problem examples', () => {
       if (examples.length === 0) wrong.push(`${where}: no examples`);
       for (const [key, { value }] of examples) {
         shown.add(value.code);
-        if (value.status !== Number(status) || problems[value.code as ProblemCode]?.status !== Number(status) || key !== value.code) {
+        if (
+          value.status !== Number(status) ||
+          problems[value.code as ProblemCode]?.status !== Number(status) ||
+          key !== value.code
+        ) {
           wrong.push(`${where}: example ${key} is ${value.status} ${value.code}`);
         }
         for (const line of validate({ $ref: '#/components/schemas/Problem' }, value, doc)) wrong.push(`${where}: ${line}`);
-        if (!response.description.includes(`\`${value.code}\``)) wrong.push(`${where}: the description does not name ${value.code}`);
+        if (!response.description.includes(`\`${value.code}\``))
+          wrong.push(`${where}: the description does not name ${value.code}`);
       }
     }
     expect(wrong).toEqual([]);
@@ -115,8 +129,16 @@ describe('request schemas refuse what the service refuses', () => {
   /** The schema's verdict and the service's on the same body agree. */
   async function agree(path: string, method: string, send: string, body: Record<string, unknown>, created: number) {
     const schemaErrors = validate(schemaOf(path, method), body, doc);
-    const res = await t.request(send, { method: method.toUpperCase(), headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    return { body, schema: schemaErrors.length === 0 ? 'accepts' : 'refuses', service: res.status === created ? 'accepts' : res.status === 422 ? 'refuses' : res.status };
+    const res = await t.request(send, {
+      method: method.toUpperCase(),
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return {
+      body,
+      schema: schemaErrors.length === 0 ? 'accepts' : 'refuses',
+      service: res.status === created ? 'accepts' : res.status === 422 ? 'refuses' : res.status,
+    };
   }
 
   test('products: blank names and categories, prices with 3 decimals; trimmed names and 2-decimal prices pass', async () => {
@@ -144,43 +166,93 @@ describe('request schemas refuse what the service refuses', () => {
     const created = await t.post('/products', { name: 'Schema agreement stock', price: 1, quantity: 5 });
     const { id } = (await created.json()) as { id: number };
     const verdicts = [];
-    for (const [delta, expected] of [[0, 'refuses'], [1, 'accepts'], [-1, 'accepts']] as const) {
-      verdicts.push({ ...(await agree('/products/{id}/stock-adjustments', 'post', `/products/${id}/stock-adjustments`, { delta, reason: 'received' }, 201)), expected });
+    for (const [delta, expected] of [
+      [0, 'refuses'],
+      [1, 'accepts'],
+      [-1, 'accepts'],
+    ] as const) {
+      verdicts.push({
+        ...(await agree(
+          '/products/{id}/stock-adjustments',
+          'post',
+          `/products/${id}/stock-adjustments`,
+          { delta, reason: 'received' },
+          201,
+        )),
+        expected,
+      });
     }
     expect(verdicts.filter((v) => v.schema !== v.service || v.service !== v.expected)).toEqual([]);
   });
 
   test('categories: a blank name is refused by both; a padded one is accepted by both', async () => {
     const verdicts = [];
-    for (const [name, expected] of [[' \n ', 'refuses'], ['  Schema agreement category  ', 'accepts']] as const) {
+    for (const [name, expected] of [
+      [' \n ', 'refuses'],
+      ['  Schema agreement category  ', 'accepts'],
+    ] as const) {
       verdicts.push({ ...(await agree('/categories', 'post', '/categories', { name }, 201)), expected });
     }
     expect(verdicts.filter((v) => v.schema !== v.service || v.service !== v.expected)).toEqual([]);
   });
 
-  test('the name pattern accepts exactly what the service\'s name rule accepts (property-based)', () => {
+  test("the name pattern accepts exactly what the service's name rule accepts (property-based)", () => {
     // Short names, so that the length bound is reached too; characters from the edges of every rule.
     const max = 6;
     const pattern = new RegExp(namePattern(max), 'u');
     const rule = name(max);
     const alphabet = fc.constantFrom(
-      'a', 'Z', 'é', '😀', ' ', '\u00a0', '\u3000', '\t', '\n', '\r', '\u000b', '\u0000', '\u0085', '\u00ad',
-      '\u200b', '\u200c', '\u200d', '\u2028', '\u202e', '\ufeff', '\u{e0041}', '\ud800', '\udc00',
+      'a',
+      'Z',
+      'é',
+      '😀',
+      ' ',
+      '\u00a0',
+      '\u3000',
+      '\t',
+      '\n',
+      '\r',
+      '\u000b',
+      '\u0000',
+      '\u0085',
+      '\u00ad',
+      '\u200b',
+      '\u200c',
+      '\u200d',
+      '\u2028',
+      '\u202e',
+      '\ufeff',
+      '\u{e0041}',
+      '\ud800',
+      '\udc00',
     );
-    fc.assert(fc.property(fc.array(alphabet, { maxLength: 10 }).map((parts) => parts.join('')), (value) => {
-      expect({ value, schema: pattern.test(value) }).toEqual({ value, schema: rule.safeParse(value).success });
-    }), { numRuns: 5000, seed: 20261130 });
+    fc.assert(
+      fc.property(
+        fc.array(alphabet, { maxLength: 10 }).map((parts) => parts.join('')),
+        (value) => {
+          expect({ value, schema: pattern.test(value) }).toEqual({ value, schema: rule.safeParse(value).success });
+        },
+      ),
+      { numRuns: 5000, seed: 20261130 },
+    );
     // And the real bound, in code points.
     const real = new RegExp(namePattern(MAX_CATEGORY_NAME), 'u');
-    for (const value of ['😀'.repeat(MAX_CATEGORY_NAME), ` ${'a'.repeat(MAX_CATEGORY_NAME)} `, 'a'.repeat(MAX_CATEGORY_NAME + 1)]) {
+    for (const value of [
+      '😀'.repeat(MAX_CATEGORY_NAME),
+      ` ${'a'.repeat(MAX_CATEGORY_NAME)} `,
+      'a'.repeat(MAX_CATEGORY_NAME + 1),
+    ]) {
       expect({ value, schema: real.test(value) }).toEqual({ value, schema: name(MAX_CATEGORY_NAME).safeParse(value).success });
     }
   });
 
   test('the descriptions say what JSON Schema cannot: names are trimmed, a price number has at most 2 decimals', async () => {
     const schemas = doc.components.schemas;
-    for (const text of [schemas.ProductCreate.properties.name.description, schemas.ProductCreate.properties.category.description,
-      schemas.CategoryCreate.properties.name.description]) {
+    for (const text of [
+      schemas.ProductCreate.properties.name.description,
+      schemas.ProductCreate.properties.category.description,
+      schemas.CategoryCreate.properties.name.description,
+    ]) {
       expect(text.toLowerCase()).toContain('trimmed');
     }
     // `multipleOf: 0.01` would make validators refuse 19.99 (0.01 has no exact binary value): the rule is stated instead.

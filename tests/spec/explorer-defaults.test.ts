@@ -8,10 +8,19 @@
 import { expect, test } from 'bun:test';
 import { loadOpenApiDocument } from '../../scripts/openapi-document.ts';
 
-type Parameter = { name: string; in: string; required?: boolean; example?: unknown; examples?: unknown; schema?: { example?: unknown; examples?: unknown } };
+type Parameter = {
+  name: string;
+  in: string;
+  required?: boolean;
+  example?: unknown;
+  examples?: unknown;
+  schema?: { example?: unknown; examples?: unknown };
+};
 
 test('no optional parameter of any operation has an example', async () => {
-  const doc = (await loadOpenApiDocument()) as unknown as { paths: Record<string, Record<string, { operationId?: string; parameters?: Parameter[] }>> };
+  const doc = (await loadOpenApiDocument()) as unknown as {
+    paths: Record<string, Record<string, { operationId?: string; parameters?: Parameter[] }>>;
+  };
   const prefilled: string[] = [];
   let optional = 0;
   for (const [path, item] of Object.entries(doc.paths)) {
@@ -19,7 +28,12 @@ test('no optional parameter of any operation has an example', async () => {
       for (const p of op.parameters ?? []) {
         if (p.required) continue;
         optional++;
-        if (p.example !== undefined || p.examples !== undefined || p.schema?.example !== undefined || p.schema?.examples !== undefined) {
+        if (
+          p.example !== undefined ||
+          p.examples !== undefined ||
+          p.schema?.example !== undefined ||
+          p.schema?.examples !== undefined
+        ) {
           prefilled.push(`${method.toUpperCase()} ${path} ${p.in} ${p.name}`);
         }
       }

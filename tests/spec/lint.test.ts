@@ -32,7 +32,7 @@ beforeAll(async () => {
   report = await lintReport(document);
 });
 
-describe('spec lint: the app\'s /openapi.json', () => {
+describe("spec lint: the app's /openapi.json", () => {
   test('has no errors', () => {
     expect(report.problems.filter((p) => p.severity === 'error').map(describeProblem)).toEqual([]);
     expect(report.totals.errors).toBe(0);
@@ -40,7 +40,8 @@ describe('spec lint: the app\'s /openapi.json', () => {
 
   test('has warnings only from rules redocly.yaml relaxes, each with its reason', () => {
     const warnings = report.problems.filter((p) => p.severity === 'warn');
-    if (warnings.length) console.log(`redocly lint: ${warnings.length} warnings\n  ${warnings.map(describeProblem).join('\n  ')}`);
+    if (warnings.length)
+      console.log(`redocly lint: ${warnings.length} warnings\n  ${warnings.map(describeProblem).join('\n  ')}`);
     expect(warnings.filter((p) => !relaxed.includes(p.ruleId)).map(describeProblem)).toEqual([]);
     for (const rule of relaxed) expect(commentAbove(rule)).toContain('RELAXED');
   });
@@ -60,7 +61,9 @@ describe('spec lint: the ruleset catches', () => {
       delete categories.get.operationId;
       delete categories.get.summary;
       delete categories.post.tags;
-      categories.post.responses['409'].content = { 'application/json': categories.post.responses['409'].content['application/problem+json'] };
+      categories.post.responses['409'].content = {
+        'application/json': categories.post.responses['409'].content['application/problem+json'],
+      };
       const report = doc.paths['/reports/inventory'].get.responses;
       for (const status of Object.keys(report)) if (status.startsWith('4')) delete report[status];
       delete doc.components.schemas.Product.properties.name.example;
@@ -68,16 +71,18 @@ describe('spec lint: the ruleset catches', () => {
       const id = doc.paths['/products/{id}'].get.parameters.find((p: { name: string }) => p.name === 'id');
       delete id.schema.example;
     });
-    expect(problems).toEqual(expect.arrayContaining([
-      'error operation-operationId #/paths/~1categories/get/operationId',
-      'error operation-summary #/paths/~1categories/get/summary',
-      'error operation-tag-defined #/paths/~1categories/post',
-      'error operation-4xx-problem-details-rfc7807 #/paths/~1categories/post/responses/409',
-      'error rule/operation-4xx-documented #/paths/~1reports~1inventory/get/responses',
-      'error scalar-property-missing-example #/components/schemas/Product/properties/name',
-      'error no-invalid-schema-examples #/components/schemas/Product/properties/quantity/example',
-      'error rule/required-parameter-example #/paths/~1products~1{id}/get/parameters/0/schema',
-    ]));
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'error operation-operationId #/paths/~1categories/get/operationId',
+        'error operation-summary #/paths/~1categories/get/summary',
+        'error operation-tag-defined #/paths/~1categories/post',
+        'error operation-4xx-problem-details-rfc7807 #/paths/~1categories/post/responses/409',
+        'error rule/operation-4xx-documented #/paths/~1reports~1inventory/get/responses',
+        'error scalar-property-missing-example #/components/schemas/Product/properties/name',
+        'error no-invalid-schema-examples #/components/schemas/Product/properties/quantity/example',
+        'error rule/required-parameter-example #/paths/~1products~1{id}/get/parameters/0/schema',
+      ]),
+    );
   });
 
   test('the probes are held to it too: a probe without its 4xx responses is an error', async () => {
@@ -85,6 +90,8 @@ describe('spec lint: the ruleset catches', () => {
       const responses = doc.paths['/healthz'].get.responses;
       for (const status of Object.keys(responses)) if (status.startsWith('4')) delete responses[status];
     });
-    expect(problems.filter((p) => p.includes('4xx-documented'))).toEqual(['error rule/operation-4xx-documented #/paths/~1healthz/get/responses']);
+    expect(problems.filter((p) => p.includes('4xx-documented'))).toEqual([
+      'error rule/operation-4xx-documented #/paths/~1healthz/get/responses',
+    ]);
   });
 });

@@ -5,8 +5,12 @@ import { json, unique } from '../support/values.ts';
 import { documentedFetch } from '../support/contract.ts';
 
 let t: TestApp;
-beforeAll(async () => { t = await createTestApp({ poolMax: 20 }); });
-afterAll(async () => { await t?.close(); });
+beforeAll(async () => {
+  t = await createTestApp({ poolMax: 20 });
+});
+afterAll(async () => {
+  await t?.close();
+});
 
 const CLIENT_REASONS = ['received', 'sold', 'returned', 'damaged', 'count_correction'] as const;
 
@@ -43,8 +47,13 @@ describe('POST /products/{id}/stock-adjustments: happy path', () => {
     const body = await json(res);
     expect(Object.keys(body).sort()).toEqual(['movement', 'product']);
     expect(body.movement).toEqual({
-      id: expect.any(Number), product_id: id, delta: 5, reason: 'received', note: 'PO 1042',
-      quantity_after: 15, created_at: expect.any(String),
+      id: expect.any(Number),
+      product_id: id,
+      delta: 5,
+      reason: 'received',
+      note: 'PO 1042',
+      quantity_after: 15,
+      created_at: expect.any(String),
     });
     expect(body.product).toMatchObject({ id, quantity: 15, category: 'Stock', price: 2.5 });
 
@@ -185,8 +194,9 @@ describe('POST /products/{id}/stock-adjustments: concurrency', () => {
       expect(refused.length).toBe(40);
       for (const r of refused) expect(r.body.code).toBe('insufficient_stock');
       // Each sale saw a different stock level: 59 down to 0, once each.
-      expect(sold.map((r) => r.body.movement.quantity_after).sort((a, b) => a - b))
-        .toEqual(Array.from({ length: 60 }, (_, i) => i));
+      expect(sold.map((r) => r.body.movement.quantity_after).sort((a, b) => a - b)).toEqual(
+        Array.from({ length: 60 }, (_, i) => i),
+      );
     } finally {
       server.stop();
     }

@@ -10,8 +10,12 @@ import { json, unique } from '../support/values.ts';
 import { documentedFetch } from '../support/contract.ts';
 
 let t: TestApp;
-beforeAll(async () => { t = await createTestApp({ poolMax: 20 }); });
-afterAll(async () => { await t?.close(); });
+beforeAll(async () => {
+  t = await createTestApp({ poolMax: 20 });
+});
+afterAll(async () => {
+  await t?.close();
+});
 
 async function createProduct(body: Record<string, unknown>): Promise<{ id: number; created_at: string }> {
   const res = await t.post('/products', { name: unique('Ledger'), price: 3, ...body });
@@ -21,31 +25,36 @@ async function createProduct(body: Record<string, unknown>): Promise<{ id: numbe
 
 /** Products whose quantity is not the sum of their movements' deltas. */
 async function quantityMismatches() {
-  return [...await t.db.sql`
+  return [
+    ...(await t.db.sql`
     SELECT p.id, p.quantity, coalesce(sum(m.delta), 0)::int AS ledger
     FROM products p LEFT JOIN stock_movements m ON m.product_id = p.id
     GROUP BY p.id
-    HAVING p.quantity <> coalesce(sum(m.delta), 0)`];
+    HAVING p.quantity <> coalesce(sum(m.delta), 0)`),
+  ];
 }
 
 /** Movements whose quantity_after differs from the running sum of deltas, replayed in id order per product. */
 async function replayMismatches() {
-  return [...await t.db.sql`
+  return [
+    ...(await t.db.sql`
     SELECT id, product_id, quantity_after, running::int
     FROM (SELECT id, product_id, quantity_after,
                  sum(delta) OVER (PARTITION BY product_id ORDER BY id) AS running
           FROM stock_movements) replay
-    WHERE running <> quantity_after`];
+    WHERE running <> quantity_after`),
+  ];
 }
 
 /** A small deterministic generator, so a failing storm can be rerun as it was. */
 function random(seed: number) {
   let state = seed >>> 0;
-  return (n: number) => { // mulberry32
+  return (n: number) => {
+    // mulberry32
     state = (state + 0x6d2b79f5) >>> 0;
     let x = Math.imul(state ^ (state >>> 15), state | 1);
     x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return (((x ^ (x >>> 14)) >>> 0) / 4294967296 * n) | 0;
+    return ((((x ^ (x >>> 14)) >>> 0) / 4294967296) * n) | 0;
   };
 }
 
@@ -65,7 +74,10 @@ describe('the initial movement', () => {
     expect([...rows]).toEqual([{ delta: 4, reason: 'initial', quantity_after: 4, created_at: product.created_at }]);
   });
 
-  test.each([['quantity 0', { quantity: 0 }], ['no quantity', {}]])('a product created with %s gets no movement', async (_, body) => {
+  test.each([
+    ['quantity 0', { quantity: 0 }],
+    ['no quantity', {}],
+  ])('a product created with %s gets no movement', async (_, body) => {
     const product = await createProduct(body);
     const [row] = await t.db.sql`SELECT count(*)::int AS n FROM stock_movements WHERE product_id = ${product.id}`;
     expect(row!.n).toBe(0);
@@ -94,13 +106,21 @@ describe('quantity equals the sum of the ledger', () => {
     ];
     for (const [method, path, body, status] of steps) {
       const res = await t.request(`/products/${id}/${path}`, {
-        method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+        method,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
       });
       expect(res.status).toBe(status);
     }
-    expect((await t.request(`/products/${id}`, {
-      method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ price: 9 }),
-    })).status).toBe(200);
+    expect(
+      (
+        await t.request(`/products/${id}`, {
+          method: 'PATCH',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ price: 9 }),
+        })
+      ).status,
+    ).toBe(200);
     expect((await t.request(`/products/${id}`, { method: 'DELETE' })).status).toBe(204);
     expect((await t.request(`/products/${id}/restore`, { method: 'POST' })).status).toBe(200);
     expect((await t.post(`/products/${id}/stock-adjustments`, { delta: -2, reason: 'count_correction' })).status).toBe(201);
@@ -126,17 +146,24 @@ describe('quantity equals the sum of the ledger', () => {
     };
     let outcomes: Outcome[];
     try {
-      outcomes = await Promise.all(Array.from({ length: 300 }, (_, i) => {
-        if (i % 15 === 0) {
-          return send('create', '/products', { name: `Storm product ${i}`, price: 1, quantity: next(4) * 3, category: 'Storm' });
-        }
-        const target = targets[next(targets.length)]!;
-        const delta = next(2) === 0 ? 1 + next(4) : -(1 + next(5));
-        const reason = delta > 0 ? 'received' : 'sold';
-        // Every third adjustment carries a key, as a client that retries would send.
-        const headers: Record<string, string> = i % 3 === 0 ? { 'idempotency-key': `storm-${i}` } : {};
-        return send('adjust', `/products/${target.id}/stock-adjustments`, { delta, reason, note: `storm ${i}` }, headers);
-      }));
+      outcomes = await Promise.all(
+        Array.from({ length: 300 }, (_, i) => {
+          if (i % 15 === 0) {
+            return send('create', '/products', {
+              name: `Storm product ${i}`,
+              price: 1,
+              quantity: next(4) * 3,
+              category: 'Storm',
+            });
+          }
+          const target = targets[next(targets.length)]!;
+          const delta = next(2) === 0 ? 1 + next(4) : -(1 + next(5));
+          const reason = delta > 0 ? 'received' : 'sold';
+          // Every third adjustment carries a key, as a client that retries would send.
+          const headers: Record<string, string> = i % 3 === 0 ? { 'idempotency-key': `storm-${i}` } : {};
+          return send('adjust', `/products/${target.id}/stock-adjustments`, { delta, reason, note: `storm ${i}` }, headers);
+        }),
+      );
     } finally {
       server.stop();
     }
@@ -177,8 +204,12 @@ describe('quantity equals the sum of the ledger', () => {
 describe('PostgreSQL keeps the ledger for every client, not only the API', () => {
   /** A plain connection as the API role (inventory_api), as any other program using its credentials would open. */
   let api: postgres.Sql;
-  beforeAll(() => { api = postgres(t.db.url, { max: 3, onnotice: () => {} }); });
-  afterAll(async () => { await api?.end({ timeout: 1 }); });
+  beforeAll(() => {
+    api = postgres(t.db.url, { max: 3, onnotice: () => {} });
+  });
+  afterAll(async () => {
+    await api?.end({ timeout: 1 });
+  });
 
   /** The error a statement (or transaction) fails with; fails the test when it succeeds. */
   async function refusal(run: () => Promise<unknown>): Promise<postgres.PostgresError> {
@@ -193,13 +224,14 @@ describe('PostgreSQL keeps the ledger for every client, not only the API', () =>
   /** The product's quantity and its movements, to show a refusal changed nothing. */
   async function state(id: number) {
     const [p] = await api<{ quantity: number }[]>`SELECT quantity FROM products WHERE id = ${id}`;
-    const movements = await api`SELECT id, delta, reason, note, quantity_after FROM stock_movements WHERE product_id = ${id} ORDER BY id`;
+    const movements =
+      await api`SELECT id, delta, reason, note, quantity_after FROM stock_movements WHERE product_id = ${id} ORDER BY id`;
     return { quantity: p!.quantity, movements: [...movements] };
   }
 
   const LEDGER = '23L02';
 
-  test('the connection is the API role\'s', async () => {
+  test("the connection is the API role's", async () => {
     const [me] = await api<{ current_user: string }[]>`SELECT current_user`;
     expect(me!.current_user).toBe('inventory_api');
   });
@@ -217,7 +249,10 @@ describe('PostgreSQL keeps the ledger for every client, not only the API', () =>
   });
 
   test.each([
-    ['UPDATE', (sql: postgres.Sql<any>, id: number) => sql`UPDATE stock_movements SET note = 'rewritten' WHERE product_id = ${id}`],
+    [
+      'UPDATE',
+      (sql: postgres.Sql<any>, id: number) => sql`UPDATE stock_movements SET note = 'rewritten' WHERE product_id = ${id}`,
+    ],
     ['DELETE', (sql: postgres.Sql<any>, id: number) => sql`DELETE FROM stock_movements WHERE product_id = ${id}`],
     ['TRUNCATE', (sql: postgres.Sql<any>) => sql`TRUNCATE stock_movements`],
     ['TRUNCATE CASCADE of products', (sql: postgres.Sql<any>) => sql`TRUNCATE products CASCADE`],
@@ -226,7 +261,9 @@ describe('PostgreSQL keeps the ledger for every client, not only the API', () =>
     const before = await state(id);
     const error = await refusal(() => run(t.db.admin, id));
     expect(error.code).toBe('23L01');
-    expect(error.message).toBe(`stock movements are append-only: ${op.startsWith('TRUNCATE') ? 'TRUNCATE' : op} on stock_movements is refused`);
+    expect(error.message).toBe(
+      `stock movements are append-only: ${op.startsWith('TRUNCATE') ? 'TRUNCATE' : op} on stock_movements is refused`,
+    );
     expect(await state(id)).toEqual(before);
   });
 
@@ -235,7 +272,9 @@ describe('PostgreSQL keeps the ledger for every client, not only the API', () =>
     const before = await state(id);
     const error = await refusal(() => api`UPDATE products SET quantity = quantity + 1000 WHERE id = ${id}`);
     expect(error.code).toBe(LEDGER);
-    expect(error.message).toBe(`product ${id}: quantity 1005 is not explained by the stock ledger, whose latest movement leaves 5`);
+    expect(error.message).toBe(
+      `product ${id}: quantity 1005 is not explained by the stock ledger, whose latest movement leaves 5`,
+    );
     expect(await state(id)).toEqual(before);
     // The owner is held to it as well.
     expect((await refusal(() => t.db.admin`UPDATE products SET quantity = 0 WHERE id = ${id}`)).code).toBe(LEDGER);
@@ -243,11 +282,15 @@ describe('PostgreSQL keeps the ledger for every client, not only the API', () =>
 
   test('INSERT of a product with a quantity and no movement is refused', async () => {
     const sku = `LEDGER-NO-MOVEMENT-${Date.now()}`;
-    const error = await refusal(() => api`
+    const error = await refusal(
+      () => api`
       INSERT INTO products (sku, name, price, quantity, category_id)
-      VALUES (${sku}, ${unique('Ledger unexplained')}, 1, 7, (SELECT min(id) FROM categories))`);
+      VALUES (${sku}, ${unique('Ledger unexplained')}, 1, 7, (SELECT min(id) FROM categories))`,
+    );
     expect(error.code).toBe(LEDGER);
-    expect(error.message).toMatch(/^product \d+: quantity 7 is not explained by the stock ledger, whose latest movement leaves 0$/);
+    expect(error.message).toMatch(
+      /^product \d+: quantity 7 is not explained by the stock ledger, whose latest movement leaves 0$/,
+    );
     expect(await api`SELECT 1 FROM products WHERE sku = ${sku}`).toHaveLength(0);
     // Without stock it needs no movement.
     await api`INSERT INTO products (sku, name, price, category_id) VALUES (${sku}, ${unique('Ledger empty')}, 1, (SELECT min(id) FROM categories))`;
@@ -256,8 +299,10 @@ describe('PostgreSQL keeps the ledger for every client, not only the API', () =>
   test('a movement without the quantity change it records is refused', async () => {
     const { id } = await createProduct({ quantity: 5 });
     const before = await state(id);
-    const error = await refusal(() => api`
-      INSERT INTO stock_movements (product_id, delta, reason, quantity_after) VALUES (${id}, 3, 'received', 8)`);
+    const error = await refusal(
+      () => api`
+      INSERT INTO stock_movements (product_id, delta, reason, quantity_after) VALUES (${id}, 3, 'received', 8)`,
+    );
     expect(error.code).toBe(LEDGER);
     expect(error.message).toBe(`product ${id}: quantity 5 is not explained by the stock ledger, whose latest movement leaves 8`);
     expect(await state(id)).toEqual(before);
@@ -267,12 +312,16 @@ describe('PostgreSQL keeps the ledger for every client, not only the API', () =>
     const { id } = await createProduct({ quantity: 5 });
     const before = await state(id);
     // Quantity and quantity_after agree, but 5 + 3 is not 9.
-    const error = await refusal(() => api.begin(async (tx) => {
-      await tx`UPDATE products SET quantity = 9 WHERE id = ${id}`;
-      await tx`INSERT INTO stock_movements (product_id, delta, reason, quantity_after) VALUES (${id}, 3, 'received', 9)`;
-    }));
+    const error = await refusal(() =>
+      api.begin(async (tx) => {
+        await tx`UPDATE products SET quantity = 9 WHERE id = ${id}`;
+        await tx`INSERT INTO stock_movements (product_id, delta, reason, quantity_after) VALUES (${id}, 3, 'received', 9)`;
+      }),
+    );
     expect(error.code).toBe(LEDGER);
-    expect(error.message).toMatch(new RegExp(`^stock movement \\d+ of product ${id}: quantity_after 9 is not the previous 5 plus delta 3$`));
+    expect(error.message).toMatch(
+      new RegExp(`^stock movement \\d+ of product ${id}: quantity_after 9 is not the previous 5 plus delta 3$`),
+    );
     expect(await state(id)).toEqual(before);
   });
 
@@ -308,7 +357,10 @@ describe('PostgreSQL keeps the ledger for every client, not only the API', () =>
     }
     const after = await state(id);
     expect(after.quantity).toBe(7);
-    expect(after.movements.map((m) => [m.delta, m.quantity_after])).toEqual([[5, 5], [2, 7]]);
+    expect(after.movements.map((m) => [m.delta, m.quantity_after])).toEqual([
+      [5, 5],
+      [2, 7],
+    ]);
     expect(await quantityMismatches()).toEqual([]);
     expect(await replayMismatches()).toEqual([]);
   });
@@ -323,15 +375,21 @@ describe('PostgreSQL keeps the ledger for every client, not only the API', () =>
     };
     const pool = postgres(t.db.url, { max: 1, onnotice: () => {} }) as unknown as typeof t.db.sql;
     try {
-      const first = await importFile(pool, file('first.csv', [
-        `LEDGER-IMP-A-${suffix},Ledger import A ${suffix},1.00,10,Ledger import`,
-        `LEDGER-IMP-B-${suffix},Ledger import B ${suffix},1.00,0,Ledger import`,
-      ]));
+      const first = await importFile(
+        pool,
+        file('first.csv', [
+          `LEDGER-IMP-A-${suffix},Ledger import A ${suffix},1.00,10,Ledger import`,
+          `LEDGER-IMP-B-${suffix},Ledger import B ${suffix},1.00,0,Ledger import`,
+        ]),
+      );
       expect(first.inserted).toBe(2);
-      const second = await importFile(pool, file('second.csv', [
-        `LEDGER-IMP-A-${suffix},Ledger import A ${suffix},1.00,4,Ledger import`,
-        `LEDGER-IMP-B-${suffix},Ledger import B ${suffix},1.00,3,Ledger import`,
-      ]));
+      const second = await importFile(
+        pool,
+        file('second.csv', [
+          `LEDGER-IMP-A-${suffix},Ledger import A ${suffix},1.00,4,Ledger import`,
+          `LEDGER-IMP-B-${suffix},Ledger import B ${suffix},1.00,3,Ledger import`,
+        ]),
+      );
       expect(second.updated).toBe(2);
     } finally {
       await pool.end({ timeout: 1 });
@@ -350,7 +408,7 @@ describe('PostgreSQL keeps the ledger for every client, not only the API', () =>
     expect(await replayMismatches()).toEqual([]);
   });
 
-  test('a ledger broken behind the triggers\' back makes the API answer 500 without internals, and a correction repairs it', async () => {
+  test("a ledger broken behind the triggers' back makes the API answer 500 without internals, and a correction repairs it", async () => {
     const { id } = await createProduct({ quantity: 5 });
     // Only the owner can do this, and only by turning the check off on purpose.
     await t.db.admin.begin(async (tx) => {

@@ -5,8 +5,12 @@ import type { StockMovement } from '../support/types.ts';
 import { json, unique } from '../support/values.ts';
 
 let t: TestApp;
-beforeAll(async () => { t = await createTestApp(); });
-afterAll(async () => { await t?.close(); });
+beforeAll(async () => {
+  t = await createTestApp();
+});
+afterAll(async () => {
+  await t?.close();
+});
 
 /** A product with an 'initial' movement of `initial` (when > 0) followed by `adjustments` +1 movements. */
 async function productWithMovements(initial: number, adjustments: number): Promise<number> {
@@ -43,15 +47,23 @@ describe('GET /products/{id}/stock-movements: listing', () => {
     const rows: StockMovement[] = await json(res);
     expect(rows.map((m) => m.id)).toEqual(await movementIdsInDb(id));
     expect(rows.map((m) => [m.delta, m.reason, m.quantity_after])).toEqual([
-      [1, 'received', 8], [1, 'received', 7], [1, 'received', 6], [5, 'initial', 5],
+      [1, 'received', 8],
+      [1, 'received', 7],
+      [1, 'received', 6],
+      [5, 'initial', 5],
     ]);
     expect(rows[0]).toEqual({
-      id: expect.any(Number), product_id: id, delta: 1, reason: 'received', note: 'lot 2',
-      quantity_after: 8, created_at: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/),
+      id: expect.any(Number),
+      product_id: id,
+      delta: 1,
+      reason: 'received',
+      note: 'lot 2',
+      quantity_after: 8,
+      created_at: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/),
     });
   });
 
-  test('lists only the product\'s own movements', async () => {
+  test("lists only the product's own movements", async () => {
     const a = await productWithMovements(2, 1);
     const b = await productWithMovements(3, 2);
     const rows: StockMovement[] = await json(await t.request(`/products/${a}/stock-movements`));
@@ -126,7 +138,10 @@ describe('GET /products/{id}/stock-movements: keyset pagination', () => {
     expect([...firstIds, ...rest]).toEqual(before);
   });
 
-  test.each([['1', 1], ['1000', 1000]])('accepts limit=%s', async (limit, expected) => {
+  test.each([
+    ['1', 1],
+    ['1000', 1000],
+  ])('accepts limit=%s', async (limit, expected) => {
     const id = await productWithMovements(1, 2);
     const res = await t.request(`/products/${id}/stock-movements?limit=${limit}`);
     expect(res.status).toBe(200);
@@ -149,7 +164,10 @@ describe('GET /products/{id}/stock-movements: keyset pagination', () => {
   ])('refuses %s with 422', async (_, cursor) => {
     const id = await productWithMovements(1, 0);
     const body = await expectProblem(
-      await t.request(`/products/${id}/stock-movements?cursor=${encodeURIComponent(cursor)}`), 422, 'validation_failed');
+      await t.request(`/products/${id}/stock-movements?cursor=${encodeURIComponent(cursor)}`),
+      422,
+      'validation_failed',
+    );
     expect(body.errors.map((e: { path: string }) => e.path)).toEqual(['cursor']);
   });
 });

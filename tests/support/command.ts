@@ -12,7 +12,9 @@ export async function runCommand(script: string, args: string[], databaseUrl: st
     stderr: 'pipe',
   });
   const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited,
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
   ]);
   return { stdout, stderr, code };
 }

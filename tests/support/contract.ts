@@ -20,29 +20,59 @@ export type OpenApi = { paths: Record<string, Record<string, any>>; [key: string
 
 const ANNOTATIONS = new Set(['description', 'example', 'examples', 'default', 'title', 'deprecated', 'readOnly', 'writeOnly']);
 const ASSERTIONS = new Set([
-  '$ref', 'type', 'enum', 'const', 'not', 'properties', 'required', 'additionalProperties', 'items', 'anyOf', 'oneOf', 'allOf',
-  'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'multipleOf', 'minLength', 'maxLength', 'pattern', 'format',
-  'minItems', 'maxItems',
+  '$ref',
+  'type',
+  'enum',
+  'const',
+  'not',
+  'properties',
+  'required',
+  'additionalProperties',
+  'items',
+  'anyOf',
+  'oneOf',
+  'allOf',
+  'minimum',
+  'maximum',
+  'exclusiveMinimum',
+  'exclusiveMaximum',
+  'multipleOf',
+  'minLength',
+  'maxLength',
+  'pattern',
+  'format',
+  'minItems',
+  'maxItems',
 ]);
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i;
 
 export function resolveRef(doc: unknown, ref: string): JsonSchema {
   if (!ref.startsWith('#/')) throw new Error(`validator: only local $refs are supported, got ${ref}`);
-  const target = ref.slice(2).split('/').reduce<any>(
-    (node, part) => node?.[part.replaceAll('~1', '/').replaceAll('~0', '~')], doc);
+  const target = ref
+    .slice(2)
+    .split('/')
+    .reduce<any>((node, part) => node?.[part.replaceAll('~1', '/').replaceAll('~0', '~')], doc);
   if (target === undefined) throw new Error(`validator: $ref ${ref} points at nothing`);
   return target as JsonSchema;
 }
 
 function typeMatches(type: string, value: unknown): boolean {
   switch (type) {
-    case 'null': return value === null;
-    case 'array': return Array.isArray(value);
-    case 'object': return typeof value === 'object' && value !== null && !Array.isArray(value);
-    case 'integer': return Number.isInteger(value);
-    case 'number': return typeof value === 'number' && Number.isFinite(value);
-    case 'string': case 'boolean': return typeof value === type;
-    default: throw new Error(`validator: unknown type ${type}`);
+    case 'null':
+      return value === null;
+    case 'array':
+      return Array.isArray(value);
+    case 'object':
+      return typeof value === 'object' && value !== null && !Array.isArray(value);
+    case 'integer':
+      return Number.isInteger(value);
+    case 'number':
+      return typeof value === 'number' && Number.isFinite(value);
+    case 'string':
+    case 'boolean':
+      return typeof value === type;
+    default:
+      throw new Error(`validator: unknown type ${type}`);
   }
 }
 
@@ -62,7 +92,8 @@ export function validate(schema: JsonSchema, value: unknown, doc: unknown, at = 
   if (schema === true) return [];
   if (schema === false) return [`${at}: no value is allowed here`];
   for (const keyword of Object.keys(schema)) {
-    if (!ANNOTATIONS.has(keyword) && !ASSERTIONS.has(keyword)) throw new Error(`validator: unsupported keyword "${keyword}" at ${at}`);
+    if (!ANNOTATIONS.has(keyword) && !ASSERTIONS.has(keyword))
+      throw new Error(`validator: unsupported keyword "${keyword}" at ${at}`);
   }
   const errors: string[] = [];
   const fail = (message: string) => errors.push(`${at}: ${message}`);
@@ -70,19 +101,25 @@ export function validate(schema: JsonSchema, value: unknown, doc: unknown, at = 
   if (s.$ref) errors.push(...validate(resolveRef(doc, s.$ref), value, doc, at));
   if (s.type !== undefined) {
     const types: string[] = Array.isArray(s.type) ? s.type : [s.type];
-    if (!types.some((t) => typeMatches(t, value))) return [...errors, `${at}: expected ${types.join(' or ')}, got ${JSON.stringify(value)}`];
+    if (!types.some((t) => typeMatches(t, value)))
+      return [...errors, `${at}: expected ${types.join(' or ')}, got ${JSON.stringify(value)}`];
   }
-  if (s.enum && !s.enum.some((v: unknown) => JSON.stringify(v) === JSON.stringify(value))) fail(`${JSON.stringify(value)} is not one of ${JSON.stringify(s.enum)}`);
+  if (s.enum && !s.enum.some((v: unknown) => JSON.stringify(v) === JSON.stringify(value)))
+    fail(`${JSON.stringify(value)} is not one of ${JSON.stringify(s.enum)}`);
   if ('const' in s && JSON.stringify(s.const) !== JSON.stringify(value)) fail(`expected ${JSON.stringify(s.const)}`);
-  if (s.not !== undefined && validate(s.not, value, doc, at).length === 0) fail(`${JSON.stringify(value)} matches a schema it must not`);
+  if (s.not !== undefined && validate(s.not, value, doc, at).length === 0)
+    fail(`${JSON.stringify(value)} matches a schema it must not`);
   if (s.allOf) for (const sub of s.allOf) errors.push(...validate(sub, value, doc, at));
   if (s.anyOf && !s.anyOf.some((sub: JsonSchema) => validate(sub, value, doc, at).length === 0)) fail('matches none of anyOf');
-  if (s.oneOf && s.oneOf.filter((sub: JsonSchema) => validate(sub, value, doc, at).length === 0).length !== 1) fail('does not match exactly one of oneOf');
+  if (s.oneOf && s.oneOf.filter((sub: JsonSchema) => validate(sub, value, doc, at).length === 0).length !== 1)
+    fail('does not match exactly one of oneOf');
   if (typeof value === 'number') {
     if (s.minimum !== undefined && value < s.minimum) fail(`${value} < minimum ${s.minimum}`);
     if (s.maximum !== undefined && value > s.maximum) fail(`${value} > maximum ${s.maximum}`);
-    if (s.exclusiveMinimum !== undefined && value <= s.exclusiveMinimum) fail(`${value} <= exclusiveMinimum ${s.exclusiveMinimum}`);
-    if (s.exclusiveMaximum !== undefined && value >= s.exclusiveMaximum) fail(`${value} >= exclusiveMaximum ${s.exclusiveMaximum}`);
+    if (s.exclusiveMinimum !== undefined && value <= s.exclusiveMinimum)
+      fail(`${value} <= exclusiveMinimum ${s.exclusiveMinimum}`);
+    if (s.exclusiveMaximum !== undefined && value >= s.exclusiveMaximum)
+      fail(`${value} >= exclusiveMaximum ${s.exclusiveMaximum}`);
     if (s.multipleOf !== undefined && !isMultiple(value, s.multipleOf)) fail(`${value} is not a multiple of ${s.multipleOf}`);
   }
   if (typeof value === 'string') {
@@ -90,7 +127,8 @@ export function validate(schema: JsonSchema, value: unknown, doc: unknown, at = 
     if (s.minLength !== undefined && length < s.minLength) fail(`shorter than ${s.minLength}`);
     if (s.maxLength !== undefined && length > s.maxLength) fail(`longer than ${s.maxLength}`);
     if (s.pattern !== undefined && !new RegExp(s.pattern, 'u').test(value)) fail(`does not match ${s.pattern}`);
-    if (s.format === 'date-time' && (!RFC3339.test(value) || Number.isNaN(Date.parse(value)))) fail(`${value} is not an RFC 3339 date-time`);
+    if (s.format === 'date-time' && (!RFC3339.test(value) || Number.isNaN(Date.parse(value))))
+      fail(`${value} is not an RFC 3339 date-time`);
   }
   if (Array.isArray(value)) {
     if (s.minItems !== undefined && value.length < s.minItems) fail(`fewer than ${s.minItems} items`);
@@ -103,8 +141,10 @@ export function validate(schema: JsonSchema, value: unknown, doc: unknown, at = 
     const properties: Record<string, JsonSchema> = s.properties ?? {};
     for (const [name, item] of Object.entries(object)) {
       if (name in properties) errors.push(...validate(properties[name]!, item, doc, `${at}.${name}`));
-      else if (s.additionalProperties === false || (s.additionalProperties === undefined && s.properties)) fail(`property "${name}" is not documented`);
-      else if (typeof s.additionalProperties === 'object') errors.push(...validate(s.additionalProperties, item, doc, `${at}.${name}`));
+      else if (s.additionalProperties === false || (s.additionalProperties === undefined && s.properties))
+        fail(`property "${name}" is not documented`);
+      else if (typeof s.additionalProperties === 'object')
+        errors.push(...validate(s.additionalProperties, item, doc, `${at}.${name}`));
     }
   }
   return errors;
@@ -114,8 +154,17 @@ export function validate(schema: JsonSchema, value: unknown, doc: unknown, at = 
 
 /** Response headers the contract speaks of: when the service sends one, the document must declare it there. */
 export const CONTRACT_HEADERS = [
-  'x-request-id', 'retry-after', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'idempotent-replayed',
-  'location', 'link', 'etag', 'allow', 'www-authenticate',
+  'x-request-id',
+  'retry-after',
+  'ratelimit-limit',
+  'ratelimit-remaining',
+  'ratelimit-reset',
+  'idempotent-replayed',
+  'location',
+  'link',
+  'etag',
+  'allow',
+  'www-authenticate',
 ];
 
 /** Served by the service but not operations of the API: the document itself and the explorer. */
@@ -123,10 +172,15 @@ const OUTSIDE_THE_DOCUMENT = /^\/(openapi\.json|docs(\/.*)?)$/;
 
 export type ReceivedResponse = { status: number; headers: { get(name: string): string | null }; text(): Promise<string> };
 
-const deref = (doc: OpenApi, node: any) => (node?.$ref ? resolveRef(doc, node.$ref) as Record<string, any> : node);
+const deref = (doc: OpenApi, node: any) => (node?.$ref ? (resolveRef(doc, node.$ref) as Record<string, any>) : node);
 
 /** How `response`, documented by `responses`, differs from them; `what` names the request in messages. */
-async function againstResponses(doc: OpenApi, responses: Record<string, any>, response: ReceivedResponse, head: boolean): Promise<string[]> {
+async function againstResponses(
+  doc: OpenApi,
+  responses: Record<string, any>,
+  response: ReceivedResponse,
+  head: boolean,
+): Promise<string[]> {
   const status = String(response.status);
   const documented = responses[status] ?? responses[`${status[0]}XX`] ?? responses.default;
   if (!documented) return [`status ${status} is not documented`];
@@ -164,9 +218,11 @@ async function againstResponses(doc: OpenApi, responses: Record<string, any>, re
   // A problem document: its status is the response's, and its code one the document shows for that status.
   if (mediaType === 'application/problem+json' && parsed && typeof parsed === 'object') {
     const problem = parsed as { status?: unknown; code?: unknown };
-    if (problem.status !== response.status) problems.push(`body.status ${problem.status} is not the response's ${response.status}`);
+    if (problem.status !== response.status)
+      problems.push(`body.status ${problem.status} is not the response's ${response.status}`);
     const codes = Object.values(media.examples ?? {}).map((example) => example.value?.code);
-    if (codes.length && !codes.includes(problem.code)) problems.push(`code ${problem.code} is not documented for ${status} (${codes.join(', ')})`);
+    if (codes.length && !codes.includes(problem.code))
+      problems.push(`code ${problem.code} is not documented for ${status} (${codes.join(', ')})`);
   }
   return problems;
 }
@@ -176,13 +232,21 @@ export function templateOf(doc: OpenApi, path: string): string | undefined {
   const clean = path.length > 1 ? path.replace(/\/$/, '') : path;
   const templates = Object.keys(doc.paths).sort((a, b) => a.split('{').length - b.split('{').length);
   return templates.find((template) => {
-    const source = template.split('/').map((part) => (/^\{.+\}$/.test(part) ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/');
+    const source = template
+      .split('/')
+      .map((part) => (/^\{.+\}$/.test(part) ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+      .join('/');
     return new RegExp(`^${source}$`).test(clean);
   });
 }
 
 /** How `response` to a request on an operation (`template` from the document) differs from what is documented. */
-export async function undocumentedAt(doc: OpenApi, method: string, template: string, response: ReceivedResponse): Promise<string[]> {
+export async function undocumentedAt(
+  doc: OpenApi,
+  method: string,
+  template: string,
+  response: ReceivedResponse,
+): Promise<string[]> {
   const head = method.toUpperCase() === 'HEAD';
   const operation = doc.paths[template]?.[head ? 'get' : method.toLowerCase()];
   if (!operation) return [`${method} ${template} is not in the document`];
@@ -193,7 +257,8 @@ export async function undocumentedAt(doc: OpenApi, method: string, template: str
 export async function undocumented(doc: OpenApi, method: string, path: string, response: ReceivedResponse): Promise<string[]> {
   const template = templateOf(doc, path);
   const head = method.toUpperCase() === 'HEAD';
-  if (template && doc.paths[template]?.[head ? 'get' : method.toLowerCase()]) return undocumentedAt(doc, method, template, response);
+  if (template && doc.paths[template]?.[head ? 'get' : method.toLowerCase()])
+    return undocumentedAt(doc, method, template, response);
   if (OUTSIDE_THE_DOCUMENT.test(path) && response.status < 400) return [];
   const unrouted = doc['x-unrouted-requests']?.responses;
   if (!unrouted) return ['the document has no x-unrouted-requests'];

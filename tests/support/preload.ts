@@ -26,13 +26,19 @@ async function fatal(line: string): Promise<never> {
 }
 
 const firstLine = (error: unknown) =>
-  (error instanceof Error ? error.message : String(error)).split('\n').map((l) => l.trim()).find(Boolean) ?? String(error);
+  (error instanceof Error ? error.message : String(error))
+    .split('\n')
+    .map((l) => l.trim())
+    .find(Boolean) ?? String(error);
 
 // bun test does not hand uncaught errors to process handlers, and a preload that
 // never settles leaves the run waiting forever: bound the whole set-up instead.
 const SETUP_LIMIT_S = 120;
 const limit = setTimeout(
-  () => void fatal(`setting up the test database did not finish within ${SETUP_LIMIT_S} s (or set TEST_DATABASE_URL to use a server)`),
+  () =>
+    void fatal(
+      `setting up the test database did not finish within ${SETUP_LIMIT_S} s (or set TEST_DATABASE_URL to use a server)`,
+    ),
   SETUP_LIMIT_S * 1000,
 );
 

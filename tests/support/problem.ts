@@ -13,9 +13,15 @@ export async function expectProblem(res: Response, status: number, code: string)
   expect(text).not.toMatch(/\n\s+at |\.ts:\d+/);
   const body = JSON.parse(text);
   // objectContaining, not toMatchObject: Bun 1.4.5's toMatchObject overwrites matched members with the matchers.
-  expect(body).toEqual(expect.objectContaining({
-    type: expect.any(String), title: expect.any(String), status, code, detail: expect.any(String),
-  }));
+  expect(body).toEqual(
+    expect.objectContaining({
+      type: expect.any(String),
+      title: expect.any(String),
+      status,
+      code,
+      detail: expect.any(String),
+    }),
+  );
   expect(Object.keys(body).filter((k) => !PROBLEM_KEYS.has(k))).toEqual([]);
   return body;
 }
