@@ -2,7 +2,7 @@
 import { encodeCursor, isTimestamp, parseKeysetCursor, type Keyset } from '../http/cursor.ts';
 import { fitsProductName, PRICE_TEXT } from './model.ts';
 import type { ProductListRow } from './queries.ts';
-import type { ProductSort } from './schemas.ts';
+import type { ProductSort } from './model.ts';
 
 type SortField = 'name' | 'price' | 'created_at';
 

@@ -16,6 +16,10 @@ export const DEFAULT_CATEGORY = 'Uncategorized';
 /** The stock movement that records a new product's quantity. */
 export const INITIAL_MOVEMENT = 'initial';
 
+/** The orders a listing can have; a leading "-" is descending. Ties are broken by id. */
+export const SORTS = ['name', '-name', 'price', '-price', 'created_at', '-created_at'] as const;
+export type ProductSort = (typeof SORTS)[number];
+
 // ---------------------------------------------------------------------------
 // SKU
 

@@ -1,7 +1,6 @@
 import type { Sql } from '../db.ts';
 import type { Keyset } from '../http/cursor.ts';
-import { INITIAL_MOVEMENT, type ProductRow } from './model.ts';
-import type { ProductSort } from './schemas.ts';
+import { INITIAL_MOVEMENT, type ProductRow, type ProductSort } from './model.ts';
 
 export type { Keyset, ProductRow };
 

@@ -18,6 +18,7 @@ import {
   SKU_MAX_LENGTH,
   SKU_MESSAGE,
   SKU_PATTERN,
+  SORTS,
 } from './model.ts';
 
 const sku = () => z.string().regex(SKU_PATTERN, SKU_MESSAGE);
@@ -83,9 +84,6 @@ export const ProductCreateSchema = z
       }),
   })
   .openapi('ProductCreate');
-
-export const SORTS = ['name', '-name', 'price', '-price', 'created_at', '-created_at'] as const;
-export type ProductSort = (typeof SORTS)[number];
 
 export const ProductListQuery = z.object({
   category: nameFilter(MAX_CATEGORY_NAME)

@@ -1,8 +1,8 @@
 import type { Sql } from '../db.ts';
 import { productColumns, whyMissed, type ProductRow } from '../products/queries.ts';
-import type { REASONS } from './schemas.ts';
+import type { Reason } from './model.ts';
 
-export type Reason = (typeof REASONS)[number];
+export type { Reason };
 
 export type MovementRow = {
   id: number;

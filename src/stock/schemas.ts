@@ -1,11 +1,8 @@
 import { z } from '@hono/zod-openapi';
 import { text } from '../http/text.ts';
-import { INITIAL_MOVEMENT, QUANTITY_MAX, QUANTITY_MESSAGES } from '../products/model.ts';
+import { QUANTITY_MAX, QUANTITY_MESSAGES } from '../products/model.ts';
 import { ProductSchema } from '../products/schemas.ts';
-
-/** Reasons a client may give; `initial` is written only when a product is created. */
-export const ADJUSTMENT_REASONS = ['received', 'sold', 'returned', 'damaged', 'count_correction'] as const;
-export const REASONS = [...ADJUSTMENT_REASONS, INITIAL_MOVEMENT] as const;
+import { ADJUSTMENT_REASONS, REASONS } from './model.ts';
 
 export const StockMovementSchema = z
   .object({

@@ -11,7 +11,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createPool, type Pool } from '../../src/db.ts';
 import { listProducts, type ProductFilter, type ProductListRow } from '../../src/products/queries.ts';
-import type { ProductSort } from '../../src/products/schemas.ts';
+import type { ProductSort } from '../../src/products/model.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 
 const CATEGORIES = 50;
