@@ -63,6 +63,9 @@ const LISTING_SELECT = PRODUCT_COLUMNS.filter((column) => column !== 'version')
   .map((column) => columnSql(column, true))
   .join(', ');
 
+// sql.unsafe: the column lists are SQL text built once, at load, from the constant
+// PRODUCT_COLUMNS (no value ever reaches them), so that both lists come from one
+// declaration; a tagged template cannot take SQL text that is not written in it.
 /** The product as ProductRow: from `p` (products) and `c` (its category). Constant text, no values. */
 export const productColumns = (sql: Sql) => sql.unsafe(PRODUCT_SELECT);
 /** The product as ProductListRow: from `p` (products) and `c` (its category). */

@@ -25,7 +25,10 @@ const MOVEMENT_COLUMNS = [
   'created_at',
 ] as const satisfies readonly (keyof MovementRow)[];
 
-/** A movement row `m`'s columns, each named movement_<column>, beside a product's. Constant text, no values. */
+/**
+ * A movement row `m`'s columns, each named movement_<column>, beside a product's. Constant text
+ * built at load from MOVEMENT_COLUMNS, no values: it goes into SQL through sql.unsafe.
+ */
 const MOVEMENT_AS_PREFIXED = MOVEMENT_COLUMNS.map((column) => `m.${column} AS movement_${column}`).join(', ');
 
 /** Product and movement columns are apart in an adjustment's row: these are the movement's. */
