@@ -9,6 +9,7 @@ import createClient, { type Middleware } from 'openapi-fetch';
 import type { components, paths } from '../../clients/ts/schema';
 import { createTestApp, listen, type TestApp } from '../support/app.ts';
 import { undocumentedAt, validate, type OpenApi } from '../support/contract.ts';
+import { SAMPLE_PRODUCT } from '../support/values.ts';
 
 type Product = components['schemas']['Product'];
 
@@ -165,17 +166,7 @@ describe('typed client: errors', () => {
 });
 
 describe('response checks: a document that lies fails', () => {
-  const product = {
-    id: 1,
-    sku: 'A-1',
-    name: 'A',
-    description: null,
-    price: 1.5,
-    quantity: 2,
-    category: 'C',
-    created_at: '2026-11-22T10:15:30.123456Z',
-    updated_at: '2026-11-22T10:15:30.123456Z',
-  };
+  const product = SAMPLE_PRODUCT;
   const withProduct = (change: (schema: Record<string, any>) => void): OpenApi => {
     const copy = structuredClone(doc);
     change(copy.components.schemas.Product);

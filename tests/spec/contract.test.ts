@@ -7,6 +7,7 @@
  */
 import { beforeAll, describe, expect, test } from 'bun:test';
 import { contractDocument, expectDocumented, undocumented, type OpenApi } from '../support/contract.ts';
+import { SAMPLE_PRODUCT } from '../support/values.ts';
 
 let doc: OpenApi;
 beforeAll(async () => {
@@ -19,17 +20,7 @@ const problem = (status: number, code: string, headers: Record<string, string> =
     status,
     headers: { 'content-type': 'application/problem+json', ...ID, ...headers },
   });
-const product = {
-  id: 1,
-  sku: 'A-1',
-  name: 'A',
-  description: null,
-  price: 1.5,
-  quantity: 2,
-  category: 'C',
-  created_at: '2026-11-22T10:15:30.123456Z',
-  updated_at: '2026-11-22T10:15:30.123456Z',
-};
+const product = SAMPLE_PRODUCT;
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
   new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...ID, ...headers } });
 
