@@ -1,11 +1,12 @@
 import type postgres from 'postgres';
 
 /** Everything in the public schema, as text lines per kind of object, in a stable order. */
-export type Fingerprint = Record<'relations' | 'columns' | 'constraints' | 'indexes' | 'triggers' | 'functions', string[]>;
+export type Fingerprint = Record<'relations' | 'columns' | 'constraints' | 'indexes' | 'triggers' | 'functions' | 'extensions', string[]>;
 
 /**
  * Reads the public schema from pg_catalog: relations (with their kind and
- * persistence), columns, constraints, indexes, triggers and functions.
+ * persistence), columns, constraints, indexes, triggers, functions (not the
+ * extensions' own) and extensions.
  * Two databases with equal fingerprints have the same schema.
  */
 export async function fingerprint(sql: postgres.Sql<any> | postgres.TransactionSql<any>): Promise<Fingerprint> {
@@ -50,7 +51,10 @@ export async function fingerprint(sql: postgres.Sql<any> | postgres.TransactionS
       await sql`
       SELECT pg_get_functiondef(p.oid) AS line
       FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-      WHERE n.nspname = 'public' ORDER BY p.proname, pg_get_function_identity_arguments(p.oid)`,
+      WHERE n.nspname = 'public'
+        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+      ORDER BY p.proname, pg_get_function_identity_arguments(p.oid)`,
     ),
+    extensions: lines(await sql`SELECT extname || ' ' || extversion AS line FROM pg_extension ORDER BY extname`),
   };
 }
