@@ -1,7 +1,10 @@
 import type postgres from 'postgres';
 
 /** Everything in the public schema, as text lines per kind of object, in a stable order. */
-export type Fingerprint = Record<'relations' | 'columns' | 'constraints' | 'indexes' | 'triggers' | 'functions' | 'extensions', string[]>;
+export type Fingerprint = Record<
+  'relations' | 'columns' | 'constraints' | 'indexes' | 'triggers' | 'functions' | 'extensions',
+  string[]
+>;
 
 /**
  * Reads the public schema from pg_catalog: relations (with their kind and
