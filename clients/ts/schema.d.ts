@@ -581,7 +581,11 @@ export interface operations {
                 category?: string;
                 /** @description Exact SKU, case-insensitive (e.g. ELEC-WL-MOUSE) */
                 sku?: string;
-                /** @description Sort key; a leading "-" sorts descending. Ties are broken by id. */
+                /** @description Search: products whose SKU contains the text, or whose name and description hold each of its words (or words starting with them, or, for a misspelled word, similar words), case and accents aside. Ordered by relevance: the exact SKU, SKUs starting with the text, then SKU and name matches, then description-only matches. At least 3 letters or digits in a row, at most 8 words. Not with `sku`, `sku_prefix` or `sort`. Example: `wireless mouse`. */
+                q?: string;
+                /** @description Products whose SKU starts with this, case-insensitively, in SKU order (e.g. ELEC-WL). Not with `sku`, `q` or `sort`. */
+                sku_prefix?: string;
+                /** @description Sort key; a leading "-" sorts descending. Ties are broken by id. Searches have their own order. */
                 sort?: "name" | "-name" | "price" | "-price" | "created_at" | "-created_at";
                 /** @description Page size */
                 limit?: number;

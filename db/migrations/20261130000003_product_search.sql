@@ -9,12 +9,13 @@
 -- accents do not matter: both sides go through search_text. SKUs are matched
 -- as text (exact, prefix, anywhere inside) through their own trigram index.
 --
--- pg_trgm and unaccent ship with PostgreSQL (contrib) and are trusted
--- extensions: the database owner may create them. The indexes on products are
+-- pg_trgm, unaccent and fuzzystrmatch ship with PostgreSQL (contrib) and are
+-- trusted extensions: the database owner may create them. The indexes on products are
 -- built by the next migrations, one each, CONCURRENTLY: see the README.
 
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE EXTENSION IF NOT EXISTS unaccent;
+CREATE EXTENSION IF NOT EXISTS fuzzystrmatch;
 
 -- Lower case without accents: 'Café' -> 'cafe', 'Straße' -> 'strasse'. Every
 -- name is qualified, as an index expression runs with an empty search_path in
@@ -72,6 +73,37 @@ BEGIN
 END;
 $$;
 
+-- A word as a quoted tsquery lexeme: 'word', with quotes and backslashes escaped.
+CREATE FUNCTION quote_lexeme(word text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN '''' || pg_catalog.replace(pg_catalog.replace(word, '\', '\\'), '''', '''''') || '''';
+
+-- The full-text query of a search text: each of its words (as the parser
+-- splits it: hyphenated words as their parts; no white space, markup or
+-- single characters), as a word or the start of one, or, for a word of three
+-- or more letters, one of the words in use at most one letter away from it
+-- (two from a word of six letters or more; a swap of two letters is two):
+-- found by trigram similarity (pg_trgm's % operator, through the index),
+-- kept by edit distance. Every word must match. NULL when the text has no word.
+CREATE FUNCTION product_search_query(search text) RETURNS tsquery
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+BEGIN ATOMIC
+  SELECT pg_catalog.string_agg(
+           '(' || q.lexeme || ':*' || coalesce((
+             SELECT pg_catalog.string_agg(' | ' || public.quote_lexeme(s.word), '' ORDER BY s.word)
+             FROM public.search_words s
+             WHERE w.word OPERATOR(pg_catalog.~) '^[[:alpha:]]{3,}$'
+               AND s.word OPERATOR(public.%) w.word
+               AND public.levenshtein_less_equal(s.word, w.word, 2)
+                   <= CASE WHEN pg_catalog.char_length(w.word) >= 6 THEN 2 ELSE 1 END
+               AND s.word <> w.word), '') || ')',
+           ' & ' ORDER BY w.word)::pg_catalog.tsquery
+  FROM (SELECT DISTINCT t.token AS word
+        FROM pg_catalog.ts_parse('default', public.search_text(search)) AS t
+        WHERE t.tokid NOT IN (12, 13, 14, 15, 16, 17, 23) AND pg_catalog.char_length(t.token) > 1) AS w,
+       LATERAL (SELECT public.quote_lexeme(w.word) AS lexeme) AS q;
+END;
+
 -- One statement's new products at once (an import adds thousands); an edit
 -- adds its words only when the name or description changed.
 CREATE TRIGGER products_search_words_added
@@ -89,10 +121,13 @@ DROP TRIGGER products_search_words_changed ON products;
 DROP TRIGGER products_search_words_added ON products;
 DROP FUNCTION search_words_changed();
 DROP FUNCTION search_words_added();
+DROP FUNCTION product_search_query(text);
+DROP FUNCTION quote_lexeme(text);
 DROP FUNCTION search_words_of(text, text);
 DROP TABLE search_words;
 DROP FUNCTION product_search_vector(text, text);
 DROP FUNCTION search_text(text);
 -- Refused (and the rollback with it) when anything else in the database uses them.
+DROP EXTENSION fuzzystrmatch;
 DROP EXTENSION unaccent;
 DROP EXTENSION pg_trgm;

@@ -5,18 +5,28 @@ import { ApiError } from '../errors.ts';
 import type { AppEnv } from '../http/context.ts';
 import { nextLink } from '../http/cursor.ts';
 import { expectedVersions, withEtag } from '../http/etag.ts';
-import { parseProductCursor, productCursorAfter } from './cursor.ts';
-import { DEFAULT_CATEGORY, generateSku, toProduct } from './model.ts';
+import {
+  parseProductCursor,
+  parseSearchCursor,
+  parseSkuPrefixCursor,
+  productCursorAfter,
+  searchCursorAfter,
+  skuPrefixCursorAfter,
+} from './cursor.ts';
+import { DEFAULT_CATEGORY, generateSku, skuPrefixRange, skuSearchText, toProduct } from './model.ts';
 import {
   archiveProduct,
   findProductById,
   insertProduct,
   listProducts,
+  listProductsBySkuPrefix,
   restoreProduct,
+  searchProducts,
   updateProduct,
   type Missed,
   type NewProduct,
   type ProductChanges,
+  type ProductListRow,
 } from './queries.ts';
 import type {
   archiveProductRoute,
@@ -104,19 +114,28 @@ export const restore: RouteHandler<typeof restoreProductRoute, AppEnv> = async (
 export const list: RouteHandler<typeof listProductsRoute, AppEnv> = async (c) => {
   const q = c.req.valid('query');
   const archived = q.archived === 'true';
-  const after = q.cursor === undefined ? undefined : parseProductCursor(q.cursor, q.sort, archived);
-  const rows = await listProducts(c.var.sql, {
-    category: q.category,
-    sku: q.sku,
-    archived,
-    sort: q.sort,
-    limit: q.limit,
-    after,
-  });
+  const sort = q.sort ?? 'name';
+  const chosen = { category: q.category, archived, limit: q.limit };
+  let rows: ProductListRow[];
+  /** The cursor of the page after the row at `index`. */
+  let cursorAt: (index: number) => string;
+  if (q.q !== undefined) {
+    const after = q.cursor === undefined ? undefined : parseSearchCursor(q.cursor, archived);
+    const found = await searchProducts(c.var.sql, { ...chosen, text: q.q, sku: skuSearchText(q.q), after });
+    // The rank is the page's key, not part of a product.
+    rows = found.map(({ rank: _, ...row }) => row);
+    cursorAt = (index) => searchCursorAfter(found[index]!, archived);
+  } else if (q.sku_prefix !== undefined) {
+    const after = q.cursor === undefined ? undefined : parseSkuPrefixCursor(q.cursor, archived);
+    rows = await listProductsBySkuPrefix(c.var.sql, { ...chosen, ...skuPrefixRange(q.sku_prefix), after });
+    cursorAt = (index) => skuPrefixCursorAfter(rows[index]!, archived);
+  } else {
+    const after = q.cursor === undefined ? undefined : parseProductCursor(q.cursor, sort, archived);
+    rows = await listProducts(c.var.sql, { ...chosen, sku: q.sku, sort, after });
+    cursorAt = (index) => productCursorAfter(rows[index]!, sort, archived);
+  }
   // A plain array of the page's rows: JSON.stringify takes its fast path on it, not on the driver's result.
   const page = rows.slice(0, q.limit);
-  if (rows.length > q.limit) {
-    c.header('Link', nextLink(c.req.url, productCursorAfter(page[page.length - 1]!, q.sort, archived)));
-  }
+  if (rows.length > q.limit) c.header('Link', nextLink(c.req.url, cursorAt(q.limit - 1)));
   return c.json(page, 200);
 };

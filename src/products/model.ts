@@ -41,6 +41,52 @@ export function generateSku(): string {
 }
 
 // ---------------------------------------------------------------------------
+// Search (GET /products?q= and ?sku_prefix=)
+
+/** The longest search text, in code points, and the most words it may have. */
+export const SEARCH_MAX_LENGTH = 100;
+export const SEARCH_MAX_WORDS = 8;
+/**
+ * A search text must hold this many letters or digits in a row: the shortest
+ * text from which a trigram (for SKUs) or a word index can narrow the search,
+ * so that no query reads every product.
+ */
+export const SEARCH_MIN_RUN = 3;
+const SEARCH_RUN = new RegExp(`[\\p{L}\\p{N}]{${SEARCH_MIN_RUN}}`, 'u');
+
+export const SEARCH_MESSAGES = {
+  short: `must contain at least ${SEARCH_MIN_RUN} letters or digits in a row`,
+  words: `must have at most ${SEARCH_MAX_WORDS} words`,
+} as const;
+
+/** A search text as the query takes it: composed (NFC), trimmed, each run of white space one space. */
+export const normalizeSearchText = (q: string) => q.normalize('NFC').trim().replace(/\s+/g, ' ');
+
+/** Why a (normalized) search text cannot be searched, or undefined when it can. */
+export function searchTextProblem(text: string): string | undefined {
+  if (!SEARCH_RUN.test(text)) return SEARCH_MESSAGES.short;
+  if (text.split(' ').length > SEARCH_MAX_WORDS) return SEARCH_MESSAGES.words;
+  return undefined;
+}
+
+/** The SKU text a search matches: the search text in lower case when it could be part of a SKU, else null. */
+export const skuSearchText = (text: string) => (/^[A-Za-z0-9._-]+$/.test(text) ? text.toLowerCase() : null);
+
+/** A SKU prefix: the start of a SKU, so it starts with a letter or digit. */
+export const SKU_PREFIX_PATTERN = new RegExp(`^${SKU_FIRST}${SKU_REST}{0,${SKU_MAX_LENGTH - 1}}$`);
+
+/**
+ * The SKUs (in lower case, byte order) that start with `prefix`: those from
+ * `from` (the prefix) up to, not including, `to` (the prefix with its last
+ * character the next one). SKU characters are ASCII below U+007F, so the next
+ * one is ASCII too.
+ */
+export function skuPrefixRange(prefix: string): { from: string; to: string } {
+  const from = prefix.toLowerCase();
+  return { from, to: from.slice(0, -1) + String.fromCharCode(from.charCodeAt(from.length - 1) + 1) };
+}
+
+// ---------------------------------------------------------------------------
 // Name (the rules of every name, src/http/text.ts, at a product's length)
 
 export { MAX_PRODUCT_NAME };

@@ -244,3 +244,114 @@ export async function listProducts(sql: Sql, f: ProductFilter): Promise<ProductL
     JOIN categories c ON c.id = p.category_id
     ORDER BY ${page.order}`;
 }
+
+/** A product found by a search, with its relevance (higher first; the key of the search's pages). */
+export type ProductSearchRow = ProductListRow & { rank: number };
+
+export type ProductSearch = {
+  /** The search text, normalized (normalizeSearchText). */
+  text: string;
+  /** The text as a SKU fragment, in lower case (skuSearchText); null when it cannot be one. */
+  sku: string | null;
+  category?: string;
+  archived: boolean;
+  limit: number;
+  /** The last row of the previous page: its rank (float8 as text) and id. */
+  after?: Keyset;
+};
+
+/** A LIKE pattern that matches `text` anywhere: its wildcards (and the escape character) escaped. */
+const containing = (text: string) => `%${text.replace(/[\\%_]/g, '\\$&')}%`;
+
+/**
+ * One page of a product search, by relevance. A product matches when its SKU
+ * contains the text (case-insensitively; only a text that could be part of a
+ * SKU is looked for there), or when every word of the text is a word, or the
+ * start of a word, of its name and description together, case and accents
+ * aside; a misspelled word also matches the words in use similar to it (the
+ * full-text query is built by product_search_query, in the database). Relevance, in
+ * tiers two apart with a similarity of 0 to 1 within each: the exact SKU (8);
+ * a SKU that starts with the text (6, shorter SKUs first); a SKU that contains
+ * it or a name that matches (4, by the similarity of the name or SKU to the
+ * text); a match in the description only (2, by the description's). Ties by id.
+ *
+ * The rank depends on the product and the text only, so pages cut at (rank,
+ * id) visit every match once. Adding products does not move an existing
+ * match: new words only widen a query with words no existing product holds.
+ *
+ * The candidates come from the indexes (products_sku_trigram_idx,
+ * products_search_idx); only they are ranked (OFFSET 0 keeps the rank computed
+ * once per candidate), and only the page is joined to categories.
+ */
+export async function searchProducts(sql: Sql, f: ProductSearch): Promise<ProductSearchRow[]> {
+  const a = f.after;
+  const byCategory =
+    f.category === undefined
+      ? sql`true`
+      : sql`p.category_id = (SELECT id FROM categories WHERE lower(name) = lower(${f.category}))`;
+  const archived = f.archived ? sql`p.archived_at IS NOT NULL` : sql`p.archived_at IS NULL`;
+  const after = a ? sql`(p.rank < ${a.key}::float8 OR (p.rank = ${a.key}::float8 AND p.id > ${a.id}))` : sql`true`;
+  return sql<ProductSearchRow[]>`
+    WITH query AS (SELECT product_search_query(${f.text}) AS q)
+    SELECT ${listingColumns(sql)}, p.rank
+    FROM (
+      SELECT * FROM (
+        SELECT p.*,
+          CASE
+            WHEN lower(p.sku) = ${f.sku} THEN 8
+            WHEN starts_with(lower(p.sku), ${f.sku}) THEN 6 + similarity(lower(p.sku), ${f.sku})::float8
+            WHEN strpos(lower(p.sku), ${f.sku}) > 0 THEN 4 + word_similarity(${f.sku}, lower(p.sku))::float8
+            WHEN to_tsvector('simple', search_text(p.name)) @@ query.q
+              THEN 4 + word_similarity(search_text(${f.text}), search_text(p.name))::float8
+            ELSE 2 + word_similarity(search_text(${f.text}), search_text(p.description))::float8
+          END AS rank
+        FROM products p, query
+        WHERE ${archived} AND ${byCategory}
+          AND (lower(p.sku) LIKE ${f.sku === null ? null : containing(f.sku)}
+               OR product_search_vector(p.name, p.description) @@ query.q)
+        OFFSET 0
+      ) p
+      WHERE ${after}
+      ORDER BY p.rank DESC, p.id
+      LIMIT ${f.limit + 1}
+    ) p
+    JOIN categories c ON c.id = p.category_id
+    ORDER BY p.rank DESC, p.id`;
+}
+
+export type SkuPrefixFilter = {
+  /** The SKUs from `from` up to, not including, `to` (skuPrefixRange). */
+  from: string;
+  to: string;
+  category?: string;
+  archived: boolean;
+  limit: number;
+  /** The last row of the previous page: its SKU in lower case, and id. */
+  after?: Keyset;
+};
+
+/**
+ * One page of the products whose SKU starts with a prefix, in SKU order (lower
+ * case, byte order; then id, as archived SKUs may repeat), read as a range of
+ * products_sku_order_idx.
+ */
+export async function listProductsBySkuPrefix(sql: Sql, f: SkuPrefixFilter): Promise<ProductListRow[]> {
+  const a = f.after;
+  const byCategory =
+    f.category === undefined
+      ? sql`true`
+      : sql`p.category_id = (SELECT id FROM categories WHERE lower(name) = lower(${f.category}))`;
+  const archived = f.archived ? sql`p.archived_at IS NOT NULL` : sql`p.archived_at IS NULL`;
+  const after = a ? sql`(lower(p.sku) COLLATE "C", p.id) > (${a.key}, ${a.id})` : sql`true`;
+  return sql<ProductListRow[]>`
+    SELECT ${listingColumns(sql)}
+    FROM (
+      SELECT * FROM products p
+      WHERE lower(p.sku) COLLATE "C" >= ${f.from} AND lower(p.sku) COLLATE "C" < ${f.to}
+        AND ${after} AND ${archived} AND ${byCategory}
+      ORDER BY lower(p.sku) COLLATE "C", p.id
+      LIMIT ${f.limit + 1}
+    ) p
+    JOIN categories c ON c.id = p.category_id
+    ORDER BY lower(p.sku) COLLATE "C", p.id`;
+}

@@ -1,7 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { MAX_CURSOR_LENGTH } from '../http/cursor.ts';
 import { nameDescription, namePattern } from '../http/name-pattern.ts';
-import { MAX_CATEGORY_NAME, nameFilter, name, text, textUpTo } from '../http/text.ts';
+import { codePoints, MAX_CATEGORY_NAME, nameFilter, name, text, textUpTo } from '../http/text.ts';
 import {
   DEFAULT_CATEGORY,
   MAX_DESCRIPTION,
@@ -15,9 +15,15 @@ import {
   QUANTITY_MAX,
   QUANTITY_MESSAGES,
   QUANTITY_MIN,
+  normalizeSearchText,
+  SEARCH_MAX_LENGTH,
+  SEARCH_MAX_WORDS,
+  SEARCH_MIN_RUN,
+  searchTextProblem,
   SKU_MAX_LENGTH,
   SKU_MESSAGE,
   SKU_PATTERN,
+  SKU_PREFIX_PATTERN,
   SORTS,
 } from './model.ts';
 
@@ -90,10 +96,31 @@ export const ProductListQuery = z.object({
     .optional()
     .openapi({ description: 'Category name, case-insensitive (e.g. Electronics)' }),
   sku: text().max(SKU_MAX_LENGTH).optional().openapi({ description: 'Exact SKU, case-insensitive (e.g. ELEC-WL-MOUSE)' }),
-  sort: z
-    .enum(SORTS)
-    .default('name')
-    .openapi({ description: 'Sort key; a leading "-" sorts descending. Ties are broken by id.' }),
+  q: text()
+    .refine((s) => codePoints(s) <= SEARCH_MAX_LENGTH, `must be at most ${SEARCH_MAX_LENGTH} characters`)
+    .transform(normalizeSearchText)
+    .superRefine((s, ctx) => {
+      const problem = searchTextProblem(s);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .optional()
+    .openapi({
+      maxLength: SEARCH_MAX_LENGTH,
+      description:
+        'Search: products whose SKU contains the text, or whose name and description hold each of its words ' +
+        '(or words starting with them, or, for a misspelled word, similar words), case and accents aside. ' +
+        'Ordered by relevance: the exact SKU, SKUs starting with the text, then SKU and name matches, then ' +
+        `description-only matches. At least ${SEARCH_MIN_RUN} letters or digits in a row, at most ${SEARCH_MAX_WORDS} words. ` +
+        'Not with `sku`, `sku_prefix` or `sort`. Example: `wireless mouse`.',
+    }),
+  sku_prefix: z.string().regex(SKU_PREFIX_PATTERN, `must be the start of a SKU: ${SKU_MESSAGE}`).optional().openapi({
+    description:
+      'Products whose SKU starts with this, case-insensitively, in SKU order (e.g. ELEC-WL). Not with `sku`, `q` or `sort`.',
+  }),
+  sort: z.enum(SORTS).optional().openapi({
+    default: 'name',
+    description: 'Sort key; a leading "-" sorts descending. Ties are broken by id. Searches have their own order.',
+  }),
   limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ description: 'Page size' }),
   cursor: z
     .string()
@@ -121,9 +148,24 @@ export const ProductPatchSchema = z
   })
   .openapi('ProductPatch', { description: 'A JSON merge patch: fields present are changed, `description: null` clears it' });
 
+/** Which of sku, q, sku_prefix and sort a listing may combine: one way of choosing products, one order. */
+const EXCLUSIVE: [string, string][] = [
+  ['q', 'sku'],
+  ['q', 'sku_prefix'],
+  ['sku_prefix', 'sku'],
+  ['q', 'sort'],
+  ['sku_prefix', 'sort'],
+];
+
 export const ProductListQueryWithArchive = ProductListQuery.extend({
   archived: z
     .enum(['true', 'false'])
     .default('false')
     .openapi({ description: 'true lists archived products instead of active ones' }),
+}).superRefine((query, ctx) => {
+  for (const [a, b] of EXCLUSIVE) {
+    if (query[a as keyof typeof query] !== undefined && query[b as keyof typeof query] !== undefined) {
+      ctx.addIssue({ code: 'custom', path: [a], message: `cannot be combined with ${b}` });
+    }
+  }
 });
