@@ -147,24 +147,6 @@ CREATE OR REPLACE FUNCTION public.quote_lexeme(word text)
  IMMUTABLE PARALLEL SAFE STRICT
 RETURN ((''''::text || replace(replace(word, '\'::text, '\\'::text), ''''::text, ''''''::text)) || ''''::text);
 
-CREATE OR REPLACE FUNCTION public.product_search_query(search text)
- RETURNS tsquery
- LANGUAGE sql
- STABLE PARALLEL SAFE STRICT
-BEGIN ATOMIC
- SELECT (string_agg((((('('::text || q.lexeme) || ':*'::text) || COALESCE(( SELECT string_agg((' | '::text || quote_lexeme(s.word)), ''::text ORDER BY s.word) AS string_agg
-            FROM search_words s
-           WHERE ((w.word ~ '^[[:alpha:]]{3,}$'::text) AND (s.word % w.word) AND (levenshtein_less_equal(s.word, w.word, 2) <=
-                 CASE
-                     WHEN (char_length(w.word) >= 6) THEN 2
-                     ELSE 1
-                 END) AND (s.word <> w.word))), ''::text)) || ')'::text), ' & '::text ORDER BY w.word))::tsquery AS string_agg
-    FROM ( SELECT DISTINCT t.token AS word
-            FROM ts_parse('default'::text, search_text(product_search_query.search)) t(tokid, token)
-           WHERE ((t.tokid <> ALL (ARRAY[12, 13, 14, 15, 16, 17, 23])) AND (char_length(t.token) > 1))) w,
-     LATERAL ( SELECT quote_lexeme(w.word) AS lexeme) q;
-END;
-
 CREATE TABLE categories (
   id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
   name text NOT NULL,
@@ -249,18 +231,37 @@ CREATE TABLE stock_movements (
   CONSTRAINT stock_movements_reason_known CHECK ((reason = ANY (ARRAY['received'::text, 'sold'::text, 'returned'::text, 'damaged'::text, 'count_correction'::text, 'initial'::text])))
 );
 
+CREATE OR REPLACE FUNCTION public.product_search_query(search text)
+ RETURNS tsquery
+ LANGUAGE sql
+ STABLE PARALLEL SAFE STRICT
+BEGIN ATOMIC
+ SELECT (string_agg((((('('::text || q.lexeme) || ':*'::text) || COALESCE(( SELECT string_agg((' | '::text || quote_lexeme(s.word)), ''::text ORDER BY s.word) AS string_agg
+            FROM search_words s
+           WHERE ((w.word ~ '^[[:alpha:]]{3,}$'::text) AND (s.word % w.word) AND (levenshtein_less_equal(s.word, w.word, 2) <=
+                 CASE
+                     WHEN (char_length(w.word) >= 6) THEN 2
+                     ELSE 1
+                 END) AND (s.word <> w.word))), ''::text)) || ')'::text), ' & '::text ORDER BY w.word))::tsquery AS string_agg
+    FROM ( SELECT DISTINCT t.token AS word
+            FROM ts_parse('default'::text, search_text(product_search_query.search)) t(tokid, token)
+           WHERE ((t.tokid <> ALL (ARRAY[12, 13, 14, 15, 16, 17, 23])) AND (char_length(t.token) > 1))) w,
+     LATERAL ( SELECT quote_lexeme(w.word) AS lexeme) q;
+END;
+
 CREATE UNIQUE INDEX categories_name_key ON public.categories USING btree (lower(name));
 CREATE INDEX idempotency_keys_expires_at_idx ON public.idempotency_keys USING btree (expires_at);
 CREATE INDEX products_archived_idx ON public.products USING btree (archived_at, id) WHERE (archived_at IS NOT NULL);
 CREATE INDEX products_category_created_at_idx ON public.products USING btree (category_id, created_at, id) WHERE (archived_at IS NULL);
 CREATE INDEX products_category_name_idx ON public.products USING btree (category_id, lower(name)) WHERE (archived_at IS NULL);
 CREATE INDEX products_category_price_idx ON public.products USING btree (category_id, price, id) WHERE (archived_at IS NULL);
+CREATE INDEX products_category_sku_order_idx ON public.products USING btree (category_id, lower(sku) COLLATE "C", id) WHERE (archived_at IS NULL);
 CREATE INDEX products_created_at_idx ON public.products USING btree (created_at, id) WHERE (archived_at IS NULL);
 CREATE UNIQUE INDEX products_name_key ON public.products USING btree (lower(name)) WHERE (archived_at IS NULL);
 CREATE INDEX products_price_idx ON public.products USING btree (price, id) WHERE (archived_at IS NULL);
 CREATE INDEX products_search_idx ON public.products USING gin (product_search_vector(name, description));
 CREATE UNIQUE INDEX products_sku_key ON public.products USING btree (lower(sku)) WHERE (archived_at IS NULL);
-CREATE INDEX products_sku_order_idx ON public.products USING btree (lower(sku) COLLATE "C", id);
+CREATE INDEX products_sku_order_idx ON public.products USING btree (lower(sku) COLLATE "C", id) WHERE (archived_at IS NULL);
 CREATE INDEX products_sku_trigram_idx ON public.products USING gin (lower(sku) gin_trgm_ops);
 CREATE INDEX rate_limit_counters_window_start_idx ON public.rate_limit_counters USING btree (window_start);
 CREATE INDEX search_words_trigram_idx ON public.search_words USING gin (word gin_trgm_ops);
@@ -287,3 +288,4 @@ CREATE TRIGGER stock_movements_no_truncate BEFORE TRUNCATE ON public.stock_movem
 --   20261130000005
 --   20261130000006
 --   20261130000007
+--   20261130000008

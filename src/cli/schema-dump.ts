@@ -23,13 +23,18 @@ export async function dumpSchema(url: string): Promise<string> {
     for (const e of extensions) out.push(`CREATE EXTENSION IF NOT EXISTS ${e.name};`);
     if (extensions.length) out.push('');
 
-    const functions = await sql<{ def: string }[]>`
-      SELECT pg_get_functiondef(p.oid) AS def
+    // In the order they were created, so that each comes after the functions its body uses. A
+    // function whose SQL-standard body reads a table comes after the tables; the others before
+    // them, as CHECK constraints and defaults may call them.
+    const functions = await sql<{ def: string; readsTables: boolean }[]>`
+      SELECT pg_get_functiondef(p.oid) AS def,
+             EXISTS (SELECT 1 FROM pg_depend d
+                     WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.refclassid = 'pg_class'::regclass) AS "readsTables"
       FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
       WHERE n.nspname = 'public'
         AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
-      ORDER BY p.oid`; // in the order they were created, so that each comes after the functions its body uses
-    for (const f of functions) out.push(`${f.def.trim()};`, '');
+      ORDER BY p.oid`;
+    for (const f of functions.filter((f) => !f.readsTables)) out.push(`${f.def.trim()};`, '');
 
     const tables = await sql<{ oid: number; name: string; unlogged: boolean }[]>`
       SELECT c.oid::int AS oid, c.relname AS name, c.relpersistence = 'u' AS unlogged
@@ -51,6 +56,7 @@ export async function dumpSchema(url: string): Promise<string> {
       const body = [...columns, ...constraints].map((r) => `  ${r.line}`).join(',\n');
       out.push(`CREATE ${t.unlogged ? 'UNLOGGED ' : ''}TABLE ${t.name} (\n${body}\n);`, '');
     }
+    for (const f of functions.filter((f) => f.readsTables)) out.push(`${f.def.trim()};`, '');
 
     const indexes = await sql<{ def: string }[]>`
       SELECT pg_get_indexdef(i.indexrelid) AS def

@@ -194,7 +194,7 @@ describe('products', () => {
     expect(all.products_name_key).toEqual({ unique: true, keys: ['lower(name)'], predicate: ACTIVE, method: 'btree' });
   });
 
-  test('has exactly the listing and search indexes: per sort key, one unfiltered and one led by category_id, partial on active rows; for search, over all rows', async () => {
+  test('has exactly the listing and search indexes: per sort key, one unfiltered and one led by category_id, partial on active rows; for SKU and word search, over all rows', async () => {
     const btree = (keys: string[], predicate: string | null = ACTIVE, unique = false): Index => ({
       unique,
       keys,
@@ -211,13 +211,16 @@ describe('products', () => {
       products_created_at_idx: btree(['created_at', 'id']),
       products_category_created_at_idx: btree(['category_id', 'created_at', 'id']),
       products_archived_idx: btree(['archived_at', 'id'], 'archived_at IS NOT NULL'),
-      products_sku_order_idx: btree(['lower(sku)', 'id'], null),
+      products_sku_order_idx: btree(['lower(sku)', 'id']),
+      products_category_sku_order_idx: btree(['category_id', 'lower(sku)', 'id']),
       products_sku_trigram_idx: { unique: false, keys: ['lower(sku)'], predicate: null, method: 'gin' },
       products_search_idx: { unique: false, keys: ['product_search_vector(name, description)'], predicate: null, method: 'gin' },
     });
     // Byte order, whatever the database's collation: a prefix is then a range of the index.
-    const [order] = await t.sql<{ def: string }[]>`SELECT pg_get_indexdef('public.products_sku_order_idx'::regclass) AS def`;
-    expect(order!.def).toContain('(lower(sku) COLLATE "C", id)');
+    for (const index of ['products_sku_order_idx', 'products_category_sku_order_idx']) {
+      const [order] = await t.sql<{ def: string }[]>`SELECT pg_get_indexdef(${index}::regclass) AS def`;
+      expect(order!.def).toContain('lower(sku) COLLATE "C", id)');
+    }
   });
 
   test('each sort key has one index per listing that ends in id unless the key is unique', async () => {

@@ -9,22 +9,26 @@
  * parameters and as the generic plan a prepared statement may settle on.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { createPool, type Pool } from '../../src/db.ts';
 import { listProducts, type ProductFilter, type ProductListRow } from '../../src/products/queries.ts';
 import type { ProductSort } from '../../src/products/model.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import {
+  type Captured,
+  capturingPool,
+  customPlan as customPlanOf,
+  genericPlan as genericPlanOf,
+  nodesOf,
+  type PlanNode,
+  planShape,
+} from '../support/plans.ts';
 
 const CATEGORIES = 50;
 const PRODUCTS_PER_CATEGORY = 400;
 const PAGE = 20;
 
 let t: TestDatabase;
-/** A pool like the service's whose `debug` hook records every statement it sends. */
-let capturing: Pool;
-let recording: Captured[] | undefined;
-
-/** A statement as postgres.js sent it: text with $n placeholders, parameter values and type oids (0: server infers). */
-type Captured = { query: string; parameters: unknown[]; types: number[] };
+/** A pool like the service's that records every statement it sends. */
+let capturing: ReturnType<typeof capturingPool>;
 
 beforeAll(async () => {
   t = await createTestDatabase();
@@ -54,59 +58,22 @@ beforeAll(async () => {
   await t.admin`ANALYZE categories`;
   await t.admin`ANALYZE products`;
 
-  capturing = createPool({ databaseUrl: t.url, poolMax: 1 }, 'inventory-explain');
-  capturing.options.debug = (_connection: number, query: string, parameters: unknown[], types: number[]) => {
-    recording?.push({ query, parameters: [...parameters], types: [...types] });
-  };
+  capturing = capturingPool(t.url);
 });
 
 afterAll(async () => {
-  await capturing?.end({ timeout: 5 });
+  await capturing?.pool.end({ timeout: 5 });
   await t?.drop();
 });
 
-/** Runs listProducts in a transaction on the capturing pool; returns its rows and the statement it sent. */
+/** Runs listProducts on the capturing pool; returns its rows and the statement it sent. */
 async function captureListing(filter: ProductFilter) {
-  recording = [];
-  try {
-    const rows = await capturing.begin((tx) => listProducts(tx, filter));
-    const statements = recording.filter((s) => /\bFROM products\b/.test(s.query));
-    expect(statements.length, 'listProducts sends one statement').toBe(1);
-    return { rows: rows as ProductListRow[], statement: statements[0]! };
-  } finally {
-    recording = undefined;
-  }
+  const { result, statement } = await capturing.capture((sql) => listProducts(sql, filter), /\bFROM products\b/);
+  return { rows: result as ProductListRow[], statement };
 }
 
-type PlanNode = {
-  'Node Type': string;
-  'Relation Name'?: string;
-  'Index Name'?: string;
-  'Scan Direction'?: string;
-  'Index Cond'?: string;
-  Filter?: string;
-  Plans?: PlanNode[];
-};
-
-function nodesOf(plan: PlanNode): PlanNode[] {
-  return [plan, ...(plan.Plans ?? []).flatMap(nodesOf)];
-}
-
-/** The planner's own plan for the captured statement, planned with its captured parameters. */
-async function customPlan(statement: Captured): Promise<PlanNode> {
-  const parameters = statement.parameters.map((p, i) => (statement.types[i] ? t.sql.typed(p as never, statement.types[i]!) : p));
-  const [row] = await t.sql.unsafe(`EXPLAIN (FORMAT JSON) ${statement.query}`, parameters as never[]);
-  return (row!['QUERY PLAN'] as [{ Plan: PlanNode }])[0].Plan;
-}
-
-/**
- * The plan for any parameters: postgres.js prepares its statements, and after
- * five runs PostgreSQL may keep such a generic plan for good.
- */
-async function genericPlan(statement: Captured): Promise<PlanNode> {
-  const [row] = await t.sql.unsafe(`EXPLAIN (GENERIC_PLAN, FORMAT JSON) ${statement.query}`);
-  return (row!['QUERY PLAN'] as [{ Plan: PlanNode }])[0].Plan;
-}
+const customPlan = (statement: Captured) => customPlanOf(t.sql, statement);
+const genericPlan = (statement: Captured) => genericPlanOf(t.sql, statement);
 
 /**
  * Asserts the plan cuts the page from products through `index` only, in the
@@ -116,11 +83,7 @@ async function genericPlan(statement: Captured): Promise<PlanNode> {
  */
 function expectIndexOrderedPlan(plan: PlanNode, index: string, sort: ProductSort, page: string) {
   const nodes = nodesOf(plan);
-  const shape = nodes.map(
-    (n) =>
-      `${n['Node Type']}${n['Relation Name'] ? ` on ${n['Relation Name']}` : ''}${n['Index Name'] ? ` using ${n['Index Name']}` : ''}`,
-  );
-  const where = `plan: ${shape.join(' > ')}`;
+  const where = `plan: ${planShape(plan)}`;
   const limit = nodes.find((n) => n['Node Type'] === 'Limit');
   expect(limit, where).toBeDefined();
   const cut = nodesOf(limit!);
