@@ -279,7 +279,8 @@ const containing = (text: string) => `%${text.replace(/[\\%_]/g, '\\$&')}%`;
  * id) visit every match once. Adding products does not move an existing
  * match: new words only widen a query with words no existing product holds.
  *
- * The candidates come from the indexes (products_sku_trigram_idx,
+ * The full-text query is built once, first (the LATERAL subquery depends on
+ * it), then the candidates come from the indexes (products_sku_trigram_idx,
  * products_search_idx); only they are ranked (OFFSET 0 keeps the rank computed
  * once per candidate), and only the page is joined to categories.
  */
@@ -290,29 +291,29 @@ export async function searchProducts(sql: Sql, f: ProductSearch): Promise<Produc
       ? sql`true`
       : sql`p.category_id = (SELECT id FROM categories WHERE lower(name) = lower(${f.category}))`;
   const archived = f.archived ? sql`p.archived_at IS NOT NULL` : sql`p.archived_at IS NULL`;
-  const after = a ? sql`(p.rank < ${a.key}::float8 OR (p.rank = ${a.key}::float8 AND p.id > ${a.id}))` : sql`true`;
+  const after = a ? sql`(m.rank < ${a.key}::float8 OR (m.rank = ${a.key}::float8 AND m.id > ${a.id}))` : sql`true`;
   return sql<ProductSearchRow[]>`
-    WITH query AS (SELECT product_search_query(${f.text}) AS q)
+    WITH query AS MATERIALIZED (SELECT product_search_query(${f.text}) AS q, search_text(${f.text}) AS text)
     SELECT ${listingColumns(sql)}, p.rank
     FROM (
-      SELECT * FROM (
+      SELECT m.* FROM query, LATERAL (
         SELECT p.*,
           CASE
             WHEN lower(p.sku) = ${f.sku} THEN 8
             WHEN starts_with(lower(p.sku), ${f.sku}) THEN 6 + similarity(lower(p.sku), ${f.sku})::float8
             WHEN strpos(lower(p.sku), ${f.sku}) > 0 THEN 4 + word_similarity(${f.sku}, lower(p.sku))::float8
             WHEN to_tsvector('simple', search_text(p.name)) @@ query.q
-              THEN 4 + word_similarity(search_text(${f.text}), search_text(p.name))::float8
-            ELSE 2 + word_similarity(search_text(${f.text}), search_text(p.description))::float8
+              THEN 4 + word_similarity(query.text, search_text(p.name))::float8
+            ELSE 2 + word_similarity(query.text, search_text(p.description))::float8
           END AS rank
-        FROM products p, query
+        FROM products p
         WHERE ${archived} AND ${byCategory}
           AND (lower(p.sku) LIKE ${f.sku === null ? null : containing(f.sku)}
                OR product_search_vector(p.name, p.description) @@ query.q)
         OFFSET 0
-      ) p
+      ) m
       WHERE ${after}
-      ORDER BY p.rank DESC, p.id
+      ORDER BY m.rank DESC, m.id
       LIMIT ${f.limit + 1}
     ) p
     JOIN categories c ON c.id = p.category_id
