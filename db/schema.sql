@@ -30,21 +30,8 @@ CREATE OR REPLACE FUNCTION public.products_quantity_in_ledger()
  RETURNS trigger
  LANGUAGE plpgsql
 AS $function$
-DECLARE
-  current integer;
-  ledger integer;
 BEGIN
-  SELECT p.quantity,
-         coalesce((SELECT m.quantity_after FROM stock_movements m
-                   WHERE m.product_id = p.id ORDER BY m.id DESC LIMIT 1), 0)
-    INTO current, ledger
-  FROM products p WHERE p.id = NEW.id;
-  IF FOUND AND current <> ledger THEN
-    RAISE EXCEPTION 'product %: quantity % is not explained by the stock ledger, whose latest movement leaves %',
-                    NEW.id, current, ledger
-      USING ERRCODE = '23L02',
-            HINT = 'change a quantity only together with a stock movement whose quantity_after is the new quantity';
-  END IF;
+  PERFORM products_check_quantity(NEW.id);
   RETURN NULL;
 END;
 $function$;
@@ -55,28 +42,29 @@ CREATE OR REPLACE FUNCTION public.stock_movements_follow_ledger()
 AS $function$
 DECLARE
   previous integer;
-  current integer;
-  ledger integer;
+  latest integer;
+  level_on_hand integer;
 BEGIN
   SELECT coalesce((SELECT m.quantity_after FROM stock_movements m
-                   WHERE m.product_id = p.id AND m.id < NEW.id ORDER BY m.id DESC LIMIT 1), 0),
-         p.quantity,
+                   WHERE m.product_id = NEW.product_id AND m.location_id = NEW.location_id AND m.id < NEW.id
+                   ORDER BY m.id DESC LIMIT 1), 0),
          (SELECT m.quantity_after FROM stock_movements m
-          WHERE m.product_id = p.id ORDER BY m.id DESC LIMIT 1)
-    INTO previous, current, ledger
-  FROM products p WHERE p.id = NEW.product_id;
+          WHERE m.product_id = NEW.product_id AND m.location_id = NEW.location_id
+          ORDER BY m.id DESC LIMIT 1),
+         (SELECT l.on_hand FROM stock_levels l WHERE l.product_id = NEW.product_id AND l.location_id = NEW.location_id)
+    INTO previous, latest, level_on_hand;
   IF previous::bigint + NEW.delta <> NEW.quantity_after THEN
-    RAISE EXCEPTION 'stock movement % of product %: quantity_after % is not the previous % plus delta %',
-                    NEW.id, NEW.product_id, NEW.quantity_after, previous, NEW.delta
+    RAISE EXCEPTION 'stock movement % of product % at location %: quantity_after % is not the previous % plus delta %',
+                    NEW.id, NEW.product_id, NEW.location_id, NEW.quantity_after, previous, NEW.delta
       USING ERRCODE = '23L02',
-            HINT = 'quantity_after is the product''s quantity after this movement: the previous movement''s quantity_after (0 for the first) plus delta';
+            HINT = 'quantity_after is the level''s on hand after this movement: the previous movement''s quantity_after at the same location (0 for the first) plus delta';
   END IF;
-  IF current <> ledger THEN
-    RAISE EXCEPTION 'product %: quantity % is not explained by the stock ledger, whose latest movement leaves %',
-                    NEW.product_id, current, ledger
-      USING ERRCODE = '23L02',
-            HINT = 'record a movement only together with the quantity change it explains, in the same transaction';
+  IF level_on_hand IS DISTINCT FROM latest THEN
+    RAISE EXCEPTION 'product % at location %: on hand % is not explained by the stock ledger, whose latest movement leaves %',
+                    NEW.product_id, NEW.location_id, level_on_hand, latest
+      USING ERRCODE = '23L02';
   END IF;
+  PERFORM products_check_quantity(NEW.product_id);
   RETURN NULL;
 END;
 $function$;
@@ -147,6 +135,274 @@ CREATE OR REPLACE FUNCTION public.quote_lexeme(word text)
  IMMUTABLE PARALLEL SAFE STRICT
 RETURN ((''''::text || replace(replace(word, '\'::text, '\\'::text), ''''::text, ''''''::text)) || ''''::text);
 
+CREATE OR REPLACE FUNCTION public.locations_set_updated_at()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  NEW.updated_at := now();
+  RETURN NEW;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION public.stock_movements_set_level()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  INSERT INTO stock_levels AS l (product_id, location_id, on_hand)
+  VALUES (NEW.product_id, NEW.location_id, NEW.quantity_after)
+  ON CONFLICT (product_id, location_id) DO UPDATE SET on_hand = EXCLUDED.on_hand, updated_at = now();
+  RETURN NULL;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION public.products_check_quantity(product bigint)
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  current integer;
+  total bigint;
+BEGIN
+  SELECT p.quantity, (SELECT coalesce(sum(l.on_hand), 0) FROM stock_levels l WHERE l.product_id = p.id)
+    INTO current, total
+  FROM products p WHERE p.id = product;
+  IF FOUND AND current <> total THEN
+    RAISE EXCEPTION 'product %: quantity % is not explained by the stock ledger, whose levels hold % in all',
+                    product, current, total
+      USING ERRCODE = '23L02',
+            HINT = 'change stock through stock_adjust (or a stock movement), which keeps quantity, levels and ledger together';
+  END IF;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION public.stock_levels_in_ledger()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  current integer;
+  latest integer;
+BEGIN
+  SELECT l.on_hand,
+         coalesce((SELECT m.quantity_after FROM stock_movements m
+                   WHERE m.product_id = l.product_id AND m.location_id = l.location_id
+                   ORDER BY m.id DESC LIMIT 1), 0)
+    INTO current, latest
+  FROM stock_levels l WHERE l.product_id = NEW.product_id AND l.location_id = NEW.location_id;
+  IF FOUND AND current <> latest THEN
+    RAISE EXCEPTION 'product % at location %: on hand % is not explained by the stock ledger, whose latest movement leaves %',
+                    NEW.product_id, NEW.location_id, current, latest
+      USING ERRCODE = '23L02',
+            HINT = 'change stock through stock_adjust (or a stock movement), which keeps quantity, levels and ledger together';
+  END IF;
+  RETURN NULL;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION public.stock_lock_level(product bigint, location bigint)
+ RETURNS stock_levels
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  level stock_levels;
+BEGIN
+  PERFORM 1 FROM products WHERE id = product AND archived_at IS NULL FOR NO KEY UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'no product with id %', product USING ERRCODE = 'IV001';
+  END IF;
+  -- FOR SHARE: an archive (which takes FOR UPDATE) waits for this transaction, then sees its stock.
+  PERFORM 1 FROM locations WHERE id = location AND archived_at IS NULL FOR SHARE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'no location with id %', location USING ERRCODE = 'IV002';
+  END IF;
+  INSERT INTO stock_levels (product_id, location_id) VALUES (product, location) ON CONFLICT DO NOTHING;
+  SELECT * INTO level FROM stock_levels WHERE product_id = product AND location_id = location FOR UPDATE;
+  RETURN level;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION public.stock_adjust(product bigint, location bigint, delta integer, reason text, note text DEFAULT NULL::text, reference text DEFAULT NULL::text, expected_on_hand integer DEFAULT NULL::integer, reservation bigint DEFAULT NULL::bigint)
+ RETURNS stock_movements
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  level stock_levels;
+  reserved integer;
+  movement stock_movements;
+BEGIN
+  level := stock_lock_level(product, location);
+  IF expected_on_hand IS NOT NULL AND level.on_hand <> expected_on_hand THEN
+    RAISE EXCEPTION 'product % at location %: on hand is %, not the expected %', product, location, level.on_hand, expected_on_hand
+      USING ERRCODE = 'IV004', DETAIL = level.on_hand::text;
+  END IF;
+  IF delta < 0 THEN
+    reserved := stock_reserved(product, location);
+    IF level.on_hand::bigint + delta < reserved THEN
+      RAISE EXCEPTION 'product % at location %: % available (% on hand, % reserved), % asked',
+                      product, location, greatest(level.on_hand - reserved, 0), level.on_hand, reserved, -delta
+        USING ERRCODE = 'IV003', DETAIL = greatest(level.on_hand - reserved, 0)::text;
+    END IF;
+  END IF;
+  UPDATE products SET quantity = quantity + delta WHERE id = product;
+  INSERT INTO stock_movements (product_id, location_id, delta, reason, note, reference, reservation_id, quantity_after)
+  VALUES (product, location, delta, reason, note, reference, reservation, level.on_hand + delta)
+  RETURNING * INTO movement;
+  RETURN movement;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION public.stock_transfer(product bigint, from_location bigint, to_location bigint, quantity integer, note text DEFAULT NULL::text)
+ RETURNS transfers
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  source stock_levels;
+  target stock_levels;
+  reserved integer;
+  transfer transfers;
+BEGIN
+  IF from_location = to_location THEN
+    RAISE EXCEPTION 'a transfer needs two locations' USING ERRCODE = '23514';
+  END IF;
+  -- Levels in location id order.
+  IF from_location < to_location THEN
+    source := stock_lock_level(product, from_location);
+    target := stock_lock_level(product, to_location);
+  ELSE
+    target := stock_lock_level(product, to_location);
+    source := stock_lock_level(product, from_location);
+  END IF;
+  reserved := stock_reserved(product, from_location);
+  IF source.on_hand::bigint - quantity < reserved THEN
+    RAISE EXCEPTION 'product % at location %: % available (% on hand, % reserved), % asked',
+                    product, from_location, greatest(source.on_hand - reserved, 0), source.on_hand, reserved, quantity
+      USING ERRCODE = 'IV003', DETAIL = greatest(source.on_hand - reserved, 0)::text;
+  END IF;
+  INSERT INTO transfers (product_id, from_location_id, to_location_id, quantity, note)
+  VALUES (product, from_location, to_location, quantity, note)
+  RETURNING * INTO transfer;
+  INSERT INTO stock_movements (product_id, location_id, delta, reason, note, transfer_id, quantity_after)
+  VALUES (product, from_location, -quantity, 'transfer_out', note, transfer.id, source.on_hand - quantity),
+         (product, to_location, quantity, 'transfer_in', note, transfer.id, target.on_hand + quantity);
+  RETURN transfer;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION public.stock_reserve(product bigint, location bigint, quantity integer, expires_at timestamp with time zone, reference text DEFAULT NULL::text)
+ RETURNS reservations
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  level stock_levels;
+  reserved integer;
+  reservation reservations;
+BEGIN
+  IF expires_at <= now() THEN
+    RAISE EXCEPTION 'a reservation must expire in the future' USING ERRCODE = '22023';
+  END IF;
+  level := stock_lock_level(product, location);
+  -- Close what has expired, lazily: it no longer counts in any case.
+  UPDATE reservations r SET state = 'expired', closed_at = r.expires_at
+  WHERE r.product_id = product AND r.location_id = location AND r.state = 'open' AND r.expires_at <= now();
+  reserved := stock_reserved(product, location);
+  IF level.on_hand::bigint - reserved < quantity THEN
+    RAISE EXCEPTION 'product % at location %: % available (% on hand, % reserved), % asked',
+                    product, location, greatest(level.on_hand - reserved, 0), level.on_hand, reserved, quantity
+      USING ERRCODE = 'IV003', DETAIL = greatest(level.on_hand - reserved, 0)::text;
+  END IF;
+  INSERT INTO reservations (product_id, location_id, quantity, expires_at, reference)
+  VALUES (product, location, quantity, expires_at, reference)
+  RETURNING * INTO reservation;
+  RETURN reservation;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION public.stock_open_reservation(reservation bigint)
+ RETURNS reservations
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  r reservations;
+BEGIN
+  SELECT * INTO r FROM reservations WHERE id = reservation FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'no reservation with id %', reservation USING ERRCODE = 'IV005';
+  END IF;
+  IF r.state = 'open' AND r.expires_at <= now() THEN
+    UPDATE reservations SET state = 'expired', closed_at = r.expires_at WHERE id = reservation RETURNING * INTO r;
+  END IF;
+  IF r.state <> 'open' THEN
+    RAISE EXCEPTION 'reservation % is %', reservation, r.state USING ERRCODE = 'IV006', DETAIL = r.state;
+  END IF;
+  RETURN r;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION public.stock_release(reservation bigint)
+ RETURNS reservations
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  r reservations;
+BEGIN
+  r := stock_open_reservation(reservation);
+  UPDATE reservations SET state = 'released', closed_at = now() WHERE id = reservation RETURNING * INTO r;
+  RETURN r;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION public.stock_fulfil(reservation bigint, note text DEFAULT NULL::text)
+ RETURNS stock_movements
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  r reservations;
+  level stock_levels;
+  movement stock_movements;
+BEGIN
+  SELECT * INTO r FROM reservations WHERE id = reservation;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'no reservation with id %', reservation USING ERRCODE = 'IV005';
+  END IF;
+  -- Product and level first, as every stock change locks them; then the reservation.
+  level := stock_lock_level(r.product_id, r.location_id);
+  r := stock_open_reservation(reservation);
+  UPDATE reservations SET state = 'fulfilled', closed_at = now() WHERE id = reservation;
+  UPDATE products SET quantity = quantity - r.quantity WHERE id = r.product_id;
+  INSERT INTO stock_movements (product_id, location_id, delta, reason, note, reference, reservation_id, quantity_after)
+  VALUES (r.product_id, r.location_id, -r.quantity, 'sold', note, r.reference, r.id, level.on_hand - r.quantity)
+  RETURNING * INTO movement;
+  RETURN movement;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION public.location_archive(location bigint)
+ RETURNS locations
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  l locations;
+BEGIN
+  SELECT * INTO l FROM locations WHERE id = location AND archived_at IS NULL FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'no location with id %', location USING ERRCODE = 'IV002';
+  END IF;
+  IF l.is_default THEN
+    RAISE EXCEPTION 'location % is the default location', location USING ERRCODE = 'IV007', DETAIL = 'default';
+  END IF;
+  IF EXISTS (SELECT 1 FROM stock_levels s WHERE s.location_id = location AND s.on_hand > 0) THEN
+    RAISE EXCEPTION 'location % holds stock', location USING ERRCODE = 'IV007', DETAIL = 'stock';
+  END IF;
+  IF EXISTS (SELECT 1 FROM reservations r WHERE r.location_id = location AND r.state = 'open' AND r.expires_at > now()) THEN
+    RAISE EXCEPTION 'location % has open reservations', location USING ERRCODE = 'IV007', DETAIL = 'reservations';
+  END IF;
+  UPDATE locations SET archived_at = now() WHERE id = location RETURNING * INTO l;
+  RETURN l;
+END;
+$function$;
+
 CREATE TABLE categories (
   id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
   name text NOT NULL,
@@ -172,6 +428,22 @@ CREATE TABLE idempotency_keys (
   client text NOT NULL DEFAULT ''::text,
   CONSTRAINT idempotency_keys_pkey PRIMARY KEY (client, method, path, key),
   CONSTRAINT idempotency_keys_key_length CHECK (((char_length(key) >= 1) AND (char_length(key) <= 255)))
+);
+
+CREATE TABLE locations (
+  id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+  code text NOT NULL,
+  name text NOT NULL,
+  is_default boolean NOT NULL DEFAULT false,
+  created_at timestamp with time zone NOT NULL DEFAULT now(),
+  updated_at timestamp with time zone NOT NULL DEFAULT now(),
+  archived_at timestamp with time zone,
+  CONSTRAINT locations_pkey PRIMARY KEY (id),
+  CONSTRAINT locations_code_format CHECK ((code ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$'::text)),
+  CONSTRAINT locations_default_active CHECK (((NOT is_default) OR (archived_at IS NULL))),
+  CONSTRAINT locations_name_length CHECK (((char_length(name) >= 1) AND (char_length(name) <= 100))),
+  CONSTRAINT locations_name_trimmed CHECK ((name !~ '^[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]$'::text)),
+  CONSTRAINT locations_name_visible CHECK (is_clean_name(name))
 );
 
 CREATE TABLE products (
@@ -205,6 +477,24 @@ CREATE UNLOGGED TABLE rate_limit_counters (
   CONSTRAINT rate_limit_counters_pkey PRIMARY KEY (client, window_start)
 );
 
+CREATE TABLE reservations (
+  id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+  product_id bigint NOT NULL,
+  location_id bigint NOT NULL,
+  quantity integer NOT NULL,
+  expires_at timestamp with time zone NOT NULL,
+  reference text,
+  state text NOT NULL DEFAULT 'open'::text,
+  created_at timestamp with time zone NOT NULL DEFAULT now(),
+  closed_at timestamp with time zone,
+  CONSTRAINT reservations_pkey PRIMARY KEY (id),
+  CONSTRAINT reservations_product_id_location_id_fkey FOREIGN KEY (product_id, location_id) REFERENCES stock_levels(product_id, location_id) ON DELETE RESTRICT,
+  CONSTRAINT reservations_closed_when_not_open CHECK (((state = 'open'::text) = (closed_at IS NULL))),
+  CONSTRAINT reservations_quantity_positive CHECK ((quantity > 0)),
+  CONSTRAINT reservations_reference_length CHECK (((char_length(reference) >= 1) AND (char_length(reference) <= 100))),
+  CONSTRAINT reservations_state_known CHECK ((state = ANY (ARRAY['open'::text, 'released'::text, 'fulfilled'::text, 'expired'::text])))
+);
+
 CREATE TABLE schema_migrations (
   version character varying NOT NULL,
   CONSTRAINT schema_migrations_pkey PRIMARY KEY (version)
@@ -215,6 +505,19 @@ CREATE TABLE search_words (
   CONSTRAINT search_words_pkey PRIMARY KEY (word)
 );
 
+CREATE TABLE stock_levels (
+  product_id bigint NOT NULL,
+  location_id bigint NOT NULL,
+  on_hand integer NOT NULL DEFAULT 0,
+  reorder_point integer,
+  updated_at timestamp with time zone NOT NULL DEFAULT now(),
+  CONSTRAINT stock_levels_pkey PRIMARY KEY (product_id, location_id),
+  CONSTRAINT stock_levels_location_id_fkey FOREIGN KEY (location_id) REFERENCES locations(id) ON DELETE RESTRICT,
+  CONSTRAINT stock_levels_product_id_fkey FOREIGN KEY (product_id) REFERENCES products(id) ON DELETE RESTRICT,
+  CONSTRAINT stock_levels_on_hand_nonnegative CHECK ((on_hand >= 0)),
+  CONSTRAINT stock_levels_reorder_point_nonnegative CHECK ((reorder_point >= 0))
+);
+
 CREATE TABLE stock_movements (
   id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
   product_id bigint NOT NULL,
@@ -223,12 +526,38 @@ CREATE TABLE stock_movements (
   note text,
   quantity_after integer NOT NULL,
   created_at timestamp with time zone NOT NULL DEFAULT now(),
+  location_id bigint NOT NULL DEFAULT 1,
+  transfer_id bigint,
+  reservation_id bigint,
+  reference text,
   CONSTRAINT stock_movements_pkey PRIMARY KEY (id),
+  CONSTRAINT stock_movements_location_id_fkey FOREIGN KEY (location_id) REFERENCES locations(id) ON DELETE RESTRICT,
   CONSTRAINT stock_movements_product_id_fkey FOREIGN KEY (product_id) REFERENCES products(id) ON DELETE RESTRICT,
+  CONSTRAINT stock_movements_reservation_id_fkey FOREIGN KEY (reservation_id) REFERENCES reservations(id) ON DELETE RESTRICT,
+  CONSTRAINT stock_movements_transfer_id_fkey FOREIGN KEY (transfer_id) REFERENCES transfers(id) ON DELETE RESTRICT,
   CONSTRAINT stock_movements_delta_nonzero CHECK ((delta <> 0)),
   CONSTRAINT stock_movements_note_length CHECK ((char_length(note) <= 500)),
   CONSTRAINT stock_movements_quantity_after_nonnegative CHECK ((quantity_after >= 0)),
-  CONSTRAINT stock_movements_reason_known CHECK ((reason = ANY (ARRAY['received'::text, 'sold'::text, 'returned'::text, 'damaged'::text, 'count_correction'::text, 'initial'::text])))
+  CONSTRAINT stock_movements_reason_known CHECK ((reason = ANY (ARRAY['received'::text, 'sold'::text, 'returned'::text, 'damaged'::text, 'count_correction'::text, 'initial'::text, 'transfer_out'::text, 'transfer_in'::text]))),
+  CONSTRAINT stock_movements_reference_length CHECK (((char_length(reference) >= 1) AND (char_length(reference) <= 100))),
+  CONSTRAINT stock_movements_transfer_reason CHECK (((transfer_id IS NOT NULL) = (reason = ANY (ARRAY['transfer_out'::text, 'transfer_in'::text]))))
+);
+
+CREATE TABLE transfers (
+  id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+  product_id bigint NOT NULL,
+  from_location_id bigint NOT NULL,
+  to_location_id bigint NOT NULL,
+  quantity integer NOT NULL,
+  note text,
+  created_at timestamp with time zone NOT NULL DEFAULT now(),
+  CONSTRAINT transfers_pkey PRIMARY KEY (id),
+  CONSTRAINT transfers_from_location_id_fkey FOREIGN KEY (from_location_id) REFERENCES locations(id) ON DELETE RESTRICT,
+  CONSTRAINT transfers_product_id_fkey FOREIGN KEY (product_id) REFERENCES products(id) ON DELETE RESTRICT,
+  CONSTRAINT transfers_to_location_id_fkey FOREIGN KEY (to_location_id) REFERENCES locations(id) ON DELETE RESTRICT,
+  CONSTRAINT transfers_note_length CHECK ((char_length(note) <= 500)),
+  CONSTRAINT transfers_quantity_positive CHECK ((quantity > 0)),
+  CONSTRAINT transfers_two_locations CHECK ((from_location_id <> to_location_id))
 );
 
 CREATE OR REPLACE FUNCTION public.product_search_query(search text)
@@ -249,8 +578,22 @@ BEGIN ATOMIC
      LATERAL ( SELECT quote_lexeme(w.word) AS lexeme) q;
 END;
 
+CREATE OR REPLACE FUNCTION public.stock_reserved(product bigint, location bigint)
+ RETURNS integer
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+RETURN (SELECT (COALESCE(sum(r.quantity), (0)::bigint))::integer AS "coalesce" FROM reservations r WHERE ((r.product_id = stock_reserved.product) AND (r.location_id = stock_reserved.location) AND (r.state = 'open'::text) AND (r.expires_at > now())));
+
+CREATE OR REPLACE FUNCTION public.default_location()
+ RETURNS bigint
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+RETURN (SELECT locations.id FROM locations WHERE locations.is_default);
+
 CREATE UNIQUE INDEX categories_name_key ON public.categories USING btree (lower(name));
 CREATE INDEX idempotency_keys_expires_at_idx ON public.idempotency_keys USING btree (expires_at);
+CREATE UNIQUE INDEX locations_code_key ON public.locations USING btree (lower(code));
+CREATE UNIQUE INDEX locations_one_default ON public.locations USING btree (is_default) WHERE is_default;
 CREATE INDEX products_archived_idx ON public.products USING btree (archived_at, id) WHERE (archived_at IS NOT NULL);
 CREATE INDEX products_category_created_at_idx ON public.products USING btree (category_id, created_at, id) WHERE (archived_at IS NULL);
 CREATE INDEX products_category_name_idx ON public.products USING btree (category_id, lower(name)) WHERE (archived_at IS NULL);
@@ -264,17 +607,25 @@ CREATE UNIQUE INDEX products_sku_key ON public.products USING btree (lower(sku))
 CREATE INDEX products_sku_order_idx ON public.products USING btree (lower(sku) COLLATE "C", id) WHERE (archived_at IS NULL);
 CREATE INDEX products_sku_trigram_idx ON public.products USING gin (lower(sku) gin_trgm_ops);
 CREATE INDEX rate_limit_counters_window_start_idx ON public.rate_limit_counters USING btree (window_start);
+CREATE INDEX reservations_open_idx ON public.reservations USING btree (product_id, location_id, expires_at) WHERE (state = 'open'::text);
+CREATE INDEX reservations_product_idx ON public.reservations USING btree (product_id, id);
+CREATE INDEX reservations_reference_idx ON public.reservations USING btree (reference, id) WHERE (reference IS NOT NULL);
 CREATE INDEX search_words_trigram_idx ON public.search_words USING gin (word gin_trgm_ops);
+CREATE INDEX stock_levels_location_idx ON public.stock_levels USING btree (location_id, product_id);
+CREATE INDEX stock_movements_level_idx ON public.stock_movements USING btree (product_id, location_id, id);
 CREATE INDEX stock_movements_product_idx ON public.stock_movements USING btree (product_id, id);
 
+CREATE TRIGGER locations_set_updated_at BEFORE UPDATE ON public.locations FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION locations_set_updated_at();
 CREATE CONSTRAINT TRIGGER products_quantity_in_ledger_insert AFTER INSERT ON public.products DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ((new.quantity <> 0)) EXECUTE FUNCTION products_quantity_in_ledger();
 CREATE CONSTRAINT TRIGGER products_quantity_in_ledger_update AFTER UPDATE ON public.products DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ((new.quantity <> old.quantity)) EXECUTE FUNCTION products_quantity_in_ledger();
 CREATE TRIGGER products_search_words_added AFTER INSERT ON public.products REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION search_words_added();
 CREATE TRIGGER products_search_words_changed AFTER UPDATE OF name, description ON public.products FOR EACH ROW WHEN (((old.name IS DISTINCT FROM new.name) OR (old.description IS DISTINCT FROM new.description))) EXECUTE FUNCTION search_words_changed();
 CREATE TRIGGER products_set_updated_at BEFORE UPDATE ON public.products FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION set_updated_at();
+CREATE CONSTRAINT TRIGGER stock_levels_in_ledger AFTER INSERT OR UPDATE OF on_hand ON public.stock_levels DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION stock_levels_in_ledger();
 CREATE TRIGGER stock_movements_append_only BEFORE DELETE OR UPDATE ON public.stock_movements FOR EACH ROW EXECUTE FUNCTION stock_movements_append_only();
 CREATE CONSTRAINT TRIGGER stock_movements_follow_ledger AFTER INSERT ON public.stock_movements DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION stock_movements_follow_ledger();
 CREATE TRIGGER stock_movements_no_truncate BEFORE TRUNCATE ON public.stock_movements FOR EACH STATEMENT EXECUTE FUNCTION stock_movements_append_only();
+CREATE TRIGGER stock_movements_set_level AFTER INSERT ON public.stock_movements FOR EACH ROW EXECUTE FUNCTION stock_movements_set_level();
 
 -- Applied migrations
 --   20261122000001
@@ -289,3 +640,5 @@ CREATE TRIGGER stock_movements_no_truncate BEFORE TRUNCATE ON public.stock_movem
 --   20261130000006
 --   20261130000007
 --   20261130000008
+--   20261130000009
+--   20261130000010
