@@ -201,6 +201,190 @@ BEGIN
 END;
 $function$;
 
+CREATE TABLE categories (
+  id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+  name text NOT NULL,
+  description text,
+  created_at timestamp with time zone NOT NULL DEFAULT now(),
+  CONSTRAINT categories_pkey PRIMARY KEY (id),
+  CONSTRAINT categories_description_clean CHECK ((description !~ '[\u0001-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]'::text)),
+  CONSTRAINT categories_name_length CHECK (((char_length(name) >= 1) AND (char_length(name) <= 100))),
+  CONSTRAINT categories_name_trimmed CHECK ((name !~ '^[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]$'::text)),
+  CONSTRAINT categories_name_visible CHECK ((name !~ '[\u0001-\u001f\u007f-\u009f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b\u200e-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]|^[\u200c\u200d]|[\u200c\u200d]$'::text))
+);
+
+CREATE TABLE idempotency_keys (
+  method text NOT NULL,
+  path text NOT NULL,
+  key text NOT NULL,
+  request_hash text NOT NULL,
+  status integer,
+  response_headers jsonb,
+  response_body text,
+  created_at timestamp with time zone NOT NULL DEFAULT now(),
+  expires_at timestamp with time zone NOT NULL DEFAULT (now() + '24:00:00'::interval),
+  client text NOT NULL DEFAULT ''::text,
+  CONSTRAINT idempotency_keys_pkey PRIMARY KEY (client, method, path, key),
+  CONSTRAINT idempotency_keys_key_length CHECK (((char_length(key) >= 1) AND (char_length(key) <= 255)))
+);
+
+CREATE TABLE locations (
+  id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+  code text NOT NULL,
+  name text NOT NULL,
+  is_default boolean NOT NULL DEFAULT false,
+  created_at timestamp with time zone NOT NULL DEFAULT now(),
+  updated_at timestamp with time zone NOT NULL DEFAULT now(),
+  archived_at timestamp with time zone,
+  CONSTRAINT locations_pkey PRIMARY KEY (id),
+  CONSTRAINT locations_code_format CHECK ((code ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$'::text)),
+  CONSTRAINT locations_default_active CHECK (((NOT is_default) OR (archived_at IS NULL))),
+  CONSTRAINT locations_name_length CHECK (((char_length(name) >= 1) AND (char_length(name) <= 100))),
+  CONSTRAINT locations_name_trimmed CHECK ((name !~ '^[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]$'::text)),
+  CONSTRAINT locations_name_visible CHECK (is_clean_name(name))
+);
+
+CREATE TABLE products (
+  id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+  sku text NOT NULL,
+  name text NOT NULL,
+  description text,
+  price numeric(10,2) NOT NULL,
+  quantity integer NOT NULL DEFAULT 0,
+  category_id bigint NOT NULL,
+  created_at timestamp with time zone NOT NULL DEFAULT now(),
+  updated_at timestamp with time zone NOT NULL DEFAULT now(),
+  archived_at timestamp with time zone,
+  version integer NOT NULL DEFAULT 1,
+  CONSTRAINT products_pkey PRIMARY KEY (id),
+  CONSTRAINT products_description_clean CHECK ((description !~ '[\u0001-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]'::text)),
+  CONSTRAINT products_description_length CHECK ((char_length(description) <= 2000)),
+  CONSTRAINT products_name_length CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200))),
+  CONSTRAINT products_name_trimmed CHECK ((name !~ '^[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]$'::text)),
+  CONSTRAINT products_name_visible CHECK ((name !~ '[\u0001-\u001f\u007f-\u009f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b\u200e-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]|^[\u200c\u200d]|[\u200c\u200d]$'::text)),
+  CONSTRAINT products_price_nonnegative CHECK ((price >= (0)::numeric)),
+  CONSTRAINT products_quantity_nonnegative CHECK ((quantity >= 0)),
+  CONSTRAINT products_sku_format CHECK ((sku ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'::text))
+);
+
+CREATE UNLOGGED TABLE rate_limit_counters (
+  client text NOT NULL,
+  window_start timestamp with time zone NOT NULL,
+  requests integer NOT NULL DEFAULT 1,
+  CONSTRAINT rate_limit_counters_pkey PRIMARY KEY (client, window_start)
+);
+
+CREATE TABLE reservations (
+  id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+  product_id bigint NOT NULL,
+  location_id bigint NOT NULL,
+  quantity integer NOT NULL,
+  expires_at timestamp with time zone NOT NULL,
+  reference text,
+  state text NOT NULL DEFAULT 'open'::text,
+  created_at timestamp with time zone NOT NULL DEFAULT now(),
+  closed_at timestamp with time zone,
+  CONSTRAINT reservations_pkey PRIMARY KEY (id),
+  CONSTRAINT reservations_closed_when_not_open CHECK (((state = 'open'::text) = (closed_at IS NULL))),
+  CONSTRAINT reservations_quantity_positive CHECK ((quantity > 0)),
+  CONSTRAINT reservations_reference_length CHECK (((char_length(reference) >= 1) AND (char_length(reference) <= 100))),
+  CONSTRAINT reservations_state_known CHECK ((state = ANY (ARRAY['open'::text, 'released'::text, 'fulfilled'::text, 'expired'::text])))
+);
+
+CREATE TABLE schema_migrations (
+  version character varying NOT NULL,
+  CONSTRAINT schema_migrations_pkey PRIMARY KEY (version)
+);
+
+CREATE TABLE search_words (
+  word text NOT NULL,
+  CONSTRAINT search_words_pkey PRIMARY KEY (word)
+);
+
+CREATE TABLE stock_levels (
+  product_id bigint NOT NULL,
+  location_id bigint NOT NULL,
+  on_hand integer NOT NULL DEFAULT 0,
+  reorder_point integer,
+  updated_at timestamp with time zone NOT NULL DEFAULT now(),
+  CONSTRAINT stock_levels_pkey PRIMARY KEY (product_id, location_id),
+  CONSTRAINT stock_levels_on_hand_nonnegative CHECK ((on_hand >= 0)),
+  CONSTRAINT stock_levels_reorder_point_nonnegative CHECK ((reorder_point >= 0))
+);
+
+CREATE TABLE stock_movements (
+  id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+  product_id bigint NOT NULL,
+  delta integer NOT NULL,
+  reason text NOT NULL,
+  note text,
+  quantity_after integer NOT NULL,
+  created_at timestamp with time zone NOT NULL DEFAULT now(),
+  location_id bigint NOT NULL DEFAULT 1,
+  transfer_id bigint,
+  reservation_id bigint,
+  reference text,
+  CONSTRAINT stock_movements_pkey PRIMARY KEY (id),
+  CONSTRAINT stock_movements_delta_nonzero CHECK ((delta <> 0)),
+  CONSTRAINT stock_movements_note_length CHECK ((char_length(note) <= 500)),
+  CONSTRAINT stock_movements_quantity_after_nonnegative CHECK ((quantity_after >= 0)),
+  CONSTRAINT stock_movements_reason_known CHECK ((reason = ANY (ARRAY['received'::text, 'sold'::text, 'returned'::text, 'damaged'::text, 'count_correction'::text, 'initial'::text, 'transfer_out'::text, 'transfer_in'::text]))),
+  CONSTRAINT stock_movements_reference_length CHECK (((char_length(reference) >= 1) AND (char_length(reference) <= 100))),
+  CONSTRAINT stock_movements_transfer_reason CHECK (((transfer_id IS NOT NULL) = (reason = ANY (ARRAY['transfer_out'::text, 'transfer_in'::text]))))
+);
+
+CREATE TABLE transfers (
+  id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+  product_id bigint NOT NULL,
+  from_location_id bigint NOT NULL,
+  to_location_id bigint NOT NULL,
+  quantity integer NOT NULL,
+  note text,
+  created_at timestamp with time zone NOT NULL DEFAULT now(),
+  CONSTRAINT transfers_pkey PRIMARY KEY (id),
+  CONSTRAINT transfers_note_length CHECK ((char_length(note) <= 500)),
+  CONSTRAINT transfers_quantity_positive CHECK ((quantity > 0)),
+  CONSTRAINT transfers_two_locations CHECK ((from_location_id <> to_location_id))
+);
+
+CREATE TYPE stock_change AS (movement stock_movements, product products);
+
+ALTER TABLE products ADD CONSTRAINT products_category_id_fkey FOREIGN KEY (category_id) REFERENCES categories(id) ON DELETE RESTRICT;
+ALTER TABLE reservations ADD CONSTRAINT reservations_product_id_location_id_fkey FOREIGN KEY (product_id, location_id) REFERENCES stock_levels(product_id, location_id) ON DELETE RESTRICT;
+ALTER TABLE stock_levels ADD CONSTRAINT stock_levels_location_id_fkey FOREIGN KEY (location_id) REFERENCES locations(id) ON DELETE RESTRICT;
+ALTER TABLE stock_levels ADD CONSTRAINT stock_levels_product_id_fkey FOREIGN KEY (product_id) REFERENCES products(id) ON DELETE RESTRICT;
+ALTER TABLE stock_movements ADD CONSTRAINT stock_movements_location_id_fkey FOREIGN KEY (location_id) REFERENCES locations(id) ON DELETE RESTRICT;
+ALTER TABLE stock_movements ADD CONSTRAINT stock_movements_product_id_fkey FOREIGN KEY (product_id) REFERENCES products(id) ON DELETE RESTRICT;
+ALTER TABLE stock_movements ADD CONSTRAINT stock_movements_reservation_id_fkey FOREIGN KEY (reservation_id) REFERENCES reservations(id) ON DELETE RESTRICT;
+ALTER TABLE stock_movements ADD CONSTRAINT stock_movements_transfer_id_fkey FOREIGN KEY (transfer_id) REFERENCES transfers(id) ON DELETE RESTRICT;
+ALTER TABLE transfers ADD CONSTRAINT transfers_from_location_id_fkey FOREIGN KEY (from_location_id) REFERENCES locations(id) ON DELETE RESTRICT;
+ALTER TABLE transfers ADD CONSTRAINT transfers_product_id_fkey FOREIGN KEY (product_id) REFERENCES products(id) ON DELETE RESTRICT;
+ALTER TABLE transfers ADD CONSTRAINT transfers_to_location_id_fkey FOREIGN KEY (to_location_id) REFERENCES locations(id) ON DELETE RESTRICT;
+
+CREATE OR REPLACE FUNCTION public.product_search_query(search text)
+ RETURNS tsquery
+ LANGUAGE sql
+ STABLE PARALLEL SAFE STRICT
+BEGIN ATOMIC
+ SELECT (string_agg((((('('::text || q.lexeme) || ':*'::text) || COALESCE(( SELECT string_agg((' | '::text || quote_lexeme(s.word)), ''::text ORDER BY s.word) AS string_agg
+            FROM search_words s
+           WHERE ((w.word ~ '^[[:alpha:]]{3,}$'::text) AND (s.word % w.word) AND (levenshtein_less_equal(s.word, w.word, 2) <=
+                 CASE
+                     WHEN (char_length(w.word) >= 6) THEN 2
+                     ELSE 1
+                 END) AND (s.word <> w.word))), ''::text)) || ')'::text), ' & '::text ORDER BY w.word))::tsquery AS string_agg
+    FROM ( SELECT DISTINCT t.token AS word
+            FROM ts_parse('default'::text, search_text(product_search_query.search)) t(tokid, token)
+           WHERE ((t.tokid <> ALL (ARRAY[12, 13, 14, 15, 16, 17, 23])) AND (char_length(t.token) > 1))) w,
+     LATERAL ( SELECT quote_lexeme(w.word) AS lexeme) q;
+END;
+
+CREATE OR REPLACE FUNCTION public.stock_reserved(product bigint, location bigint)
+ RETURNS integer
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+RETURN (SELECT (COALESCE(sum(r.quantity), (0)::bigint))::integer AS "coalesce" FROM reservations r WHERE ((r.product_id = stock_reserved.product) AND (r.location_id = stock_reserved.location) AND (r.state = 'open'::text) AND (r.expires_at > now())));
+
 CREATE OR REPLACE FUNCTION public.stock_lock_level(product bigint, location bigint)
  RETURNS stock_levels
  LANGUAGE plpgsql
@@ -223,14 +407,21 @@ BEGIN
 END;
 $function$;
 
+CREATE OR REPLACE FUNCTION public.default_location()
+ RETURNS bigint
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+RETURN (SELECT locations.id FROM locations WHERE locations.is_default);
+
 CREATE OR REPLACE FUNCTION public.stock_adjust(product bigint, location bigint, delta integer, reason text, note text DEFAULT NULL::text, reference text DEFAULT NULL::text, expected_on_hand integer DEFAULT NULL::integer, reservation bigint DEFAULT NULL::bigint)
- RETURNS stock_movements
+ RETURNS stock_change
  LANGUAGE plpgsql
 AS $function$
 DECLARE
   level stock_levels;
   reserved integer;
-  movement stock_movements;
+  p products;
+  m stock_movements;
 BEGIN
   level := stock_lock_level(product, location);
   IF expected_on_hand IS NOT NULL AND level.on_hand <> expected_on_hand THEN
@@ -245,11 +436,11 @@ BEGIN
         USING ERRCODE = 'IV003', DETAIL = greatest(level.on_hand - reserved, 0)::text;
     END IF;
   END IF;
-  UPDATE products SET quantity = quantity + delta WHERE id = product;
+  UPDATE products SET quantity = quantity + delta WHERE id = product RETURNING * INTO p;
   INSERT INTO stock_movements (product_id, location_id, delta, reason, note, reference, reservation_id, quantity_after)
   VALUES (product, location, delta, reason, note, reference, reservation, level.on_hand + delta)
-  RETURNING * INTO movement;
-  RETURN movement;
+  RETURNING * INTO m;
+  RETURN ROW(m, p)::stock_change;
 END;
 $function$;
 
@@ -354,13 +545,14 @@ END;
 $function$;
 
 CREATE OR REPLACE FUNCTION public.stock_fulfil(reservation bigint, note text DEFAULT NULL::text)
- RETURNS stock_movements
+ RETURNS stock_change
  LANGUAGE plpgsql
 AS $function$
 DECLARE
   r reservations;
   level stock_levels;
-  movement stock_movements;
+  p products;
+  m stock_movements;
 BEGIN
   SELECT * INTO r FROM reservations WHERE id = reservation;
   IF NOT FOUND THEN
@@ -370,11 +562,11 @@ BEGIN
   level := stock_lock_level(r.product_id, r.location_id);
   r := stock_open_reservation(reservation);
   UPDATE reservations SET state = 'fulfilled', closed_at = now() WHERE id = reservation;
-  UPDATE products SET quantity = quantity - r.quantity WHERE id = r.product_id;
+  UPDATE products SET quantity = quantity - r.quantity WHERE id = r.product_id RETURNING * INTO p;
   INSERT INTO stock_movements (product_id, location_id, delta, reason, note, reference, reservation_id, quantity_after)
   VALUES (r.product_id, r.location_id, -r.quantity, 'sold', note, r.reference, r.id, level.on_hand - r.quantity)
-  RETURNING * INTO movement;
-  RETURN movement;
+  RETURNING * INTO m;
+  RETURN ROW(m, p)::stock_change;
 END;
 $function$;
 
@@ -402,193 +594,6 @@ BEGIN
   RETURN l;
 END;
 $function$;
-
-CREATE TABLE categories (
-  id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
-  name text NOT NULL,
-  description text,
-  created_at timestamp with time zone NOT NULL DEFAULT now(),
-  CONSTRAINT categories_pkey PRIMARY KEY (id),
-  CONSTRAINT categories_description_clean CHECK ((description !~ '[\u0001-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]'::text)),
-  CONSTRAINT categories_name_length CHECK (((char_length(name) >= 1) AND (char_length(name) <= 100))),
-  CONSTRAINT categories_name_trimmed CHECK ((name !~ '^[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]$'::text)),
-  CONSTRAINT categories_name_visible CHECK ((name !~ '[\u0001-\u001f\u007f-\u009f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b\u200e-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]|^[\u200c\u200d]|[\u200c\u200d]$'::text))
-);
-
-CREATE TABLE idempotency_keys (
-  method text NOT NULL,
-  path text NOT NULL,
-  key text NOT NULL,
-  request_hash text NOT NULL,
-  status integer,
-  response_headers jsonb,
-  response_body text,
-  created_at timestamp with time zone NOT NULL DEFAULT now(),
-  expires_at timestamp with time zone NOT NULL DEFAULT (now() + '24:00:00'::interval),
-  client text NOT NULL DEFAULT ''::text,
-  CONSTRAINT idempotency_keys_pkey PRIMARY KEY (client, method, path, key),
-  CONSTRAINT idempotency_keys_key_length CHECK (((char_length(key) >= 1) AND (char_length(key) <= 255)))
-);
-
-CREATE TABLE locations (
-  id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
-  code text NOT NULL,
-  name text NOT NULL,
-  is_default boolean NOT NULL DEFAULT false,
-  created_at timestamp with time zone NOT NULL DEFAULT now(),
-  updated_at timestamp with time zone NOT NULL DEFAULT now(),
-  archived_at timestamp with time zone,
-  CONSTRAINT locations_pkey PRIMARY KEY (id),
-  CONSTRAINT locations_code_format CHECK ((code ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$'::text)),
-  CONSTRAINT locations_default_active CHECK (((NOT is_default) OR (archived_at IS NULL))),
-  CONSTRAINT locations_name_length CHECK (((char_length(name) >= 1) AND (char_length(name) <= 100))),
-  CONSTRAINT locations_name_trimmed CHECK ((name !~ '^[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]$'::text)),
-  CONSTRAINT locations_name_visible CHECK (is_clean_name(name))
-);
-
-CREATE TABLE products (
-  id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
-  sku text NOT NULL,
-  name text NOT NULL,
-  description text,
-  price numeric(10,2) NOT NULL,
-  quantity integer NOT NULL DEFAULT 0,
-  category_id bigint NOT NULL,
-  created_at timestamp with time zone NOT NULL DEFAULT now(),
-  updated_at timestamp with time zone NOT NULL DEFAULT now(),
-  archived_at timestamp with time zone,
-  version integer NOT NULL DEFAULT 1,
-  CONSTRAINT products_pkey PRIMARY KEY (id),
-  CONSTRAINT products_category_id_fkey FOREIGN KEY (category_id) REFERENCES categories(id) ON DELETE RESTRICT,
-  CONSTRAINT products_description_clean CHECK ((description !~ '[\u0001-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]'::text)),
-  CONSTRAINT products_description_length CHECK ((char_length(description) <= 2000)),
-  CONSTRAINT products_name_length CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200))),
-  CONSTRAINT products_name_trimmed CHECK ((name !~ '^[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]$'::text)),
-  CONSTRAINT products_name_visible CHECK ((name !~ '[\u0001-\u001f\u007f-\u009f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b\u200e-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]|^[\u200c\u200d]|[\u200c\u200d]$'::text)),
-  CONSTRAINT products_price_nonnegative CHECK ((price >= (0)::numeric)),
-  CONSTRAINT products_quantity_nonnegative CHECK ((quantity >= 0)),
-  CONSTRAINT products_sku_format CHECK ((sku ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'::text))
-);
-
-CREATE UNLOGGED TABLE rate_limit_counters (
-  client text NOT NULL,
-  window_start timestamp with time zone NOT NULL,
-  requests integer NOT NULL DEFAULT 1,
-  CONSTRAINT rate_limit_counters_pkey PRIMARY KEY (client, window_start)
-);
-
-CREATE TABLE reservations (
-  id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
-  product_id bigint NOT NULL,
-  location_id bigint NOT NULL,
-  quantity integer NOT NULL,
-  expires_at timestamp with time zone NOT NULL,
-  reference text,
-  state text NOT NULL DEFAULT 'open'::text,
-  created_at timestamp with time zone NOT NULL DEFAULT now(),
-  closed_at timestamp with time zone,
-  CONSTRAINT reservations_pkey PRIMARY KEY (id),
-  CONSTRAINT reservations_product_id_location_id_fkey FOREIGN KEY (product_id, location_id) REFERENCES stock_levels(product_id, location_id) ON DELETE RESTRICT,
-  CONSTRAINT reservations_closed_when_not_open CHECK (((state = 'open'::text) = (closed_at IS NULL))),
-  CONSTRAINT reservations_quantity_positive CHECK ((quantity > 0)),
-  CONSTRAINT reservations_reference_length CHECK (((char_length(reference) >= 1) AND (char_length(reference) <= 100))),
-  CONSTRAINT reservations_state_known CHECK ((state = ANY (ARRAY['open'::text, 'released'::text, 'fulfilled'::text, 'expired'::text])))
-);
-
-CREATE TABLE schema_migrations (
-  version character varying NOT NULL,
-  CONSTRAINT schema_migrations_pkey PRIMARY KEY (version)
-);
-
-CREATE TABLE search_words (
-  word text NOT NULL,
-  CONSTRAINT search_words_pkey PRIMARY KEY (word)
-);
-
-CREATE TABLE stock_levels (
-  product_id bigint NOT NULL,
-  location_id bigint NOT NULL,
-  on_hand integer NOT NULL DEFAULT 0,
-  reorder_point integer,
-  updated_at timestamp with time zone NOT NULL DEFAULT now(),
-  CONSTRAINT stock_levels_pkey PRIMARY KEY (product_id, location_id),
-  CONSTRAINT stock_levels_location_id_fkey FOREIGN KEY (location_id) REFERENCES locations(id) ON DELETE RESTRICT,
-  CONSTRAINT stock_levels_product_id_fkey FOREIGN KEY (product_id) REFERENCES products(id) ON DELETE RESTRICT,
-  CONSTRAINT stock_levels_on_hand_nonnegative CHECK ((on_hand >= 0)),
-  CONSTRAINT stock_levels_reorder_point_nonnegative CHECK ((reorder_point >= 0))
-);
-
-CREATE TABLE stock_movements (
-  id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
-  product_id bigint NOT NULL,
-  delta integer NOT NULL,
-  reason text NOT NULL,
-  note text,
-  quantity_after integer NOT NULL,
-  created_at timestamp with time zone NOT NULL DEFAULT now(),
-  location_id bigint NOT NULL DEFAULT 1,
-  transfer_id bigint,
-  reservation_id bigint,
-  reference text,
-  CONSTRAINT stock_movements_pkey PRIMARY KEY (id),
-  CONSTRAINT stock_movements_location_id_fkey FOREIGN KEY (location_id) REFERENCES locations(id) ON DELETE RESTRICT,
-  CONSTRAINT stock_movements_product_id_fkey FOREIGN KEY (product_id) REFERENCES products(id) ON DELETE RESTRICT,
-  CONSTRAINT stock_movements_reservation_id_fkey FOREIGN KEY (reservation_id) REFERENCES reservations(id) ON DELETE RESTRICT,
-  CONSTRAINT stock_movements_transfer_id_fkey FOREIGN KEY (transfer_id) REFERENCES transfers(id) ON DELETE RESTRICT,
-  CONSTRAINT stock_movements_delta_nonzero CHECK ((delta <> 0)),
-  CONSTRAINT stock_movements_note_length CHECK ((char_length(note) <= 500)),
-  CONSTRAINT stock_movements_quantity_after_nonnegative CHECK ((quantity_after >= 0)),
-  CONSTRAINT stock_movements_reason_known CHECK ((reason = ANY (ARRAY['received'::text, 'sold'::text, 'returned'::text, 'damaged'::text, 'count_correction'::text, 'initial'::text, 'transfer_out'::text, 'transfer_in'::text]))),
-  CONSTRAINT stock_movements_reference_length CHECK (((char_length(reference) >= 1) AND (char_length(reference) <= 100))),
-  CONSTRAINT stock_movements_transfer_reason CHECK (((transfer_id IS NOT NULL) = (reason = ANY (ARRAY['transfer_out'::text, 'transfer_in'::text]))))
-);
-
-CREATE TABLE transfers (
-  id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
-  product_id bigint NOT NULL,
-  from_location_id bigint NOT NULL,
-  to_location_id bigint NOT NULL,
-  quantity integer NOT NULL,
-  note text,
-  created_at timestamp with time zone NOT NULL DEFAULT now(),
-  CONSTRAINT transfers_pkey PRIMARY KEY (id),
-  CONSTRAINT transfers_from_location_id_fkey FOREIGN KEY (from_location_id) REFERENCES locations(id) ON DELETE RESTRICT,
-  CONSTRAINT transfers_product_id_fkey FOREIGN KEY (product_id) REFERENCES products(id) ON DELETE RESTRICT,
-  CONSTRAINT transfers_to_location_id_fkey FOREIGN KEY (to_location_id) REFERENCES locations(id) ON DELETE RESTRICT,
-  CONSTRAINT transfers_note_length CHECK ((char_length(note) <= 500)),
-  CONSTRAINT transfers_quantity_positive CHECK ((quantity > 0)),
-  CONSTRAINT transfers_two_locations CHECK ((from_location_id <> to_location_id))
-);
-
-CREATE OR REPLACE FUNCTION public.product_search_query(search text)
- RETURNS tsquery
- LANGUAGE sql
- STABLE PARALLEL SAFE STRICT
-BEGIN ATOMIC
- SELECT (string_agg((((('('::text || q.lexeme) || ':*'::text) || COALESCE(( SELECT string_agg((' | '::text || quote_lexeme(s.word)), ''::text ORDER BY s.word) AS string_agg
-            FROM search_words s
-           WHERE ((w.word ~ '^[[:alpha:]]{3,}$'::text) AND (s.word % w.word) AND (levenshtein_less_equal(s.word, w.word, 2) <=
-                 CASE
-                     WHEN (char_length(w.word) >= 6) THEN 2
-                     ELSE 1
-                 END) AND (s.word <> w.word))), ''::text)) || ')'::text), ' & '::text ORDER BY w.word))::tsquery AS string_agg
-    FROM ( SELECT DISTINCT t.token AS word
-            FROM ts_parse('default'::text, search_text(product_search_query.search)) t(tokid, token)
-           WHERE ((t.tokid <> ALL (ARRAY[12, 13, 14, 15, 16, 17, 23])) AND (char_length(t.token) > 1))) w,
-     LATERAL ( SELECT quote_lexeme(w.word) AS lexeme) q;
-END;
-
-CREATE OR REPLACE FUNCTION public.stock_reserved(product bigint, location bigint)
- RETURNS integer
- LANGUAGE sql
- STABLE PARALLEL SAFE
-RETURN (SELECT (COALESCE(sum(r.quantity), (0)::bigint))::integer AS "coalesce" FROM reservations r WHERE ((r.product_id = stock_reserved.product) AND (r.location_id = stock_reserved.location) AND (r.state = 'open'::text) AND (r.expires_at > now())));
-
-CREATE OR REPLACE FUNCTION public.default_location()
- RETURNS bigint
- LANGUAGE sql
- STABLE PARALLEL SAFE
-RETURN (SELECT locations.id FROM locations WHERE locations.is_default);
 
 CREATE UNIQUE INDEX categories_name_key ON public.categories USING btree (lower(name));
 CREATE INDEX idempotency_keys_expires_at_idx ON public.idempotency_keys USING btree (expires_at);

@@ -28,6 +28,21 @@ export const problems = {
     title: 'Insufficient stock',
     detail: 'product 42 has fewer than 5 units in stock; nothing was changed',
   },
+  quantity_changed: {
+    status: 409,
+    title: 'Quantity changed',
+    detail: 'product 42 at location 1 has 7 on hand, not the expected 9; nothing was changed',
+  },
+  reservation_closed: {
+    status: 409,
+    title: 'Reservation not open',
+    detail: 'reservation 17 is fulfilled',
+  },
+  location_in_use: {
+    status: 409,
+    title: 'Location in use',
+    detail: 'location 3 holds stock; move or sell it first',
+  },
   request_in_progress: {
     status: 409,
     title: 'Request in progress',
@@ -124,7 +139,18 @@ const unavailableCodes = new Set([
   '57014',
 ]);
 
-type DriverError = { code?: unknown; constraint_name?: unknown; errno?: unknown };
+type DriverError = { code?: unknown; constraint_name?: unknown; errno?: unknown; message?: unknown };
+
+/** The SQLSTATEs the stock functions raise, and what they mean. */
+const stockRefusals: Record<string, ProblemCode> = {
+  IV001: 'not_found',
+  IV002: 'not_found',
+  IV003: 'insufficient_stock',
+  IV004: 'quantity_changed',
+  IV005: 'not_found',
+  IV006: 'reservation_closed',
+  IV007: 'location_in_use',
+};
 
 /**
  * Turns a database error into the API error it means, or null when it is a bug.
@@ -132,7 +158,7 @@ type DriverError = { code?: unknown; constraint_name?: unknown; errno?: unknown 
  */
 export function fromDatabaseError(error: unknown): ApiError | null {
   if (!error || typeof error !== 'object') return null;
-  const { code, constraint_name: constraint } = error as DriverError;
+  const { code, constraint_name: constraint, message } = error as DriverError;
   if (typeof code !== 'string') return null;
   if (code === '23505' && typeof constraint === 'string' && uniqueViolations[constraint]) {
     const [problem, detail] = uniqueViolations[constraint];
@@ -145,6 +171,13 @@ export function fromDatabaseError(error: unknown): ApiError | null {
     // product writes lock their category first. Reaching here, a product write
     // named a category deleted meanwhile.
     return new ApiError('not_found', 'the category was deleted while the product was written; send the request again');
+  }
+  // The stock functions' own refusals (db/migrations/20261130000009_stock_locations.sql): their
+  // messages are written for people and name only ids and quantities.
+  const stock = stockRefusals[code];
+  if (stock) {
+    if (typeof message !== 'string') return new ApiError(stock, problems[stock].detail);
+    return new ApiError(stock, stock === 'not_found' ? message : `${message}; nothing was changed`);
   }
   // Class 22 is "data exception": a value the database cannot take (NUL in text, impossible date, overflow).
   if (code === '23514' || code === '23502' || code.startsWith('22')) {
@@ -194,6 +227,9 @@ const whenAnswered: Record<ProblemCode, string> = {
   duplicate_category: 'A category with this name already exists',
   category_not_empty: 'The category still has products, archived ones included',
   insufficient_stock: 'Not enough units in stock; nothing was changed',
+  quantity_changed: 'The level does not hold `expected_on_hand`; nothing was changed',
+  reservation_closed: 'The reservation was released, fulfilled or has expired',
+  location_in_use: 'The location holds stock or open reservations, or is the default one',
   request_in_progress: 'A request with this Idempotency-Key is still running',
   precondition_failed: 'If-Match does not name the current version',
   payload_too_large: 'The body is larger than 64 KiB',

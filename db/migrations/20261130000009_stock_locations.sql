@@ -266,19 +266,23 @@ CREATE FUNCTION default_location() RETURNS bigint
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN (SELECT id FROM public.locations WHERE is_default);
 
+-- What a change of stock wrote: its movement, and the product after it.
+CREATE TYPE stock_change AS (movement stock_movements, product products);
+
 -- Adds delta (negative: takes) to a level and records the movement. A decrease
 -- may take only available stock (on hand less what open reservations hold).
 -- With expected_on_hand, refused unless the level holds exactly that (compare
--- and set). Returns the movement.
+-- and set). Returns the movement and the product after it.
 CREATE FUNCTION stock_adjust(product bigint, location bigint, delta integer, reason text,
                              note text DEFAULT NULL, reference text DEFAULT NULL,
                              expected_on_hand integer DEFAULT NULL, reservation bigint DEFAULT NULL)
-RETURNS stock_movements
+RETURNS stock_change
 LANGUAGE plpgsql AS $$
 DECLARE
   level stock_levels;
   reserved integer;
-  movement stock_movements;
+  p products;
+  m stock_movements;
 BEGIN
   level := stock_lock_level(product, location);
   IF expected_on_hand IS NOT NULL AND level.on_hand <> expected_on_hand THEN
@@ -293,11 +297,11 @@ BEGIN
         USING ERRCODE = 'IV003', DETAIL = greatest(level.on_hand - reserved, 0)::text;
     END IF;
   END IF;
-  UPDATE products SET quantity = quantity + delta WHERE id = product;
+  UPDATE products SET quantity = quantity + delta WHERE id = product RETURNING * INTO p;
   INSERT INTO stock_movements (product_id, location_id, delta, reason, note, reference, reservation_id, quantity_after)
   VALUES (product, location, delta, reason, note, reference, reservation, level.on_hand + delta)
-  RETURNING * INTO movement;
-  RETURN movement;
+  RETURNING * INTO m;
+  RETURN ROW(m, p)::stock_change;
 END;
 $$;
 
@@ -402,12 +406,13 @@ END;
 $$;
 
 -- Fulfils an open reservation: a 'sold' movement of its whole quantity, with its reference.
-CREATE FUNCTION stock_fulfil(reservation bigint, note text DEFAULT NULL) RETURNS stock_movements
+CREATE FUNCTION stock_fulfil(reservation bigint, note text DEFAULT NULL) RETURNS stock_change
 LANGUAGE plpgsql AS $$
 DECLARE
   r reservations;
   level stock_levels;
-  movement stock_movements;
+  p products;
+  m stock_movements;
 BEGIN
   SELECT * INTO r FROM reservations WHERE id = reservation;
   IF NOT FOUND THEN
@@ -417,11 +422,11 @@ BEGIN
   level := stock_lock_level(r.product_id, r.location_id);
   r := stock_open_reservation(reservation);
   UPDATE reservations SET state = 'fulfilled', closed_at = now() WHERE id = reservation;
-  UPDATE products SET quantity = quantity - r.quantity WHERE id = r.product_id;
+  UPDATE products SET quantity = quantity - r.quantity WHERE id = r.product_id RETURNING * INTO p;
   INSERT INTO stock_movements (product_id, location_id, delta, reason, note, reference, reservation_id, quantity_after)
   VALUES (r.product_id, r.location_id, -r.quantity, 'sold', note, r.reference, r.id, level.on_hand - r.quantity)
-  RETURNING * INTO movement;
-  RETURN movement;
+  RETURNING * INTO m;
+  RETURN ROW(m, p)::stock_change;
 END;
 $$;
 
@@ -466,6 +471,7 @@ DROP FUNCTION stock_open_reservation(bigint);
 DROP FUNCTION stock_reserve(bigint, bigint, integer, timestamptz, text);
 DROP FUNCTION stock_transfer(bigint, bigint, bigint, integer, text);
 DROP FUNCTION stock_adjust(bigint, bigint, integer, text, text, text, integer, bigint);
+DROP TYPE stock_change;
 DROP FUNCTION default_location();
 DROP FUNCTION stock_lock_level(bigint, bigint);
 DROP FUNCTION stock_reserved(bigint, bigint);

@@ -25,11 +25,14 @@ export async function dumpSchema(url: string): Promise<string> {
 
     // In the order they were created, so that each comes after the functions its body uses. A
     // function whose SQL-standard body reads a table comes after the tables; the others before
-    // them, as CHECK constraints and defaults may call them.
+    // them, as CHECK constraints and defaults may call them. So does one that takes or returns a
+    // table's row type.
     const functions = await sql<{ def: string; readsTables: boolean }[]>`
       SELECT pg_get_functiondef(p.oid) AS def,
              EXISTS (SELECT 1 FROM pg_depend d
-                     WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.refclassid = 'pg_class'::regclass) AS "readsTables"
+                     LEFT JOIN pg_type ty ON d.refclassid = 'pg_type'::regclass AND ty.oid = d.refobjid
+                     WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                       AND (d.refclassid = 'pg_class'::regclass OR ty.typrelid <> 0)) AS "readsTables"
       FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
       WHERE n.nspname = 'public'
         AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
@@ -51,11 +54,27 @@ export async function dumpSchema(url: string): Promise<string> {
         WHERE a.attrelid = ${t.oid} AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`;
       const constraints = await sql<{ line: string }[]>`
         SELECT format('CONSTRAINT %I %s', conname, pg_get_constraintdef(oid)) AS line
-        FROM pg_constraint WHERE conrelid = ${t.oid} AND contype NOT IN ('n', 't')
+        FROM pg_constraint WHERE conrelid = ${t.oid} AND contype NOT IN ('n', 't', 'f')
         ORDER BY contype DESC, conname`;
       const body = [...columns, ...constraints].map((r) => `  ${r.line}`).join(',\n');
       out.push(`CREATE ${t.unlogged ? 'UNLOGGED ' : ''}TABLE ${t.name} (\n${body}\n);`, '');
     }
+    // Composite types (a function's result of several rows' types), once the tables exist.
+    const types = await sql<{ name: string; body: string }[]>`
+      SELECT c.relname AS name,
+             string_agg(format('%I %s', a.attname, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY a.attnum) AS body
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+      WHERE n.nspname = 'public' AND c.relkind = 'c'
+      GROUP BY c.relname ORDER BY c.relname`;
+    for (const ty of types) out.push(`CREATE TYPE ${ty.name} AS (${ty.body});`, '');
+    // Foreign keys once every table exists: a table may reference one named after it.
+    const foreignKeys = await sql<{ line: string }[]>`
+      SELECT format('ALTER TABLE %I ADD CONSTRAINT %I %s;', c.relname, k.conname, pg_get_constraintdef(k.oid)) AS line
+      FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = 'public' AND k.contype = 'f' ORDER BY c.relname, k.conname`;
+    for (const k of foreignKeys) out.push(k.line);
+    if (foreignKeys.length) out.push('');
     for (const f of functions.filter((f) => f.readsTables)) out.push(`${f.def.trim()};`, '');
 
     const indexes = await sql<{ def: string }[]>`

@@ -10,13 +10,15 @@ import type { adjustStockRoute, listMovementsRoute } from './routes.ts';
 
 export const adjust: RouteHandler<typeof adjustStockRoute, AppEnv> = async (c) => {
   const { id } = c.req.valid('param');
-  const { delta, reason, note } = c.req.valid('json');
-  const result = await adjustStock(c.var.sql, id, { delta, reason, note: note ?? null });
-  if ('missed' in result) {
-    throw result.missed === 'missing'
-      ? new ApiError('not_found', `no product with id ${id}`)
-      : new ApiError('insufficient_stock', `product ${id} has fewer than ${-delta} units in stock; nothing was changed`);
-  }
+  const body = c.req.valid('json');
+  const result = await adjustStock(c.var.sql, id, {
+    delta: body.delta,
+    reason: body.reason,
+    note: body.note ?? null,
+    location: body.location,
+    expectedOnHand: body.expected_on_hand,
+    reference: body.reference ?? null,
+  });
   return c.json({ movement: result.movement, product: withEtag(c, result.product.version, toProduct(result.product)) }, 201);
 };
 

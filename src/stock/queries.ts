@@ -1,5 +1,5 @@
 import type { Sql } from '../db.ts';
-import { productColumns, whyMissed, type ProductRow } from '../products/queries.ts';
+import { productColumns, type ProductRow } from '../products/queries.ts';
 import type { Reason } from './model.ts';
 
 export type { Reason };
@@ -7,10 +7,14 @@ export type { Reason };
 export type MovementRow = {
   id: number;
   product_id: number;
+  location_id: number;
   delta: number;
   reason: Reason;
   note: string | null;
   quantity_after: number;
+  reference: string | null;
+  transfer_id: number | null;
+  reservation_id: number | null;
   created_at: string;
 };
 
@@ -18,10 +22,14 @@ export type MovementRow = {
 const MOVEMENT_COLUMNS = [
   'id',
   'product_id',
+  'location_id',
   'delta',
   'reason',
   'note',
   'quantity_after',
+  'reference',
+  'transfer_id',
+  'reservation_id',
   'created_at',
 ] as const satisfies readonly (keyof MovementRow)[];
 
@@ -44,42 +52,40 @@ function productOf(row: Record<string, unknown>): ProductRow {
   return product as ProductRow;
 }
 
-export type Adjustment = { delta: number; reason: Reason; note: string | null };
+export type Adjustment = {
+  delta: number;
+  reason: Reason;
+  note: string | null;
+  /** The location; the default location when absent. */
+  location?: number;
+  /** Compare and set: the level's on hand must be exactly this, or nothing is written (IV004). */
+  expectedOnHand?: number;
+  /** An external reference, such as an order number. */
+  reference?: string | null;
+};
 
 /**
- * Changes an active product's stock and records the movement, in one
- * statement. The UPDATE itself refuses to go below zero, so concurrent
- * adjustments cannot oversell. When no row changed, the same statement says
- * why: the product is missing or archived, or its stock is too low. A product
- * active in the statement's snapshot whose update still missed was changed by
- * a transaction that committed meanwhile: most likely another adjustment took
- * the stock (insufficient, as asking afterwards answered), rarely an archive
- * (also answered insufficient, true at the snapshot; see whyMissed).
+ * Changes an active product's stock at a location and records the movement,
+ * through the database's stock_adjust (db/migrations/20261130000009_stock_locations.sql),
+ * which locks the product and the level, refuses to take more than is
+ * available (SQLSTATE IV003), checks expected_on_hand (IV004) and reports a
+ * missing product (IV001) or location (IV002). One statement: the function
+ * returns the movement and the product after it, joined here to its category.
  */
 export async function adjustStock(
   sql: Sql,
   productId: number,
   a: Adjustment,
-): Promise<{ movement: MovementRow; product: ProductRow } | { missed: 'missing' | 'insufficient' }> {
+): Promise<{ movement: MovementRow; product: ProductRow }> {
   const [row] = await sql<Record<string, unknown>[]>`
-    WITH p AS (
-      UPDATE products SET quantity = quantity + ${a.delta}
-      WHERE id = ${productId} AND archived_at IS NULL AND quantity + ${a.delta} >= 0
-      RETURNING *
-    ), m AS (
-      INSERT INTO stock_movements (product_id, delta, reason, note, quantity_after)
-      SELECT p.id, ${a.delta}, ${a.reason}, ${a.note}, p.quantity FROM p
-      RETURNING *
-    )
-    SELECT ${productColumns(sql)}, ${sql.unsafe(MOVEMENT_AS_PREFIXED)},
-           CASE WHEN p.id IS NULL THEN ${whyMissed(sql, productId, 'insufficient')} END AS missed
-    FROM (VALUES (1)) AS one (x)
-    LEFT JOIN p ON true
-    LEFT JOIN categories c ON c.id = p.category_id
-    LEFT JOIN m ON true`;
-  const { missed, ...written } = row!;
-  if (missed) return { missed: missed as 'missing' | 'insufficient' };
-  return { product: productOf(written), movement: movementOf(written) };
+    SELECT ${productColumns(sql)}, ${sql.unsafe(MOVEMENT_AS_PREFIXED)}
+    FROM stock_adjust(${productId}, coalesce(${a.location ?? null}::bigint, default_location()), ${a.delta}::int,
+                      ${a.reason}, ${a.note}, ${a.reference ?? null}, ${a.expectedOnHand ?? null}::int) AS r,
+         LATERAL (SELECT (r.product).*) AS p,
+         LATERAL (SELECT (r.movement).*) AS m,
+         categories c
+    WHERE c.id = p.category_id`;
+  return { product: productOf(row!), movement: movementOf(row!) };
 }
 
 /** A product's movements, newest first, after the movement id `before` when given. */

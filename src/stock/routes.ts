@@ -12,8 +12,10 @@ export const adjustStockRoute = createRoute({
   operationId: 'adjustStock',
   summary: 'Adjust stock',
   description:
-    'Adds or removes units and records the movement, atomically. A change that would take stock below zero ' +
-    'is refused (409 `insufficient_stock`) and writes nothing. Send an `Idempotency-Key` to retry safely.',
+    'Adds or removes units at a location (the default location when `location` is absent) and records the ' +
+    'movement, atomically. A decrease may take only available stock (on hand less open reservations); more is ' +
+    'refused (409 `insufficient_stock`) and writes nothing. With `expected_on_hand`, the change is made only when ' +
+    'the level holds exactly that (else 409 `quantity_changed`). Send an `Idempotency-Key` to retry safely.',
   tags,
   security: KEY,
   request: {
@@ -27,7 +29,14 @@ export const adjustStockRoute = createRoute({
       headers: z.object({ ETag: z.string().openapi({ description: 'The product version', example: '"4"' }) }),
       content: { 'application/json': { schema: StockAdjustmentResultSchema } },
     },
-    ...errorResponses([...bodyErrors, 'not_found', 'insufficient_stock', 'request_in_progress', 'idempotency_key_reused']),
+    ...errorResponses([
+      ...bodyErrors,
+      'not_found',
+      'insufficient_stock',
+      'quantity_changed',
+      'request_in_progress',
+      'idempotency_key_reused',
+    ]),
   },
 });
 

@@ -8,13 +8,24 @@ export const StockMovementSchema = z
   .object({
     id: z.number().int().openapi({ example: 1201 }),
     product_id: z.number().int().openapi({ example: 42 }),
+    location_id: z.number().int().openapi({ example: 1 }),
     delta: z.number().int().openapi({ example: -2 }),
     reason: z.enum(REASONS).openapi({ example: 'sold' }),
     note: z.string().nullable().openapi({ example: 'order 1042' }),
-    quantity_after: z.number().int().openapi({ example: 83 }),
+    quantity_after: z.number().int().openapi({ description: "The level's on hand after this movement", example: 83 }),
+    reference: z.string().nullable().openapi({ example: 'order-1042' }),
+    transfer_id: z.number().int().nullable().openapi({ example: null }),
+    reservation_id: z.number().int().nullable().openapi({ example: null }),
     created_at: z.string().openapi({ format: 'date-time', example: '2026-11-22T10:15:30.123456Z' }),
   })
   .openapi('StockMovement');
+
+/** An external reference, such as an order number. */
+export const REFERENCE = text()
+  .min(1, 'must not be empty')
+  .max(100, 'must be at most 100 characters')
+  .nullable()
+  .openapi({ description: 'An external reference, such as an order number', example: 'order-1042' });
 
 export const StockAdjustmentSchema = z
   .strictObject({
@@ -31,6 +42,18 @@ export const StockAdjustmentSchema = z
       }),
     reason: z.enum(ADJUSTMENT_REASONS, `must be one of ${ADJUSTMENT_REASONS.join(', ')}`).openapi({ example: 'sold' }),
     note: text().max(500, 'must be at most 500 characters').nullable().optional().openapi({ example: 'order 1042' }),
+    location: z
+      .number()
+      .int()
+      .min(1)
+      .max(Number.MAX_SAFE_INTEGER)
+      .optional()
+      .openapi({ description: 'Location id; the default location when absent', example: 1 }),
+    expected_on_hand: z.number().int(QUANTITY_MESSAGES.whole).min(0).max(QUANTITY_MAX, QUANTITY_MESSAGES.max).optional().openapi({
+      description: 'Compare and set: refused with 409 `quantity_changed` unless the level holds exactly this on hand',
+      example: 85,
+    }),
+    reference: REFERENCE.optional(),
   })
   .openapi('StockAdjustment');
 
