@@ -137,6 +137,9 @@ const unavailableCodes = new Set([
   '57P03',
   '53300',
   '57014',
+  // A deadlock or serialization failure: PostgreSQL rolled this transaction back; the same request may succeed.
+  '40P01',
+  '40001',
 ]);
 
 type DriverError = { code?: unknown; constraint_name?: unknown; errno?: unknown; message?: unknown };

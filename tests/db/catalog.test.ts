@@ -273,6 +273,11 @@ describe('stock_movements', () => {
       note: col('text', false),
       quantity_after: col('integer', true),
       created_at: col('timestamp with time zone', true, 'now()'),
+      // Movements written without a location are the default location's (its id when the column was added).
+      location_id: col('bigint', true, '1'),
+      transfer_id: col('bigint', false),
+      reservation_id: col('bigint', false),
+      reference: col('text', false),
     });
   });
 
@@ -284,13 +289,38 @@ describe('stock_movements', () => {
         columns: ['product_id'],
         def: 'FOREIGN KEY (product_id) REFERENCES products(id) ON DELETE RESTRICT',
       },
+      stock_movements_location_id_fkey: {
+        type: 'f',
+        columns: ['location_id'],
+        def: 'FOREIGN KEY (location_id) REFERENCES locations(id) ON DELETE RESTRICT',
+      },
+      stock_movements_transfer_id_fkey: {
+        type: 'f',
+        columns: ['transfer_id'],
+        def: 'FOREIGN KEY (transfer_id) REFERENCES transfers(id) ON DELETE RESTRICT',
+      },
+      stock_movements_reservation_id_fkey: {
+        type: 'f',
+        columns: ['reservation_id'],
+        def: 'FOREIGN KEY (reservation_id) REFERENCES reservations(id) ON DELETE RESTRICT',
+      },
       stock_movements_delta_nonzero: { type: 'c', columns: ['delta'], def: 'CHECK ((delta <> 0))' },
       stock_movements_reason_known: {
         type: 'c',
         columns: ['reason'],
         def:
           "CHECK ((reason = ANY (ARRAY['received'::text, 'sold'::text, 'returned'::text, 'damaged'::text, " +
-          "'count_correction'::text, 'initial'::text])))",
+          "'count_correction'::text, 'initial'::text, 'transfer_out'::text, 'transfer_in'::text])))",
+      },
+      stock_movements_transfer_reason: {
+        type: 'c',
+        columns: ['transfer_id', 'reason'],
+        def: "CHECK (((transfer_id IS NOT NULL) = (reason = ANY (ARRAY['transfer_out'::text, 'transfer_in'::text]))))",
+      },
+      stock_movements_reference_length: {
+        type: 'c',
+        columns: ['reference'],
+        def: 'CHECK (((char_length(reference) >= 1) AND (char_length(reference) <= 100)))',
       },
       stock_movements_note_length: { type: 'c', columns: ['note'], def: 'CHECK ((char_length(note) <= 500))' },
       stock_movements_quantity_after_nonnegative: {
@@ -344,13 +374,21 @@ describe('stock_movements', () => {
           'FOR EACH STATEMENT EXECUTE FUNCTION stock_movements_append_only()',
         enabled: 'O',
       },
+      {
+        name: 'stock_movements_set_level',
+        def:
+          'CREATE TRIGGER stock_movements_set_level AFTER INSERT ON public.stock_movements ' +
+          'FOR EACH ROW EXECUTE FUNCTION stock_movements_set_level()',
+        enabled: 'O',
+      },
     ]);
   });
 
-  test("a product's movements are read in order through an index on (product_id, id)", async () => {
+  test("a product's movements are read in order through an index on (product_id, id), a level's on (product_id, location_id, id)", async () => {
     expect(await indexes('stock_movements')).toEqual({
       stock_movements_pkey: { unique: true, keys: ['id'], predicate: null, method: 'btree' },
       stock_movements_product_idx: { unique: false, keys: ['product_id', 'id'], predicate: null, method: 'btree' },
+      stock_movements_level_idx: { unique: false, keys: ['product_id', 'location_id', 'id'], predicate: null, method: 'btree' },
     });
   });
 });

@@ -49,10 +49,14 @@ describe('POST /products/{id}/stock-adjustments: happy path', () => {
     expect(body.movement).toEqual({
       id: expect.any(Number),
       product_id: id,
+      location_id: expect.any(Number),
       delta: 5,
       reason: 'received',
       note: 'PO 1042',
       quantity_after: 15,
+      reference: null,
+      transfer_id: null,
+      reservation_id: null,
       created_at: expect.any(String),
     });
     expect(body.product).toMatchObject({ id, quantity: 15, category: 'Stock', price: 2.5 });

@@ -272,9 +272,7 @@ describe('PostgreSQL keeps the ledger for every client, not only the API', () =>
     const before = await state(id);
     const error = await refusal(() => api`UPDATE products SET quantity = quantity + 1000 WHERE id = ${id}`);
     expect(error.code).toBe(LEDGER);
-    expect(error.message).toBe(
-      `product ${id}: quantity 1005 is not explained by the stock ledger, whose latest movement leaves 5`,
-    );
+    expect(error.message).toBe(`product ${id}: quantity 1005 is not explained by the stock ledger, whose levels hold 5 in all`);
     expect(await state(id)).toEqual(before);
     // The owner is held to it as well.
     expect((await refusal(() => t.db.admin`UPDATE products SET quantity = 0 WHERE id = ${id}`)).code).toBe(LEDGER);
@@ -288,9 +286,7 @@ describe('PostgreSQL keeps the ledger for every client, not only the API', () =>
       VALUES (${sku}, ${unique('Ledger unexplained')}, 1, 7, (SELECT min(id) FROM categories))`,
     );
     expect(error.code).toBe(LEDGER);
-    expect(error.message).toMatch(
-      /^product \d+: quantity 7 is not explained by the stock ledger, whose latest movement leaves 0$/,
-    );
+    expect(error.message).toMatch(/^product \d+: quantity 7 is not explained by the stock ledger, whose levels hold 0 in all$/);
     expect(await api`SELECT 1 FROM products WHERE sku = ${sku}`).toHaveLength(0);
     // Without stock it needs no movement.
     await api`INSERT INTO products (sku, name, price, category_id) VALUES (${sku}, ${unique('Ledger empty')}, 1, (SELECT min(id) FROM categories))`;
@@ -304,7 +300,7 @@ describe('PostgreSQL keeps the ledger for every client, not only the API', () =>
       INSERT INTO stock_movements (product_id, delta, reason, quantity_after) VALUES (${id}, 3, 'received', 8)`,
     );
     expect(error.code).toBe(LEDGER);
-    expect(error.message).toBe(`product ${id}: quantity 5 is not explained by the stock ledger, whose latest movement leaves 8`);
+    expect(error.message).toBe(`product ${id}: quantity 5 is not explained by the stock ledger, whose levels hold 8 in all`);
     expect(await state(id)).toEqual(before);
   });
 
@@ -320,7 +316,7 @@ describe('PostgreSQL keeps the ledger for every client, not only the API', () =>
     );
     expect(error.code).toBe(LEDGER);
     expect(error.message).toMatch(
-      new RegExp(`^stock movement \\d+ of product ${id}: quantity_after 9 is not the previous 5 plus delta 3$`),
+      new RegExp(`^stock movement \\d+ of product ${id} at location \\d+: quantity_after 9 is not the previous 5 plus delta 3$`),
     );
     expect(await state(id)).toEqual(before);
   });
@@ -340,27 +336,46 @@ describe('PostgreSQL keeps the ledger for every client, not only the API', () =>
     expect(await replayMismatches()).toEqual([]);
   });
 
-  test('a writer that records its movement before locking the product, racing an adjustment, is refused instead of breaking the chain', async () => {
+  test('a writer that records its movement before locking the product, racing an adjustment: one of them is rolled back, the chain holds', async () => {
     const { id } = await createProduct({ quantity: 5 });
     const late = await api.reserve();
+    let lateCommitted = false;
+    let answer: Response;
     try {
       await late`BEGIN`;
-      // Computed from the stock it saw (5), before another adjustment commits.
+      // Computed from the stock it saw (5). Its movement takes the level's lock (the trigger that sets the level).
       await late`INSERT INTO stock_movements (product_id, delta, reason, quantity_after) VALUES (${id}, 1, 'returned', 6)`;
-      expect((await t.post(`/products/${id}/stock-adjustments`, { delta: 2, reason: 'received' })).status).toBe(201);
-      await late`UPDATE products SET quantity = quantity + 1 WHERE id = ${id}`;
-      const error = await refusal(() => late`COMMIT`);
-      expect(error.code).toBe(LEDGER);
+      // The adjustment locks the product, then waits for the level.
+      const adjusting = t.post(`/products/${id}/stock-adjustments`, { delta: 2, reason: 'received' });
+      await Bun.sleep(200);
+      // The late writer now waits for the product: a deadlock, which PostgreSQL breaks by rolling one back.
+      try {
+        await late`UPDATE products SET quantity = quantity + 1 WHERE id = ${id}`;
+        await late`COMMIT`;
+        lateCommitted = true;
+      } catch (error) {
+        expect((error as postgres.PostgresError).code).toBe('40P01');
+      }
+      answer = await adjusting;
     } finally {
       await late`ROLLBACK`.catch(() => {});
       late.release();
     }
     const after = await state(id);
-    expect(after.quantity).toBe(7);
-    expect(after.movements.map((m) => [m.delta, m.quantity_after])).toEqual([
-      [5, 5],
-      [2, 7],
-    ]);
+    if (lateCommitted) {
+      // The adjustment was the one rolled back: answered 503 (retry), nothing of it written.
+      expect(answer.status).toBe(503);
+      expect(after.movements.map((m) => [m.delta, m.quantity_after])).toEqual([
+        [5, 5],
+        [1, 6],
+      ]);
+    } else {
+      expect(answer.status).toBe(201);
+      expect(after.movements.map((m) => [m.delta, m.quantity_after])).toEqual([
+        [5, 5],
+        [2, 7],
+      ]);
+    }
     expect(await quantityMismatches()).toEqual([]);
     expect(await replayMismatches()).toEqual([]);
   });

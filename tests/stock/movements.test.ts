@@ -55,10 +55,14 @@ describe('GET /products/{id}/stock-movements: listing', () => {
     expect(rows[0]).toEqual({
       id: expect.any(Number),
       product_id: id,
+      location_id: expect.any(Number),
       delta: 1,
       reason: 'received',
       note: 'lot 2',
       quantity_after: 8,
+      reference: null,
+      transfer_id: null,
+      reservation_id: null,
       created_at: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/),
     });
   });
