@@ -285,3 +285,52 @@ describe('the per-client idempotency migration rolled back over keys two clients
     expect(await fingerprint(t.admin)).toEqual(firstSchema);
   });
 });
+
+// Last: it leaves stock at a second location, which no earlier migration's down can take.
+describe('the stock locations migration over a catalog in service', () => {
+  test('attributes every movement and quantity to the default location, and rolls back to the same data', async () => {
+    const version = versionOf('stock_locations');
+    await dbmate(t.adminUrl, ['up'], true);
+    while ((await status())[version]) await dbmate(t.adminUrl, ['down'], true);
+    await t.admin`DELETE FROM idempotency_keys`;
+    await t.admin`DELETE FROM rate_limit_counters`;
+    await loadRealisticData();
+    const ledger = () => t.admin`
+      SELECT p.sku, p.quantity, p.archived_at IS NOT NULL AS archived,
+             coalesce(json_agg(json_build_array(m.id, m.delta, m.reason, m.quantity_after) ORDER BY m.id)
+                      FILTER (WHERE m.id IS NOT NULL), '[]') AS movements
+      FROM products p LEFT JOIN stock_movements m ON m.product_id = p.id
+      GROUP BY p.id ORDER BY p.id`;
+    const keys = () => t.admin`SELECT client, method, path, key, request_hash FROM idempotency_keys ORDER BY client, key`;
+    const before = { ledger: [...(await ledger())], keys: [...(await keys())] };
+    expect(before.ledger.some((p) => p.archived)).toBe(true);
+    expect(before.ledger.some((p) => p.movements.length > 1)).toBe(true);
+
+    await dbmate(t.adminUrl, ['up'], true);
+    expect({ ledger: [...(await ledger())], keys: [...(await keys())] }).toEqual(before);
+    // One level per product with a ledger, at the default location, holding its quantity.
+    const levels = await t.admin<{ sku: string; code: string; on_hand: number; quantity: number }[]>`
+      SELECT p.sku, l.code, s.on_hand, p.quantity
+      FROM stock_levels s JOIN products p ON p.id = s.product_id JOIN locations l ON l.id = s.location_id ORDER BY p.id`;
+    expect(levels.length).toBe(before.ledger.filter((p) => p.movements.length > 0).length);
+    for (const level of levels) expect(level, level.sku).toEqual({ ...level, code: 'DEFAULT', on_hand: level.quantity });
+    const [located] = await t.admin<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM stock_movements m JOIN locations l ON l.id = m.location_id WHERE NOT l.is_default`;
+    expect(located!.n).toBe(0);
+
+    // Down on that data (stock only at the default location) gives back the same rows.
+    await dbmate(t.adminUrl, ['down'], true);
+    while ((await status())[version]) await dbmate(t.adminUrl, ['down'], true);
+    expect({ ledger: [...(await ledger())], keys: [...(await keys())] }).toEqual(before);
+
+    // With stock at another location, down is refused and changes nothing.
+    await dbmate(t.adminUrl, ['up'], true);
+    const [stocked] = await t.admin<{ id: number }[]>`SELECT id FROM products WHERE archived_at IS NULL AND quantity > 0 LIMIT 1`;
+    await t.admin`INSERT INTO locations (code, name) VALUES ('WH-2', 'Second warehouse')`;
+    await t.admin`SELECT stock_transfer(${stocked!.id}, default_location(), (SELECT id FROM locations WHERE code = 'WH-2'), 1)`;
+    await dbmate(t.adminUrl, ['down'], true); // the level index
+    expect(await refusedDown()).toContain('cannot roll back 20261130000009_stock_locations without loss');
+    expect((await status())[version]).toBe(true);
+    await dbmate(t.adminUrl, ['up'], true);
+  });
+});
