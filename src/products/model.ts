@@ -149,6 +149,8 @@ export type ProductRow = {
   description: string | null;
   price: string;
   quantity: number;
+  /** On hand less what open reservations hold, over all locations. */
+  available: number;
   category: string;
   created_at: string;
   updated_at: string;

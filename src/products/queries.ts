@@ -48,15 +48,29 @@ const PRODUCT_COLUMNS = [
   'description',
   'price',
   'quantity',
+  'available',
   'category',
   'created_at',
   'updated_at',
   'version',
 ] as const satisfies readonly (keyof ProductRow)[];
 
+/**
+ * What can be sold now, over all locations: the quantity on hand less what open,
+ * unexpired reservations hold (never below 0). One probe of reservations_open_idx.
+ */
+const AVAILABLE_SQL = `greatest(p.quantity - coalesce((SELECT sum(r.quantity) FROM reservations r
+  WHERE r.product_id = p.id AND r.state = 'open' AND r.expires_at > now()), 0), 0)::int AS available`;
+
 /** One column's SQL; a listing has its price as float8 (see ProductListRow). */
 const columnSql = (column: (typeof PRODUCT_COLUMNS)[number], listing: boolean) =>
-  column === 'category' ? 'c.name AS category' : column === 'price' && listing ? 'p.price::float8 AS price' : `p.${column}`;
+  column === 'category'
+    ? 'c.name AS category'
+    : column === 'available'
+      ? AVAILABLE_SQL
+      : column === 'price' && listing
+        ? 'p.price::float8 AS price'
+        : `p.${column}`;
 
 const PRODUCT_SELECT = PRODUCT_COLUMNS.map((column) => columnSql(column, false)).join(', ');
 const LISTING_SELECT = PRODUCT_COLUMNS.filter((column) => column !== 'version')

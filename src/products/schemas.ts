@@ -54,7 +54,11 @@ export const ProductSchema = z
     name: z.string().openapi({ example: 'Wireless Optical Mouse' }),
     description: z.string().nullable().openapi({ example: '2.4 GHz receiver, 1600 DPI' }),
     price: z.number().openapi({ example: 19.9 }),
-    quantity: z.number().int().openapi({ example: 85 }),
+    quantity: z.number().int().openapi({ description: 'Units on hand, at every location', example: 85 }),
+    available: z
+      .number()
+      .int()
+      .openapi({ description: 'Units that can be sold now: on hand less open reservations, at every location', example: 80 }),
     category: z.string().openapi({ example: 'Electronics' }),
     created_at: z.string().openapi({ format: 'date-time', example: '2026-11-22T10:15:30.123456Z' }),
     updated_at: z.string().openapi({ format: 'date-time', example: '2026-11-22T10:15:30.123456Z' }),

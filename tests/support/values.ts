@@ -17,6 +17,7 @@ export const SAMPLE_PRODUCT = {
   description: null,
   price: 1.5,
   quantity: 2,
+  available: 2,
   category: 'C',
   created_at: '2026-11-22T10:15:30.123456Z',
   updated_at: '2026-11-22T10:15:30.123456Z',
