@@ -16,7 +16,7 @@ const PRODUCTS = 3;
 const WORKERS = 8;
 
 let t: TestDatabase;
-let products: number[] = [];
+const products: number[] = [];
 let locations: number[] = [];
 
 beforeAll(async () => {
