@@ -91,24 +91,40 @@ function expectIndexedSearch(plan: PlanNode, indexes: string[]) {
   expect(nodes.filter((n) => n['Relation Name'] === 'products').length, where).toBe(1);
 }
 
-function expectSkuRange(plan: PlanNode, index: string) {
+/**
+ * Asserts the plan reads products only as a range of `index` (the prefix bounds it). Across all
+ * products the range is read in order, with no Sort below the Limit. Within a category the planner
+ * may instead take the category's matching rows from a bitmap of the same index and sort that
+ * handful (its estimate decides, from the sampled statistics): both read only the prefix's rows.
+ */
+function expectSkuRange(plan: PlanNode, index: string, ordered: boolean) {
   const where = `plan: ${planShape(plan)}`;
   const nodes = nodesOf(plan);
   const limit = nodes.find((n) => n['Node Type'] === 'Limit');
   expect(limit, where).toBeDefined();
-  const cut = nodesOf(limit!);
-  expect(
-    cut.filter((n) => /Sort$/.test(n['Node Type'])),
-    where,
-  ).toEqual([]);
   const scans = nodes.filter((n) => n['Relation Name'] === 'products');
-  expect(
-    scans.map((n) => `${n['Node Type']} using ${n['Index Name']}`),
-    where,
-  ).toEqual([`Index Scan using ${index}`]);
-  // The prefix bounds the scan: it starts and stops in the index.
-  expect(scans[0]!['Index Cond'], where).toContain('>=');
-  expect(scans[0]!['Index Cond'], where).toContain('<');
+  expect(scans.length, where).toBe(1);
+  const [scan] = scans;
+  if (ordered || scan!['Node Type'] === 'Index Scan') {
+    const cut = nodesOf(limit!);
+    expect(
+      cut.filter((n) => /Sort$/.test(n['Node Type'])),
+      where,
+    ).toEqual([]);
+    expect(`${scan!['Node Type']} using ${scan!['Index Name']}`, where).toBe(`Index Scan using ${index}`);
+    // The prefix bounds the scan: it starts and stops in the index.
+    expect(scan!['Index Cond'], where).toContain('>=');
+    expect(scan!['Index Cond'], where).toContain('<');
+  } else {
+    expect(scan!['Node Type'], where).toBe('Bitmap Heap Scan');
+    const bitmap = nodesOf(scan!).filter((n) => n['Node Type'] === 'Bitmap Index Scan');
+    expect(
+      bitmap.map((n) => n['Index Name']),
+      where,
+    ).toEqual([index]);
+    expect(bitmap[0]!['Index Cond'], where).toContain('>=');
+    expect(bitmap[0]!['Index Cond'], where).toContain('<');
+  }
 }
 
 const searchOf = (text: string, more: Partial<ProductSearch> = {}): ProductSearch => {
@@ -188,8 +204,9 @@ describe('SKU prefixes are a range of the SKU-order index, read in order', () =>
     );
     // Archived products have no SKU-order index (they are few, and their SKUs may repeat): not checked here.
     for (const { statement } of [first, next]) {
-      expectSkuRange(await customPlan(t.sql, statement), index);
-      expectSkuRange(await genericPlan(t.sql, statement), index);
+      const ordered = filter.category === undefined;
+      expectSkuRange(await customPlan(t.sql, statement), index, ordered);
+      expectSkuRange(await genericPlan(t.sql, statement), index, ordered);
     }
   });
 });
