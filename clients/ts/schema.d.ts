@@ -121,7 +121,7 @@ export interface paths {
         put?: never;
         /**
          * Adjust stock
-         * @description Adds or removes units and records the movement, atomically. A change that would take stock below zero is refused (409 `insufficient_stock`) and writes nothing. Send an `Idempotency-Key` to retry safely.
+         * @description Adds or removes units at a location (the default location when `location` is absent) and records the movement, atomically. A decrease may take only available stock (on hand less open reservations); more is refused (409 `insufficient_stock`) and writes nothing. With `expected_on_hand`, the change is made only when the level holds exactly that (else 409 `quantity_changed`). Send an `Idempotency-Key` to retry safely.
          */
         post: operations["adjustStock"];
         delete?: never;
@@ -280,7 +280,7 @@ export interface components {
              * @example validation_failed
              * @enum {string}
              */
-            code: "malformed_json" | "unauthorized" | "not_found" | "method_not_allowed" | "duplicate_sku" | "duplicate_name" | "duplicate_category" | "category_not_empty" | "insufficient_stock" | "request_in_progress" | "precondition_failed" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_failed" | "idempotency_key_reused" | "rate_limited" | "request_header_fields_too_large" | "internal_error" | "database_unavailable";
+            code: "malformed_json" | "unauthorized" | "not_found" | "method_not_allowed" | "duplicate_sku" | "duplicate_name" | "duplicate_category" | "category_not_empty" | "insufficient_stock" | "quantity_changed" | "reservation_closed" | "location_in_use" | "request_in_progress" | "precondition_failed" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_failed" | "idempotency_key_reused" | "rate_limited" | "request_header_fields_too_large" | "internal_error" | "database_unavailable";
             /** @example the request has 1 invalid field */
             detail: string;
             /** @example /products */
@@ -358,6 +358,8 @@ export interface components {
             id: number;
             /** @example 42 */
             product_id: number;
+            /** @example 1 */
+            location_id: number;
             /** @example -2 */
             delta: number;
             /**
@@ -367,8 +369,17 @@ export interface components {
             reason: "received" | "sold" | "returned" | "damaged" | "count_correction" | "initial";
             /** @example order 1042 */
             note: string | null;
-            /** @example 83 */
+            /**
+             * @description The level's on hand after this movement
+             * @example 83
+             */
             quantity_after: number;
+            /** @example order-1042 */
+            reference: string | null;
+            /** @example null */
+            transfer_id: number | null;
+            /** @example null */
+            reservation_id: number | null;
             /**
              * Format: date-time
              * @example 2026-11-22T10:15:30.123456Z
@@ -388,6 +399,21 @@ export interface components {
             reason: "received" | "sold" | "returned" | "damaged" | "count_correction";
             /** @example order 1042 */
             note?: string | null;
+            /**
+             * @description Location id; the default location when absent
+             * @example 1
+             */
+            location?: number;
+            /**
+             * @description Compare and set: refused with 409 `quantity_changed` unless the level holds exactly this on hand
+             * @example 85
+             */
+            expected_on_hand?: number;
+            /**
+             * @description An external reference, such as an order number
+             * @example order-1042
+             */
+            reference?: string | null;
         };
         Category: {
             /** @example 3 */
@@ -1647,7 +1673,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not enough units in stock; nothing was changed (`insufficient_stock`); A request with this Idempotency-Key is still running (`request_in_progress`) */
+            /** @description Not enough units in stock; nothing was changed (`insufficient_stock`); The level does not hold `expected_on_hand`; nothing was changed (`quantity_changed`); A request with this Idempotency-Key is still running (`request_in_progress`) */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
