@@ -18,6 +18,7 @@ import { healthApi } from './health/index.ts';
 import { createKeyMatcher, requireApiKey } from './http/auth.ts';
 import type { AppEnv } from './http/context.ts';
 import { DOCS_AREA, mountDocs } from './http/docs.ts';
+import { locationsApi } from './locations/index.ts';
 import { limitBody, limitRequestLine, requestLog } from './http/middleware.ts';
 import { createPoolGate } from './http/pool-gate.ts';
 import { policyOf, POOLED, type RoutePolicy } from './http/route-policy.ts';
@@ -158,6 +159,7 @@ export function createApp(deps: AppDeps) {
   app.route('/', stockApi);
   app.route('/', categoriesApi);
   app.route('/', reportsApi);
+  app.route('/', locationsApi);
   app.openapi(metricsRoute, async (c) =>
     c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }),
   );
@@ -182,6 +184,7 @@ export function createApp(deps: AppDeps) {
       { name: 'Products', description: 'Create, look up, edit, archive and list products' },
       { name: 'Stock', description: 'Stock adjustments and the stock ledger' },
       { name: 'Categories', description: 'The categories products belong to' },
+      { name: 'Locations', description: 'Where stock is kept, and the stock levels of each product at each location' },
       { name: 'Reports', description: 'Stock totals and low-stock lists' },
       { name: 'Health', description: 'Liveness and readiness probes' },
     ],

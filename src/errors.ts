@@ -18,6 +18,7 @@ export const problems = {
   duplicate_sku: { status: 409, title: 'SKU already exists', detail: 'a product with this SKU already exists' },
   duplicate_name: { status: 409, title: 'Product name already exists', detail: 'a product with this name already exists' },
   duplicate_category: { status: 409, title: 'Category already exists', detail: 'a category with this name already exists' },
+  duplicate_location: { status: 409, title: 'Location code already exists', detail: 'a location with this code already exists' },
   category_not_empty: {
     status: 409,
     title: 'Category still has products',
@@ -118,6 +119,10 @@ const uniqueViolations: Record<string, [ProblemCode, string]> = {
   products_sku_key: ['duplicate_sku', 'a product with this SKU already exists'],
   products_name_key: ['duplicate_name', 'a product with this name already exists'],
   categories_name_key: ['duplicate_category', 'a category with this name already exists'],
+  locations_code_key: [
+    'duplicate_location',
+    'a location with this code already exists (codes are unique in any case, archived locations included)',
+  ],
 };
 
 /** SQLSTATE classes and client-side codes that mean the database cannot be reached or is going away. */
@@ -228,6 +233,7 @@ const whenAnswered: Record<ProblemCode, string> = {
   duplicate_sku: 'A product with this SKU already exists',
   duplicate_name: 'A product with this name already exists',
   duplicate_category: 'A category with this name already exists',
+  duplicate_location: 'A location with this code already exists, in any case, archived ones included',
   category_not_empty: 'The category still has products, archived ones included',
   insufficient_stock: 'Not enough units in stock; nothing was changed',
   quantity_changed: 'The level does not hold `expected_on_hand`; nothing was changed',
