@@ -31,7 +31,9 @@ import { metricsRoute } from './metrics/routes.ts';
 import { productsApi } from './products/index.ts';
 import { rateLimit } from './ratelimit/middleware.ts';
 import { reportsApi } from './reports/index.ts';
+import { reservationsApi } from './reservations/index.ts';
 import { stockApi } from './stock/index.ts';
+import { transfersApi } from './transfers/index.ts';
 
 export type AppDeps = {
   sql: Pool;
@@ -157,6 +159,8 @@ export function createApp(deps: AppDeps) {
   app.route('/', healthApi);
   app.route('/', productsApi);
   app.route('/', stockApi);
+  app.route('/', transfersApi);
+  app.route('/', reservationsApi);
   app.route('/', categoriesApi);
   app.route('/', reportsApi);
   app.route('/', locationsApi);
@@ -183,6 +187,8 @@ export function createApp(deps: AppDeps) {
     tags: [
       { name: 'Products', description: 'Create, look up, edit, archive and list products' },
       { name: 'Stock', description: 'Stock adjustments and the stock ledger' },
+      { name: 'Transfers', description: 'Stock moved between locations' },
+      { name: 'Reservations', description: 'Stock held for an order until it expires, is released or is fulfilled' },
       { name: 'Categories', description: 'The categories products belong to' },
       { name: 'Locations', description: 'Where stock is kept, and the stock levels of each product at each location' },
       { name: 'Reports', description: 'Stock totals and low-stock lists' },
