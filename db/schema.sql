@@ -612,6 +612,7 @@ CREATE UNIQUE INDEX products_sku_key ON public.products USING btree (lower(sku))
 CREATE INDEX products_sku_order_idx ON public.products USING btree (lower(sku) COLLATE "C", id) WHERE (archived_at IS NULL);
 CREATE INDEX products_sku_trigram_idx ON public.products USING gin (lower(sku) gin_trgm_ops);
 CREATE INDEX rate_limit_counters_window_start_idx ON public.rate_limit_counters USING btree (window_start);
+CREATE INDEX reservations_location_idx ON public.reservations USING btree (location_id, id);
 CREATE INDEX reservations_open_idx ON public.reservations USING btree (product_id, location_id, expires_at) WHERE (state = 'open'::text);
 CREATE INDEX reservations_product_idx ON public.reservations USING btree (product_id, id);
 CREATE INDEX reservations_reference_idx ON public.reservations USING btree (reference, id) WHERE (reference IS NOT NULL);
@@ -619,6 +620,9 @@ CREATE INDEX search_words_trigram_idx ON public.search_words USING gin (word gin
 CREATE INDEX stock_levels_location_idx ON public.stock_levels USING btree (location_id, product_id);
 CREATE INDEX stock_movements_level_idx ON public.stock_movements USING btree (product_id, location_id, id);
 CREATE INDEX stock_movements_product_idx ON public.stock_movements USING btree (product_id, id);
+CREATE INDEX transfers_from_location_idx ON public.transfers USING btree (from_location_id, id);
+CREATE INDEX transfers_product_idx ON public.transfers USING btree (product_id, id);
+CREATE INDEX transfers_to_location_idx ON public.transfers USING btree (to_location_id, id);
 
 CREATE TRIGGER locations_set_updated_at BEFORE UPDATE ON public.locations FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION locations_set_updated_at();
 CREATE CONSTRAINT TRIGGER products_quantity_in_ledger_insert AFTER INSERT ON public.products DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ((new.quantity <> 0)) EXECUTE FUNCTION products_quantity_in_ledger();

@@ -76,6 +76,10 @@ CREATE TABLE transfers (
   CONSTRAINT transfers_two_locations CHECK (from_location_id <> to_location_id),
   CONSTRAINT transfers_note_length CHECK (char_length(note) <= 500)
 );
+-- GET /transfers, newest first: all, by product, by either location.
+CREATE INDEX transfers_product_idx ON transfers (product_id, id);
+CREATE INDEX transfers_from_location_idx ON transfers (from_location_id, id);
+CREATE INDEX transfers_to_location_idx ON transfers (to_location_id, id);
 
 CREATE TABLE reservations (
   id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -96,6 +100,7 @@ CREATE TABLE reservations (
 -- What a level has reserved: its open reservations (those past expiry are skipped when read).
 CREATE INDEX reservations_open_idx ON reservations (product_id, location_id, expires_at) WHERE state = 'open';
 CREATE INDEX reservations_product_idx ON reservations (product_id, id);
+CREATE INDEX reservations_location_idx ON reservations (location_id, id);
 CREATE INDEX reservations_reference_idx ON reservations (reference, id) WHERE reference IS NOT NULL;
 
 -- Movements name their location (existing ones, and any written without one, the

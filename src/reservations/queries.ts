@@ -1,7 +1,6 @@
 import type { Sql } from '../db.ts';
-import { productColumns, type ProductRow } from '../products/queries.ts';
-import type { MovementRow } from '../stock/queries.ts';
-import { MOVEMENT_COLUMNS } from '../transfers/queries.ts';
+import type { ProductRow } from '../products/queries.ts';
+import { readStockChange, type MovementRow } from '../stock/queries.ts';
 import type { ReservationState } from './model.ts';
 
 export type ReservationRow = {
@@ -69,32 +68,17 @@ export async function releaseReservation(sql: Sql, id: number): Promise<Reservat
   return row!;
 }
 
-const MOVEMENT_AS_PREFIXED = MOVEMENT_COLUMNS.map((column) => `m.${column} AS movement_${column}`).join(', ');
-
 /**
  * Sells a reservation's whole quantity through stock_fulfil: a 'sold' movement
- * with its reference and reservation id, the product after it (joined to its
- * category), in one statement; IV005 or IV006 when there is no open one.
+ * with its reference and reservation id, and the product after it, in one
+ * statement; IV005 or IV006 when there is no open one.
  */
 export async function fulfilReservation(
   sql: Sql,
   id: number,
   note: string | null,
 ): Promise<{ movement: MovementRow; product: ProductRow }> {
-  const [row] = await sql<Record<string, unknown>[]>`
-    SELECT ${productColumns(sql)}, ${sql.unsafe(MOVEMENT_AS_PREFIXED)}
-    FROM stock_fulfil(${id}::bigint, ${note}) AS f,
-         LATERAL (SELECT (f.product).*) AS p,
-         LATERAL (SELECT (f.movement).*) AS m,
-         categories c
-    WHERE c.id = p.category_id`;
-  const movement: Record<string, unknown> = {};
-  const product: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(row!)) {
-    if (key.startsWith('movement_')) movement[key.slice('movement_'.length)] = value;
-    else product[key] = value;
-  }
-  return { movement: movement as MovementRow, product: product as ProductRow };
+  return readStockChange(sql, sql`stock_fulfil(${id}::bigint, ${note})`);
 }
 
 export type ReservationFilter = {

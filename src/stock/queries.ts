@@ -19,7 +19,7 @@ export type MovementRow = {
 };
 
 /** A movement's columns, written once. */
-const MOVEMENT_COLUMNS = [
+export const MOVEMENT_COLUMNS = [
   'id',
   'product_id',
   'location_id',
@@ -77,10 +77,23 @@ export async function adjustStock(
   productId: number,
   a: Adjustment,
 ): Promise<{ movement: MovementRow; product: ProductRow }> {
+  return readStockChange(
+    sql,
+    sql`stock_adjust(${productId}, coalesce(${a.location ?? null}::bigint, default_location()), ${a.delta}::int,
+                     ${a.reason}, ${a.note}, ${a.reference ?? null}, ${a.expectedOnHand ?? null}::int)`,
+  );
+}
+
+/**
+ * Calls a stock function that returns a stock_change (adjust, fulfil) and reads
+ * what it wrote: the movement, and the product after it joined to its category.
+ * One statement: the function's result carries both rows, as a statement does
+ * not see what a function it calls wrote.
+ */
+export async function readStockChange(sql: Sql, call: ReturnType<Sql>): Promise<{ movement: MovementRow; product: ProductRow }> {
   const [row] = await sql<Record<string, unknown>[]>`
     SELECT ${productColumns(sql)}, ${sql.unsafe(MOVEMENT_AS_PREFIXED)}
-    FROM stock_adjust(${productId}, coalesce(${a.location ?? null}::bigint, default_location()), ${a.delta}::int,
-                      ${a.reason}, ${a.note}, ${a.reference ?? null}, ${a.expectedOnHand ?? null}::int) AS r,
+    FROM ${call} AS r,
          LATERAL (SELECT (r.product).*) AS p,
          LATERAL (SELECT (r.movement).*) AS m,
          categories c

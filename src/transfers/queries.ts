@@ -1,5 +1,5 @@
 import { transaction, type Sql } from '../db.ts';
-import type { MovementRow } from '../stock/queries.ts';
+import { MOVEMENT_COLUMNS, type MovementRow } from '../stock/queries.ts';
 
 export type TransferRow = {
   id: number;
@@ -10,21 +10,6 @@ export type TransferRow = {
   note: string | null;
   created_at: string;
 };
-
-/** A stock movement's columns, as the API shows them (src/stock/queries.ts keeps the same list to itself). */
-export const MOVEMENT_COLUMNS = [
-  'id',
-  'product_id',
-  'location_id',
-  'delta',
-  'reason',
-  'note',
-  'quantity_after',
-  'reference',
-  'transfer_id',
-  'reservation_id',
-  'created_at',
-] as const satisfies readonly (keyof MovementRow)[];
 
 /** A movement a transfer wrote. */
 export type TransferMovementRow = Omit<MovementRow, 'reason' | 'transfer_id'> & {

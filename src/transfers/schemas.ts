@@ -51,10 +51,7 @@ export const TransferCreateSchema = z
   .refine((t) => t.from !== t.to, { path: ['to'], message: 'must not be the same location as from' })
   .openapi('TransferCreate');
 
-/**
- * A movement a transfer wrote. StockMovement's reasons (src/stock/model.ts) do not name the transfer
- * reasons yet, so a transfer's movements are described here, with exactly those.
- */
+/** A movement a transfer wrote: a StockMovement with one of the two transfer reasons and its transfer. */
 export const TransferMovementSchema = z
   .object({
     ...StockMovementSchema.shape,
