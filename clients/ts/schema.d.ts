@@ -121,9 +121,29 @@ export interface paths {
         put?: never;
         /**
          * Adjust stock
-         * @description Adds or removes units and records the movement, atomically. A change that would take stock below zero is refused (409 `insufficient_stock`) and writes nothing. Send an `Idempotency-Key` to retry safely.
+         * @description Adds or removes units at a location (the default location when `location` is absent) and records the movement, atomically. A decrease may take only available stock (on hand less open reservations); more is refused (409 `insufficient_stock`) and writes nothing. With `expected_on_hand`, the change is made only when the level holds exactly that (else 409 `quantity_changed`). Send an `Idempotency-Key` to retry safely.
          */
         post: operations["adjustStock"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/stock-adjustments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Adjust stock in a batch
+         * @description Applies 1 to 1000 adjustments (a point-of-sale or warehouse sync) all or nothing, in one transaction: each item as `POST /products/{id}/stock-adjustments` would apply it, at its `location` (the default location when absent), with its own `expected_on_hand` and `reference`. Items on the same product and location apply in the order of their index, each seeing the ones before it. When any item is refused nothing is written, and the problem's `errors` names every refused item by its index (`adjustments[3]`), its message starting with its code; the status is that of the gravest refusal: 422 `validation_failed`, then 404 `not_found` (no such product or location), then 409 `quantity_changed`, then 409 `insufficient_stock`. The body must stay within 64 KiB (about 60 bytes an item for a full batch). Send an `Idempotency-Key` to retry safely.
+         */
+        post: operations["adjustStockBatch"];
         delete?: never;
         options?: never;
         head?: never;
@@ -280,7 +300,7 @@ export interface components {
              * @example validation_failed
              * @enum {string}
              */
-            code: "malformed_json" | "unauthorized" | "not_found" | "method_not_allowed" | "duplicate_sku" | "duplicate_name" | "duplicate_category" | "category_not_empty" | "insufficient_stock" | "request_in_progress" | "precondition_failed" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_failed" | "idempotency_key_reused" | "rate_limited" | "request_header_fields_too_large" | "internal_error" | "database_unavailable";
+            code: "malformed_json" | "unauthorized" | "not_found" | "method_not_allowed" | "duplicate_sku" | "duplicate_name" | "duplicate_category" | "category_not_empty" | "insufficient_stock" | "quantity_changed" | "reservation_closed" | "location_in_use" | "request_in_progress" | "precondition_failed" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_failed" | "idempotency_key_reused" | "rate_limited" | "request_header_fields_too_large" | "internal_error" | "database_unavailable";
             /** @example the request has 1 invalid field */
             detail: string;
             /** @example /products */
@@ -358,6 +378,8 @@ export interface components {
             id: number;
             /** @example 42 */
             product_id: number;
+            /** @example 1 */
+            location_id: number;
             /** @example -2 */
             delta: number;
             /**
@@ -367,8 +389,17 @@ export interface components {
             reason: "received" | "sold" | "returned" | "damaged" | "count_correction" | "initial";
             /** @example order 1042 */
             note: string | null;
-            /** @example 83 */
+            /**
+             * @description The level's on hand after this movement
+             * @example 83
+             */
             quantity_after: number;
+            /** @example order-1042 */
+            reference: string | null;
+            /** @example null */
+            transfer_id: number | null;
+            /** @example null */
+            reservation_id: number | null;
             /**
              * Format: date-time
              * @example 2026-11-22T10:15:30.123456Z
@@ -388,6 +419,61 @@ export interface components {
             reason: "received" | "sold" | "returned" | "damaged" | "count_correction";
             /** @example order 1042 */
             note?: string | null;
+            /**
+             * @description Location id; the default location when absent
+             * @example 1
+             */
+            location?: number;
+            /**
+             * @description Compare and set: refused with 409 `quantity_changed` unless the level holds exactly this on hand
+             * @example 85
+             */
+            expected_on_hand?: number;
+            /**
+             * @description An external reference, such as an order number
+             * @example order-1042
+             */
+            reference?: string | null;
+        };
+        StockBatchResult: {
+            /** @description The movements recorded, one per item, in the items' order */
+            movements: components["schemas"]["StockMovement"][];
+            /** @description Each product the batch touched, as it is after it, by id */
+            products: components["schemas"]["Product"][];
+        };
+        StockBatch: {
+            /**
+             * @description 1 to 1000 adjustments, applied all or nothing. Several items may name the same product and location: they apply in the order of their index, each seeing the ones before it.
+             * @example [
+             *       {
+             *         "product": 42,
+             *         "delta": -2,
+             *         "reason": "sold",
+             *         "reference": "order-1042"
+             *       },
+             *       {
+             *         "product": 42,
+             *         "location": 3,
+             *         "delta": 12,
+             *         "reason": "received",
+             *         "expected_on_hand": 0
+             *       },
+             *       {
+             *         "product": 57,
+             *         "delta": -1,
+             *         "reason": "sold",
+             *         "reference": "order-1042"
+             *       }
+             *     ]
+             */
+            adjustments: components["schemas"]["StockBatchItem"][];
+        };
+        StockBatchItem: components["schemas"]["StockAdjustment"] & {
+            /**
+             * @description Product id
+             * @example 42
+             */
+            product: number;
         };
         Category: {
             /** @example 3 */
@@ -1647,7 +1733,203 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not enough units in stock; nothing was changed (`insufficient_stock`); A request with this Idempotency-Key is still running (`request_in_progress`) */
+            /** @description Not enough units in stock; nothing was changed (`insufficient_stock`); The level does not hold `expected_on_hand`; nothing was changed (`quantity_changed`); A request with this Idempotency-Key is still running (`request_in_progress`) */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than 64 KiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The URL is longer than 8 KiB (`uri_too_long`) */
+            414: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not sent as JSON (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input, every bad field listed in `errors` (`validation_failed`); The Idempotency-Key was used before with another body (`idempotency_key_reused`) */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this client (RATE_LIMIT_MAX); see Retry-After (`rate_limited`) */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request headers are larger than 16 KiB (`request_header_fields_too_large`) */
+            431: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error, no internals disclosed (`internal_error`) */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable or busy; see Retry-After (`database_unavailable`) */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    adjustStockBatch: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes the request safe to retry: a repeat with the same key and body replays the first response (e.g. order-1042-line-3) */
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StockBatch"];
+            };
+        };
+        responses: {
+            /** @description The movements recorded and the products after them */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StockBatchResult"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The service runs with API_KEYS and no valid `Authorization: Bearer <key>` was sent (writes; reads too with API_READS_REQUIRE_KEY=true) (`unauthorized`) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource (`not_found`) */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not enough units in stock; nothing was changed (`insufficient_stock`); The level does not hold `expected_on_hand`; nothing was changed (`quantity_changed`); A request with this Idempotency-Key is still running (`request_in_progress`) */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
