@@ -49,6 +49,7 @@ export async function createStaging(sql: Sql): Promise<void> {
       price       text,
       quantity    text,
       category    text,
+      location    text,
       row_error   text,
       problems    jsonb,
       description_given boolean NOT NULL
@@ -78,11 +79,12 @@ export async function checkRows(sql: Sql, mode: ImportMode): Promise<void> {
     CREATE TEMP TABLE import_rows (
       line integer NOT NULL,
       sku text, sku_key text, name text, name_key text, description text, description_given boolean,
-      price text, quantity text, category text, category_key text,
+      price text, quantity text, category text, category_key text, category_given boolean,
+      location text, location_id bigint,
       product_id bigint, old_quantity integer,
       row_error text, problems jsonb,
       sku_error text, name_error text, description_error text,
-      price_error text, quantity_error text, category_error text
+      price_error text, quantity_error text, category_error text, location_error text
     ) ON COMMIT DROP`;
   await sql`
     INSERT INTO import_rows
@@ -91,6 +93,8 @@ export async function checkRows(sql: Sql, mode: ImportMode): Promise<void> {
            -- The default category only for a new product; an existing one keeps its own.
            coalesce(n.category, CASE WHEN p.id IS NULL THEN ${DEFAULT_CATEGORY} END),
            lower(coalesce(n.category, CASE WHEN p.id IS NULL THEN ${DEFAULT_CATEGORY} END)),
+           n.category IS NOT NULL,
+           n.location, CASE WHEN n.location IS NULL THEN default_location() ELSE l.id END,
            p.id, p.quantity, n.row_error, n.problems,
            CASE
              WHEN n.row_error IS NOT NULL OR n.problems ? 'sku' THEN NULL
@@ -127,6 +131,10 @@ export async function checkRows(sql: Sql, mode: ImportMode): Promise<void> {
              WHEN n.category = '' THEN 'must not be empty'
              WHEN NOT is_clean_name(n.category) THEN ${NAME_CHARACTERS_MESSAGE}
              WHEN char_length(n.category) > ${MAX_CATEGORY_NAME} THEN ${`must be at most ${MAX_CATEGORY_NAME} characters`}
+           END,
+           CASE
+             WHEN n.row_error IS NOT NULL OR n.problems ? 'location' OR n.location IS NULL THEN NULL
+             WHEN l.id IS NULL THEN 'no active location with this code'
            END
     FROM (
       SELECT t.*, lower(t.sku) AS sku_key, lower(t.name) AS name_key
@@ -136,12 +144,15 @@ export async function checkRows(sql: Sql, mode: ImportMode): Promise<void> {
                nullif(btrim(s.price, ${WHITESPACE}), '') AS price,
                nullif(btrim(s.quantity, ${WHITESPACE}), '') AS quantity,
                btrim(s.category, ${WHITESPACE}) AS category,
+               -- An empty location is the default one.
+               nullif(btrim(s.location, ${WHITESPACE}), '') AS location,
                s.row_error, s.problems
         FROM import_staging s OFFSET 0
       ) t OFFSET 0
     ) n
     LEFT JOIN products p ON p.archived_at IS NULL AND lower(p.sku) = n.sku_key
-    LEFT JOIN products o ON o.archived_at IS NULL AND lower(o.name) = n.name_key`;
+    LEFT JOIN products o ON o.archived_at IS NULL AND lower(o.name) = n.name_key
+    LEFT JOIN locations l ON l.archived_at IS NULL AND lower(l.code) = lower(n.location)`;
   await sql`ANALYZE import_rows`;
 
   await sql`
@@ -151,7 +162,7 @@ export async function checkRows(sql: Sql, mode: ImportMode): Promise<void> {
     INSERT INTO import_errors (line, ord, field, message)
     SELECT line, 0, 'row', row_error FROM import_rows WHERE row_error IS NOT NULL
     UNION ALL
-    SELECT r.line, coalesce(array_position(ARRAY['sku', 'name', 'description', 'price', 'quantity', 'category'], p.key), 7),
+    SELECT r.line, coalesce(array_position(ARRAY['sku', 'name', 'description', 'price', 'quantity', 'category', 'location'], p.key), 8),
            p.key, p.value
     FROM import_rows r CROSS JOIN LATERAL jsonb_each_text(r.problems) p
     WHERE r.problems IS NOT NULL
@@ -159,24 +170,42 @@ export async function checkRows(sql: Sql, mode: ImportMode): Promise<void> {
     SELECT r.line, e.ord, e.field, e.message
     FROM import_rows r CROSS JOIN LATERAL (VALUES
       (1, 'sku', r.sku_error), (2, 'name', r.name_error), (3, 'description', r.description_error),
-      (4, 'price', r.price_error), (5, 'quantity', r.quantity_error), (6, 'category', r.category_error)
+      (4, 'price', r.price_error), (5, 'quantity', r.quantity_error), (6, 'category', r.category_error),
+      (7, 'location', r.location_error)
     ) e (ord, field, message)
-    WHERE num_nonnulls(r.sku_error, r.name_error, r.description_error, r.price_error, r.quantity_error, r.category_error) > 0
+    WHERE num_nonnulls(r.sku_error, r.name_error, r.description_error, r.price_error, r.quantity_error, r.category_error,
+                       r.location_error) > 0
       AND e.message IS NOT NULL
     UNION ALL
+    -- One SKU may have a row per location (an export writes one per stock level), not two at one.
     SELECT r.line, 1, 'sku', 'duplicate of line ' || d.first_line
     FROM import_rows r
-    JOIN (SELECT sku_key, min(line) AS first_line FROM import_rows
-          WHERE sku_key IS NOT NULL AND sku_error IS NULL
-          GROUP BY sku_key HAVING count(*) > 1) d ON d.sku_key = r.sku_key
+    JOIN (SELECT sku_key, location_id, min(line) AS first_line FROM import_rows
+          WHERE sku_key IS NOT NULL AND sku_error IS NULL AND location_id IS NOT NULL
+          GROUP BY sku_key, location_id HAVING count(*) > 1) d ON d.sku_key = r.sku_key AND d.location_id = r.location_id
     WHERE r.line > d.first_line AND r.sku_error IS NULL
     UNION ALL
-    SELECT r.line, 2, 'name', 'duplicate of line ' || d.first_line
+    -- A name belongs to one SKU: the rows of that SKU may repeat it.
+    SELECT r.line, 2, 'name', 'duplicate of line ' || d.line
     FROM import_rows r
-    JOIN (SELECT name_key, min(line) AS first_line FROM import_rows
+    JOIN (SELECT DISTINCT ON (name_key) name_key, line, sku_key FROM import_rows
           WHERE name_key IS NOT NULL AND name_error IS NULL
-          GROUP BY name_key HAVING count(*) > 1) d ON d.name_key = r.name_key
-    WHERE r.line > d.first_line AND r.name_error IS NULL`;
+          ORDER BY name_key, line) d ON d.name_key = r.name_key
+    WHERE r.line > d.line AND r.name_error IS NULL AND r.sku_key IS DISTINCT FROM d.sku_key
+    UNION ALL
+    -- The rows of one SKU at several locations give one product: what a later row gives must agree with the first.
+    SELECT r.line, e.ord, e.field, 'differs from line ' || f.line || ', an earlier row of this SKU'
+    FROM import_rows r
+    JOIN (SELECT DISTINCT ON (sku_key) * FROM import_rows WHERE sku_key IS NOT NULL ORDER BY sku_key, line) f
+      ON f.sku_key = r.sku_key AND f.line < r.line
+    CROSS JOIN LATERAL (VALUES
+      (2, 'name', r.name IS NOT NULL AND r.name IS DISTINCT FROM f.name),
+      (3, 'description', r.description_given AND r.description IS DISTINCT FROM f.description),
+      (4, 'price', CASE WHEN r.price ~ ${PRICE_TEXT_SQL} AND f.price ~ ${PRICE_TEXT_SQL}
+                        THEN r.price::numeric <> f.price::numeric ELSE r.price IS NOT NULL AND r.price IS DISTINCT FROM f.price END),
+      (6, 'category', r.category_given AND r.category_key IS DISTINCT FROM f.category_key)
+    ) e (ord, field, differs)
+    WHERE e.differs AND r.sku_error IS NULL AND r.location_id IS DISTINCT FROM f.location_id`;
 }
 
 export type CheckReport = { rows: number; invalidRows: number; errorCount: number; errors: RowError[] };
@@ -236,35 +265,58 @@ export async function applyRows(sql: Sql, note: string): Promise<ApplyCounts> {
     if (round === 100) throw new Error("the import's categories kept being deleted while it ran");
   }
 
-  // One statement: the products that change are locked, and their stock read,
-  // in the same breath as they are written, so a stock adjustment committed
-  // meanwhile is either before the correction (and counted in its delta) or after it.
-  // A value the row leaves out is the product's own (null in import_rows; for
-  // the description, description_given false).
+  // Every product the file names is locked first, in id order, and then the
+  // locations its rows put stock at (FOR SHARE, so none is archived meanwhile):
+  // the order in which the stock functions lock them. Each statement below then
+  // reads stock that nothing else can change until commit, so a stock
+  // adjustment committed meanwhile is either before a correction (and counted
+  // in its delta) or after it.
+  await sql`
+    SELECT 1 FROM products
+    WHERE id IN (SELECT product_id FROM import_rows) AND archived_at IS NULL
+    ORDER BY id FOR NO KEY UPDATE`;
+  await sql`SELECT 1 FROM locations WHERE id IN (SELECT location_id FROM import_rows) ORDER BY id FOR SHARE`;
+
+  // One statement. A row's quantity is the on hand at its location: a
+  // count_correction movement there when it differs (the movement sets the
+  // level), and the product's quantity, the sum of its levels, moves by the
+  // same delta; its other levels are left as they are. A product's other
+  // fields come from its first row (later rows of the same SKU, at other
+  // locations, agree with it: checkRows). A value the row leaves out is the
+  // product's own (null in import_rows; for the description,
+  // description_given false).
   const [updated] = await sql<({ updated: number } & FieldCounts)[]>`
-    WITH changing AS (
+    WITH corrections AS (
+      INSERT INTO stock_movements (product_id, location_id, delta, reason, note, quantity_after)
+      SELECT r.product_id, r.location_id, r.quantity::integer - coalesce(l.on_hand, 0), 'count_correction', ${note},
+             r.quantity::integer
+      FROM import_rows r
+      LEFT JOIN stock_levels l ON l.product_id = r.product_id AND l.location_id = r.location_id
+      WHERE r.product_id IS NOT NULL AND r.quantity IS NOT NULL AND r.quantity::integer <> coalesce(l.on_hand, 0)
+      ORDER BY r.product_id, r.location_id
+      RETURNING product_id, delta
+    ), totals AS (
+      SELECT product_id, sum(delta)::integer AS delta FROM corrections GROUP BY product_id
+    ), firsts AS (
+      SELECT DISTINCT ON (product_id) * FROM import_rows WHERE product_id IS NOT NULL ORDER BY product_id, line
+    ), changing AS (
       SELECT p.id, p.name AS old_name, p.description AS old_description, p.price AS old_price,
-             p.category_id AS old_category_id, p.quantity AS old_quantity,
+             p.category_id AS old_category_id, t.product_id IS NOT NULL AS corrected,
              coalesce(r.name, p.name) AS name,
              CASE WHEN r.description_given THEN r.description ELSE p.description END AS description,
              coalesce(r.price::numeric, p.price) AS price,
              coalesce(c.id, p.category_id) AS category_id,
-             coalesce(r.quantity::integer, p.quantity) AS quantity
+             p.quantity + coalesce(t.delta, 0) AS quantity
       FROM products p
-      JOIN import_rows r ON r.product_id = p.id
+      JOIN firsts r ON r.product_id = p.id
       LEFT JOIN categories c ON lower(c.name) = r.category_key
+      LEFT JOIN totals t ON t.product_id = p.id
       WHERE p.archived_at IS NULL
-        AND (p.name, p.description, p.price, p.category_id, p.quantity)
-            IS DISTINCT FROM (coalesce(r.name, p.name),
-                              CASE WHEN r.description_given THEN r.description ELSE p.description END,
-                              coalesce(r.price::numeric, p.price), coalesce(c.id, p.category_id),
-                              coalesce(r.quantity::integer, p.quantity))
-      ORDER BY p.id
-      FOR NO KEY UPDATE OF p
-    ), corrections AS (
-      INSERT INTO stock_movements (product_id, delta, reason, note, quantity_after)
-      SELECT id, quantity - old_quantity, 'count_correction', ${note}, quantity
-      FROM changing WHERE quantity <> old_quantity
+        AND (t.product_id IS NOT NULL
+             OR (p.name, p.description, p.price, p.category_id)
+                IS DISTINCT FROM (coalesce(r.name, p.name),
+                                  CASE WHEN r.description_given THEN r.description ELSE p.description END,
+                                  coalesce(r.price::numeric, p.price), coalesce(c.id, p.category_id)))
     ), updated AS (
       UPDATE products p
       SET name = ch.name, description = ch.description, price = ch.price,
@@ -277,23 +329,31 @@ export async function applyRows(sql: Sql, note: string): Promise<ApplyCounts> {
            count(*) FILTER (WHERE name IS DISTINCT FROM old_name)::int AS name,
            count(*) FILTER (WHERE description IS DISTINCT FROM old_description)::int AS description,
            count(*) FILTER (WHERE price IS DISTINCT FROM old_price)::int AS price,
-           count(*) FILTER (WHERE quantity IS DISTINCT FROM old_quantity)::int AS quantity,
+           count(*) FILTER (WHERE corrected)::int AS quantity,
            count(*) FILTER (WHERE category_id IS DISTINCT FROM old_category_id)::int AS category
     FROM updated`;
 
+  // A new product: one per SKU, from its first row, with an 'initial' movement
+  // at each row's location for the stock it gives there.
   const [inserted] = await sql<{ inserted: number; matched: number }[]>`
-    WITH inserted AS (
+    WITH firsts AS (
+      SELECT DISTINCT ON (sku_key) * FROM import_rows WHERE product_id IS NULL ORDER BY sku_key, line
+    ), stock AS (
+      SELECT sku_key, sum(coalesce(quantity::integer, 0))::integer AS quantity
+      FROM import_rows WHERE product_id IS NULL GROUP BY sku_key
+    ), inserted AS (
       INSERT INTO products (sku, name, description, price, quantity, category_id)
-      SELECT r.sku, r.name, r.description, r.price::numeric, coalesce(r.quantity::integer, 0), c.id
-      FROM import_rows r JOIN categories c ON lower(c.name) = r.category_key
-      WHERE r.product_id IS NULL
-      RETURNING id, quantity
+      SELECT r.sku, r.name, r.description, r.price::numeric, s.quantity, c.id
+      FROM firsts r JOIN stock s ON s.sku_key = r.sku_key JOIN categories c ON lower(c.name) = r.category_key
+      RETURNING id, lower(sku) AS sku_key
     ), initial AS (
-      INSERT INTO stock_movements (product_id, delta, reason, note, quantity_after)
-      SELECT id, quantity, ${INITIAL_MOVEMENT}, ${note}, quantity FROM inserted WHERE quantity > 0
+      INSERT INTO stock_movements (product_id, location_id, delta, reason, note, quantity_after)
+      SELECT i.id, r.location_id, r.quantity::integer, ${INITIAL_MOVEMENT}, ${note}, r.quantity::integer
+      FROM inserted i JOIN import_rows r ON r.sku_key = i.sku_key AND r.product_id IS NULL
+      WHERE r.quantity::integer > 0
     )
     SELECT (SELECT count(*)::int FROM inserted) AS inserted,
-           (SELECT count(*)::int FROM import_rows WHERE product_id IS NOT NULL) AS matched`;
+           (SELECT count(DISTINCT product_id)::int FROM import_rows WHERE product_id IS NOT NULL) AS matched`;
 
   const { updated: updatedCount, ...changed } = updated!;
   return {

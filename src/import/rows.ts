@@ -10,7 +10,7 @@
 import { NAME_CHARACTERS_MESSAGE, TEXT_CHARACTERS_MESSAGE } from '../http/text.ts';
 
 /** The columns of an import file, in staging-table order. */
-export const FIELDS = ['sku', 'name', 'description', 'price', 'quantity', 'category'] as const;
+export const FIELDS = ['sku', 'name', 'description', 'price', 'quantity', 'category', 'location'] as const;
 export type Field = (typeof FIELDS)[number];
 
 /**
@@ -64,6 +64,7 @@ const NUL_MESSAGES: Record<Field, string> = {
   price: 'must not contain NUL characters',
   quantity: 'must not contain NUL characters',
   category: NAME_CHARACTERS_MESSAGE,
+  location: 'must not contain NUL characters',
 };
 
 /** Sets a value, or records a NUL problem for it (the value is then left out). */
@@ -80,7 +81,7 @@ function problemsOf(row: StagedRow): Record<string, string> {
   return (row.problems ??= Object.create(null) as Record<string, string>);
 }
 
-const emptyValues = (): (string | null)[] => [null, null, null, null, null, null];
+const emptyValues = (): (string | null)[] => FIELDS.map(() => null);
 
 // ---------------------------------------------------------------------------
 // CSV
@@ -277,6 +278,7 @@ const JSON_TYPES: Record<Field, { accepts: (v: unknown) => boolean; message: str
   price: { accepts: (v) => typeof v === 'string' || typeof v === 'number', message: 'must be a number or a decimal string' },
   quantity: { accepts: (v) => typeof v === 'number', message: 'must be a number' },
   category: { accepts: (v) => typeof v === 'string', message: 'must be a string' },
+  location: { accepts: (v) => typeof v === 'string', message: 'must be a string' },
 };
 
 /** Turns one JSON line into a staging row. */

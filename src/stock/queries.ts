@@ -1,4 +1,4 @@
-import type { Sql } from '../db.ts';
+import { transaction, type Sql } from '../db.ts';
 import { productColumns, type ProductRow } from '../products/queries.ts';
 import type { Reason } from './model.ts';
 
@@ -109,4 +109,80 @@ export async function listMovements(sql: Sql, productId: number, limit: number, 
     WHERE product_id = ${productId} AND ${before === undefined ? sql`true` : sql`id < ${before}`}
     ORDER BY id DESC
     LIMIT ${limit + 1}`;
+}
+
+/** One adjustment of a batch: an Adjustment of a product, at its index in the request. */
+export type BatchAdjustment = Adjustment & { product: number };
+
+/** A batch item the database refused: its index in the request and the error it raised. */
+export type BatchRefusal = { index: number; error: unknown };
+
+export type BatchResult =
+  | { ok: true; movements: MovementRow[]; products: ProductRow[] }
+  | { ok: false; refusals: BatchRefusal[] };
+
+/**
+ * Applies a batch of adjustments all or nothing, in one transaction (a
+ * savepoint inside an idempotent request's). Each item goes through
+ * stock_adjust, which locks the product row, then the level: the items are
+ * applied sorted by (product, location, index), so every batch takes its
+ * locks in the same global order and two batches cannot deadlock. Items on
+ * the same level apply in the order of their index, each seeing the ones
+ * before it. Each item runs in its own savepoint so that a refused one does
+ * not hide the others: every refused item is reported, and then nothing is
+ * kept. Returns the movements in the items' order and the products touched
+ * as they are after the batch, by id.
+ */
+export async function adjustStockBatch(sql: Sql, items: BatchAdjustment[]): Promise<BatchResult> {
+  const outcome = await transaction(sql, async (tx) => {
+    const [where] = await tx<{ id: number }[]>`SELECT default_location() AS id`;
+    const locationOf = (a: BatchAdjustment) => a.location ?? where!.id;
+    const order = items
+      .map((item, index) => ({ item, index, location: locationOf(item) }))
+      .sort((a, b) => a.item.product - b.item.product || a.location - b.location || a.index - b.index);
+    const movements: MovementRow[] = new Array(items.length);
+    const refusals: BatchRefusal[] = [];
+    for (const { item, index, location } of order) {
+      try {
+        movements[index] = await tx.savepoint(async (sp) => {
+          const [row] = await sp<MovementRow[]>`
+            SELECT (r.movement).* FROM stock_adjust(${item.product}::bigint, ${location}::bigint, ${item.delta}::int,
+                   ${item.reason}, ${item.note}, ${item.reference ?? null}, ${item.expectedOnHand ?? null}::int) AS r`;
+          return row!;
+        });
+      } catch (error) {
+        if (!isRefusal(error)) throw error;
+        refusals.push({ index, error });
+      }
+    }
+    if (refusals.length > 0) throw new BatchRefused(refusals);
+    const ids = [...new Set(items.map((i) => i.product))];
+    const products = await tx<ProductRow[]>`
+      SELECT ${productColumns(tx)}
+      FROM products p JOIN categories c ON c.id = p.category_id
+      WHERE p.id = ANY(${ids}::bigint[])
+      ORDER BY p.id`;
+    return { ok: true as const, movements, products: [...products] };
+  }).catch((error) => {
+    if (error instanceof BatchRefused) return { ok: false as const, refusals: error.refusals.sort((a, b) => a.index - b.index) };
+    throw error;
+  });
+  return outcome;
+}
+
+/**
+ * Whether an item's error is the database refusing that item (a stock
+ * function's SQLSTATE of class IV, or a value it cannot take: classes 22 and
+ * 23), which the batch reports beside the others; anything else ends it.
+ */
+function isRefusal(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^(IV|22|23)/.test(code);
+}
+
+/** Thrown inside the batch's transaction to roll it back. */
+class BatchRefused extends Error {
+  constructor(readonly refusals: BatchRefusal[]) {
+    super('batch refused');
+  }
 }

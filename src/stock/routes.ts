@@ -2,7 +2,15 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { bodyErrors, errorResponses } from '../errors.ts';
 import { IdempotencyKeyHeader, IdParam } from '../http/params.ts';
 import { KEY, KEY_FOR_READS } from '../http/route-policy.ts';
-import { MovementListQuery, StockAdjustmentResultSchema, StockAdjustmentSchema, StockMovementSchema } from './schemas.ts';
+import {
+  BATCH_MAX,
+  MovementListQuery,
+  StockAdjustmentResultSchema,
+  StockAdjustmentSchema,
+  StockBatchResultSchema,
+  StockBatchSchema,
+  StockMovementSchema,
+} from './schemas.ts';
 
 const tags = ['Stock'];
 
@@ -28,6 +36,42 @@ export const adjustStockRoute = createRoute({
       description: 'The movement recorded and the product after it',
       headers: z.object({ ETag: z.string().openapi({ description: 'The product version', example: '"4"' }) }),
       content: { 'application/json': { schema: StockAdjustmentResultSchema } },
+    },
+    ...errorResponses([
+      ...bodyErrors,
+      'not_found',
+      'insufficient_stock',
+      'quantity_changed',
+      'request_in_progress',
+      'idempotency_key_reused',
+    ]),
+  },
+});
+
+export const adjustStockBatchRoute = createRoute({
+  method: 'post',
+  path: '/stock-adjustments',
+  operationId: 'adjustStockBatch',
+  summary: 'Adjust stock in a batch',
+  description:
+    `Applies 1 to ${BATCH_MAX} adjustments (a point-of-sale or warehouse sync) all or nothing, in one transaction: ` +
+    'each item as `POST /products/{id}/stock-adjustments` would apply it, at its `location` (the default location ' +
+    'when absent), with its own `expected_on_hand` and `reference`. Items on the same product and location apply in ' +
+    'the order of their index, each seeing the ones before it. When any item is refused nothing is written, and the ' +
+    "problem's `errors` names every refused item by its index (`adjustments[3]`), its message starting with its " +
+    'code; the status is that of the gravest refusal: 422 `validation_failed`, then 404 `not_found` (no such product ' +
+    'or location), then 409 `quantity_changed`, then 409 `insufficient_stock`. The body must stay within 64 KiB ' +
+    '(about 60 bytes an item for a full batch). Send an `Idempotency-Key` to retry safely.',
+  tags,
+  security: KEY,
+  request: {
+    headers: IdempotencyKeyHeader,
+    body: { required: true, content: { 'application/json': { schema: StockBatchSchema } } },
+  },
+  responses: {
+    201: {
+      description: 'The movements recorded and the products after them',
+      content: { 'application/json': { schema: StockBatchResultSchema } },
     },
     ...errorResponses([
       ...bodyErrors,

@@ -65,3 +65,36 @@ export const MovementListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ description: 'Page size' }),
   cursor: z.string().max(200).optional().openapi({ description: 'Opaque cursor from the previous page\'s Link rel="next"' }),
 });
+
+/** The most items a batch may hold. */
+export const BATCH_MAX = 1000;
+
+export const StockBatchItemSchema = StockAdjustmentSchema.extend({
+  product: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).openapi({ description: 'Product id', example: 42 }),
+}).openapi('StockBatchItem');
+
+export const StockBatchSchema = z
+  .strictObject({
+    adjustments: z
+      .array(StockBatchItemSchema)
+      .min(1, 'must hold at least 1 adjustment')
+      .max(BATCH_MAX, `must hold at most ${BATCH_MAX} adjustments`)
+      .openapi({
+        description:
+          `1 to ${BATCH_MAX} adjustments, applied all or nothing. Several items may name the same product and ` +
+          'location: they apply in the order of their index, each seeing the ones before it.',
+        example: [
+          { product: 42, delta: -2, reason: 'sold', reference: 'order-1042' },
+          { product: 42, location: 3, delta: 12, reason: 'received', expected_on_hand: 0 },
+          { product: 57, delta: -1, reason: 'sold', reference: 'order-1042' },
+        ],
+      }),
+  })
+  .openapi('StockBatch');
+
+export const StockBatchResultSchema = z
+  .object({
+    movements: z.array(StockMovementSchema).openapi({ description: "The movements recorded, one per item, in the items' order" }),
+    products: z.array(ProductSchema).openapi({ description: 'Each product the batch touched, as it is after it, by id' }),
+  })
+  .openapi('StockBatchResult');

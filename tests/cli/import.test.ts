@@ -160,7 +160,11 @@ describe('import: reading files', () => {
   test('a CSV header with an unknown column, a repeated one or no sku refuses the file, even with --skip-invalid', async () => {
     const result = await load('header.csv', csv('name,colour,price,Price', 'Header Test,red,1,2'), { skipInvalid: true });
     expect(result.invalid).toEqual([
-      { line: 1, field: 'colour', message: 'unknown column; the columns are sku, name, description, price, quantity, category' },
+      {
+        line: 1,
+        field: 'colour',
+        message: 'unknown column; the columns are sku, name, description, price, quantity, category, location',
+      },
       { line: 1, field: 'price', message: 'column appears twice' },
       { line: 1, field: 'sku', message: 'required column missing from the header' },
     ]);
@@ -408,7 +412,7 @@ describe('import: applying', () => {
     for (;;) {
       const [waiting] = await db.sql`
         SELECT count(*)::int AS n FROM pg_stat_activity
-        WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%WITH changing AS%'`;
+        WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%ORDER BY id FOR NO KEY UPDATE%'`;
       if (waiting!.n > 0) break;
       if (Date.now() > deadline) throw new Error('the import never waited for the locked product');
       await Bun.sleep(10);
@@ -489,6 +493,66 @@ function oneRow(format: 'csv' | 'jsonl', columns: string[], values: Record<strin
   const value = (c: string) => (values[c] == null ? null : c === 'quantity' ? Number(values[c]) : values[c]);
   return `${JSON.stringify(Object.fromEntries(columns.map((c) => [c, value(c)])))}\n`;
 }
+
+describe('import: locations', () => {
+  async function levels(sku: string) {
+    return [
+      ...(await db.sql`
+      SELECT lower(l.code) AS location, s.on_hand
+      FROM stock_levels s JOIN locations l ON l.id = s.location_id JOIN products p ON p.id = s.product_id
+      WHERE lower(p.sku) = lower(${sku}) ORDER BY l.id`),
+    ];
+  }
+
+  test("a row's quantity is the on hand at its location; the product's other levels are untouched", async () => {
+    await db.sql`INSERT INTO locations (code, name) VALUES ('Shop-1', 'Shop one'), ('Shop-2', 'Shop two')`;
+    // A new product's initial stock goes to its rows' locations (none given: the default one).
+    expect(
+      await load('loc-1.csv', csv('sku,name,price,quantity,location', 'LOC-1,Located,1,4,shop-1', 'LOC-1,Located,1,6,SHOP-2')),
+    ).toMatchObject({ inserted: 1, invalid: [] });
+    expect(await levels('LOC-1')).toEqual([
+      { location: 'shop-1', on_hand: 4 },
+      { location: 'shop-2', on_hand: 6 },
+    ]);
+    // A count at one location corrects that level alone; the file without a location column counts the default one.
+    expect(await load('loc-2.csv', csv('sku,quantity,location', 'LOC-1,1,Shop-1'))).toMatchObject({ updated: 1, invalid: [] });
+    expect(await load('loc-3.csv', csv('sku,quantity', 'LOC-1,2'))).toMatchObject({ updated: 1, invalid: [] });
+    expect(await levels('LOC-1')).toEqual([
+      { location: 'default', on_hand: 2 },
+      { location: 'shop-1', on_hand: 1 },
+      { location: 'shop-2', on_hand: 6 },
+    ]);
+    expect(await product('LOC-1')).toMatchObject({ quantity: 9 });
+    expect((await movements('LOC-1')).map((m) => [m.delta, m.reason])).toEqual([
+      [4, 'initial'],
+      [6, 'initial'],
+      [-3, 'count_correction'],
+      [2, 'count_correction'],
+    ]);
+    expect(await ledgerMismatches()).toEqual([]);
+  });
+
+  test('an unknown location, two rows of one SKU at one location, or rows that disagree are row errors', async () => {
+    const result = await load(
+      'loc-bad.csv',
+      csv(
+        'sku,name,price,quantity,location',
+        'LOC-2,Nowhere,1,1,no-such-place', // 2
+        'LOC-3,Twice,1,1,', // 3
+        'LOC-3,Twice,1,2,default', // 4
+        'LOC-4,Agreed,1,1,', // 5
+        'LOC-4,Disagreed,2,1,shop-1', // 6
+      ),
+    );
+    expect(result.invalid).toEqual([
+      { line: 2, field: 'location', message: 'no active location with this code' },
+      { line: 4, field: 'sku', message: 'duplicate of line 3' },
+      { line: 6, field: 'name', message: 'differs from line 5, an earlier row of this SKU' },
+      { line: 6, field: 'price', message: 'differs from line 5, an earlier row of this SKU' },
+    ]);
+    expect(result.applied).toBe(false);
+  });
+});
 
 describe('import: columns left out and empty cells', () => {
   const stored = { description: 'as stored', price: '5.00', quantity: 7, category: 'Partial Stored' };
