@@ -366,17 +366,22 @@ CREATE OR REPLACE FUNCTION public.product_search_query(search text)
  LANGUAGE sql
  STABLE PARALLEL SAFE STRICT
 BEGIN ATOMIC
- SELECT (string_agg((((('('::text || q.lexeme) || ':*'::text) || COALESCE(( SELECT string_agg((' | '::text || quote_lexeme(s.word)), ''::text ORDER BY s.word) AS string_agg
-            FROM search_words s
-           WHERE ((w.word ~ '^[[:alpha:]]{3,}$'::text) AND (s.word % w.word) AND (levenshtein_less_equal(s.word, w.word, 2) <=
-                 CASE
-                     WHEN (char_length(w.word) >= 6) THEN 2
-                     ELSE 1
-                 END) AND (s.word <> w.word))), ''::text)) || ')'::text), ' & '::text ORDER BY w.word))::tsquery AS string_agg
+ SELECT (string_agg((('('::text || alternatives.lexemes) || ')'::text), ' & '::text ORDER BY w.word))::tsquery AS string_agg
     FROM ( SELECT DISTINCT t.token AS word
             FROM ts_parse('default'::text, search_text(product_search_query.search)) t(tokid, token)
            WHERE ((t.tokid <> ALL (ARRAY[12, 13, 14, 15, 16, 17, 23])) AND (char_length(t.token) > 1))) w,
-     LATERAL ( SELECT quote_lexeme(w.word) AS lexeme) q;
+     LATERAL ( SELECT
+                 CASE
+                     WHEN (w.word ~ '^[[:alpha:]]{3,}$'::text) THEN (quote_lexeme(w.word) || COALESCE(( SELECT string_agg((' | '::text || quote_lexeme(s.word)), ''::text ORDER BY s.word) AS string_agg
+                        FROM search_words s
+                       WHERE ((s.word <> w.word) AND ((s.word ~~ (w.word || '%'::text)) OR ((s.word % w.word) AND (levenshtein_less_equal(s.word, w.word, 2) <=
+                             CASE
+                                 WHEN (char_length(w.word) >= 6) THEN 2
+                                 ELSE 1
+                             END))))), ''::text))
+                     WHEN (char_length(w.word) >= 3) THEN (quote_lexeme(w.word) || ':*'::text)
+                     ELSE quote_lexeme(w.word)
+                 END AS lexemes) alternatives;
 END;
 
 CREATE OR REPLACE FUNCTION public.stock_reserved(product bigint, location bigint)
@@ -607,16 +612,16 @@ CREATE INDEX products_category_sku_order_idx ON public.products USING btree (cat
 CREATE INDEX products_created_at_idx ON public.products USING btree (created_at, id) WHERE (archived_at IS NULL);
 CREATE UNIQUE INDEX products_name_key ON public.products USING btree (lower(name)) WHERE (archived_at IS NULL);
 CREATE INDEX products_price_idx ON public.products USING btree (price, id) WHERE (archived_at IS NULL);
-CREATE INDEX products_search_idx ON public.products USING gin (product_search_vector(name, description));
+CREATE INDEX products_search_idx ON public.products USING gin (product_search_vector(name, description)) WITH (fastupdate=off);
 CREATE UNIQUE INDEX products_sku_key ON public.products USING btree (lower(sku)) WHERE (archived_at IS NULL);
 CREATE INDEX products_sku_order_idx ON public.products USING btree (lower(sku) COLLATE "C", id) WHERE (archived_at IS NULL);
-CREATE INDEX products_sku_trigram_idx ON public.products USING gin (lower(sku) gin_trgm_ops);
+CREATE INDEX products_sku_trigram_idx ON public.products USING gin (lower(sku) gin_trgm_ops) WITH (fastupdate=off);
 CREATE INDEX rate_limit_counters_window_start_idx ON public.rate_limit_counters USING btree (window_start);
 CREATE INDEX reservations_location_idx ON public.reservations USING btree (location_id, id);
 CREATE INDEX reservations_open_idx ON public.reservations USING btree (product_id, location_id, expires_at) WHERE (state = 'open'::text);
 CREATE INDEX reservations_product_idx ON public.reservations USING btree (product_id, id);
 CREATE INDEX reservations_reference_idx ON public.reservations USING btree (reference, id) WHERE (reference IS NOT NULL);
-CREATE INDEX search_words_trigram_idx ON public.search_words USING gin (word gin_trgm_ops);
+CREATE INDEX search_words_trigram_idx ON public.search_words USING gin (word gin_trgm_ops) WITH (fastupdate=off);
 CREATE INDEX stock_levels_location_idx ON public.stock_levels USING btree (location_id, product_id);
 CREATE INDEX stock_movements_level_idx ON public.stock_movements USING btree (product_id, location_id, id);
 CREATE INDEX stock_movements_product_idx ON public.stock_movements USING btree (product_id, id);

@@ -42,7 +42,7 @@ RETURN pg_catalog.to_tsvector('pg_catalog.simple'::regconfig,
 CREATE TABLE search_words (
   word text PRIMARY KEY
 );
-CREATE INDEX search_words_trigram_idx ON search_words USING gin (word gin_trgm_ops);
+CREATE INDEX search_words_trigram_idx ON search_words USING gin (word gin_trgm_ops) WITH (fastupdate = off);
 
 CREATE FUNCTION search_words_of(name text, description text) RETURNS SETOF text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -78,30 +78,43 @@ CREATE FUNCTION quote_lexeme(word text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 RETURN '''' || pg_catalog.replace(pg_catalog.replace(word, '\', '\\'), '''', '''''') || '''';
 
--- The full-text query of a search text: each of its words (as the parser
+-- The full-text query of a search text. Every word of it (as the parser
 -- splits it: hyphenated words as their parts; no white space, markup or
--- single characters), as a word or the start of one, or, for a word of three
--- or more letters, one of the words in use at most one letter away from it
--- (two from a word of six letters or more; a swap of two letters is two):
--- found by trigram similarity (pg_trgm's % operator, through the index),
--- kept by edit distance. Every word must match. NULL when the text has no word.
+-- single characters) must match, as one of:
+--   * the word itself;
+--   * for a word of three or more letters, the words in use that start with
+--     it ('keyb' -> 'keyboard') or are at most one letter away from it (two
+--     from a word of six letters or more; a swap of two letters is two), found
+--     through search_words' trigram index (pg_trgm's LIKE and % operators) and
+--     kept by edit distance (fuzzystrmatch);
+--   * for a word of three or more characters with a digit, any word that
+--     starts with it ('m12' -> 'm1234').
+-- Words in use are named one by one rather than as a prefix (word:*): the
+-- full-text index finds a named word through its posting list and skips
+-- through the others', while a prefix unions every posting list it covers.
+-- NULL when the text has no word.
 CREATE FUNCTION product_search_query(search text) RETURNS tsquery
 LANGUAGE sql STABLE STRICT PARALLEL SAFE
 BEGIN ATOMIC
-  SELECT pg_catalog.string_agg(
-           '(' || q.lexeme || ':*' || coalesce((
-             SELECT pg_catalog.string_agg(' | ' || public.quote_lexeme(s.word), '' ORDER BY s.word)
-             FROM public.search_words s
-             WHERE w.word OPERATOR(pg_catalog.~) '^[[:alpha:]]{3,}$'
-               AND s.word OPERATOR(public.%) w.word
-               AND public.levenshtein_less_equal(s.word, w.word, 2)
-                   <= CASE WHEN pg_catalog.char_length(w.word) >= 6 THEN 2 ELSE 1 END
-               AND s.word <> w.word), '') || ')',
-           ' & ' ORDER BY w.word)::pg_catalog.tsquery
+  SELECT pg_catalog.string_agg('(' || alternatives.lexemes || ')', ' & ' ORDER BY w.word)::pg_catalog.tsquery
   FROM (SELECT DISTINCT t.token AS word
         FROM pg_catalog.ts_parse('default', public.search_text(search)) AS t
         WHERE t.tokid NOT IN (12, 13, 14, 15, 16, 17, 23) AND pg_catalog.char_length(t.token) > 1) AS w,
-       LATERAL (SELECT public.quote_lexeme(w.word) AS lexeme) AS q;
+       LATERAL (
+         SELECT CASE
+           WHEN w.word OPERATOR(pg_catalog.~) '^[[:alpha:]]{3,}$' THEN
+             public.quote_lexeme(w.word) || coalesce((
+               SELECT pg_catalog.string_agg(' | ' || public.quote_lexeme(s.word), '' ORDER BY s.word)
+               FROM public.search_words s
+               WHERE s.word <> w.word
+                 AND (s.word OPERATOR(pg_catalog.~~) (w.word || '%')
+                      OR (s.word OPERATOR(public.%) w.word
+                          AND public.levenshtein_less_equal(s.word, w.word, 2)
+                              <= CASE WHEN pg_catalog.char_length(w.word) >= 6 THEN 2 ELSE 1 END))), '')
+           WHEN pg_catalog.char_length(w.word) >= 3 THEN public.quote_lexeme(w.word) || ':*'
+           ELSE public.quote_lexeme(w.word)
+         END AS lexemes
+       ) AS alternatives;
 END;
 
 -- One statement's new products at once (an import adds thousands); an edit
