@@ -680,12 +680,47 @@ export interface components {
              */
             adjustments: components["schemas"]["StockBatchItem"][];
         };
-        StockBatchItem: components["schemas"]["StockAdjustment"] & {
+        /**
+         * @example {
+         *       "product": 42,
+         *       "delta": -2,
+         *       "reason": "sold",
+         *       "reference": "order-1042"
+         *     }
+         */
+        StockBatchItem: {
             /**
              * @description Product id
              * @example 42
              */
             product: number;
+            /**
+             * @description Units added (positive) or removed (negative); never 0
+             * @example -2
+             */
+            delta: number;
+            /**
+             * @example sold
+             * @enum {string}
+             */
+            reason: "received" | "sold" | "returned" | "damaged" | "count_correction";
+            /** @example order 1042 */
+            note?: string | null;
+            /**
+             * @description Location id; the default location when absent
+             * @example 1
+             */
+            location?: number;
+            /**
+             * @description Compare and set: refused with 409 `quantity_changed` unless the level holds exactly this on hand
+             * @example 85
+             */
+            expected_on_hand?: number;
+            /**
+             * @description An external reference, such as an order number
+             * @example order-1042
+             */
+            reference?: string | null;
         };
         TransferResult: {
             transfer: components["schemas"]["Transfer"];
@@ -870,6 +905,10 @@ export interface components {
         InventoryReport: {
             categories: components["schemas"]["CategoryStockTotals"][];
             total: components["schemas"]["StockTotals"];
+            /** @description Stock per active location, over active products */
+            locations: components["schemas"]["LocationStockTotals"][];
+            /** @description Levels whose available stock is below their reorder point, by location then product */
+            below_reorder_point: components["schemas"]["ReorderLevel"][];
             /** @description Present when low_stock_below is given */
             low_stock?: components["schemas"]["LowStockCategory"][];
         };
@@ -896,6 +935,50 @@ export interface components {
              * @example 11234.50
              */
             value: string;
+        };
+        LocationStockTotals: {
+            /** @example 1 */
+            location_id: number;
+            /** @example DEFAULT */
+            code: string;
+            /** @example Default location */
+            name: string;
+            /**
+             * @description On hand
+             * @example 560
+             */
+            units: number;
+            /**
+             * @description Held by open, unexpired reservations
+             * @example 12
+             */
+            reserved: number;
+            /** @example 548 */
+            available: number;
+            /**
+             * @description Sum of price × on hand, an exact decimal string
+             * @example 11234.50
+             */
+            value: string;
+        };
+        ReorderLevel: {
+            /**
+             * @description The product
+             * @example 42
+             */
+            id: number;
+            /** @example SPRT-TENT-2P */
+            sku: string;
+            /** @example Two-Person Dome Tent */
+            name: string;
+            /** @example 1 */
+            location_id: number;
+            /** @example DEFAULT */
+            location_code: string;
+            /** @example 3 */
+            available: number;
+            /** @example 10 */
+            reorder_point: number;
         };
         LowStockCategory: {
             /** @example Sports & Outdoors */
@@ -2699,9 +2782,9 @@ export interface operations {
     listTransfers: {
         parameters: {
             query?: {
-                /** @description Only transfers of this product */
+                /** @description Only transfers of this product (e.g. 42) */
                 product?: number;
-                /** @description Only transfers from or to this location */
+                /** @description Only transfers from or to this location (e.g. 2) */
                 location?: number;
                 /** @description Page size */
                 limit?: number;
@@ -3023,11 +3106,11 @@ export interface operations {
     listReservations: {
         parameters: {
             query?: {
-                /** @description Only reservations of this product */
+                /** @description Only reservations of this product (e.g. 42) */
                 product?: number;
-                /** @description Only reservations at this location */
+                /** @description Only reservations at this location (e.g. 1) */
                 location?: number;
-                /** @description Only reservations with this reference */
+                /** @description Only reservations with this reference (e.g. order-1042) */
                 reference?: string;
                 /** @description Only reservations in this state as shown: `open` is open and unexpired; `expired` includes open ones past their expiry */
                 state?: "open" | "released" | "fulfilled" | "expired";
@@ -4291,7 +4374,7 @@ export interface operations {
     getInventoryReport: {
         parameters: {
             query?: {
-                /** @description List active products with fewer units than this, by category (e.g. 10) */
+                /** @description List active products with fewer units than this, by category (e.g. 10); products with a reorder point at any location are listed by below_reorder_point instead */
                 low_stock_below?: number;
             };
             header?: never;

@@ -71,12 +71,11 @@ export const ReservationListQuery = z.object({
     .min(1)
     .max(100)
     .optional()
-    .openapi({ description: 'Only reservations with this reference', example: 'order-1042' }),
+    .openapi({ description: 'Only reservations with this reference (e.g. order-1042)' }),
   state: z.enum(RESERVATION_STATES).optional().openapi({
     description:
       'Only reservations in this state as shown: `open` is open and unexpired; `expired` includes open ones past their expiry',
-    example: 'open',
   }),
-  limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ description: 'Page size', example: 100 }),
+  limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ description: 'Page size' }),
   cursor: z.string().max(200).optional().openapi({ description: 'Opaque cursor from the previous page\'s Link rel="next"' }),
 });

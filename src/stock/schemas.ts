@@ -69,9 +69,12 @@ export const MovementListQuery = z.object({
 /** The most items a batch may hold. */
 export const BATCH_MAX = 1000;
 
-export const StockBatchItemSchema = StockAdjustmentSchema.extend({
-  product: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).openapi({ description: 'Product id', example: 42 }),
-}).openapi('StockBatchItem');
+export const StockBatchItemSchema = z
+  .strictObject({
+    product: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).openapi({ description: 'Product id', example: 42 }),
+    ...StockAdjustmentSchema.shape,
+  })
+  .openapi('StockBatchItem', { example: { product: 42, delta: -2, reason: 'sold', reference: 'order-1042' } });
 
 export const StockBatchSchema = z
   .strictObject({

@@ -17,7 +17,14 @@ export const idFilter = (description: string, example: number) =>
     .refine((text) => parseId(text) !== undefined, ID_MESSAGE)
     .transform(Number)
     .optional()
-    .openapi({ type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER, pattern: ID_PATTERN.source, description, example });
+    .openapi({
+      type: 'integer',
+      minimum: 1,
+      maximum: Number.MAX_SAFE_INTEGER,
+      pattern: ID_PATTERN.source,
+      // No example: the explorer would fill an optional filter in.
+      description: `${description} (e.g. ${example})`,
+    });
 
 /** A count of units moved or held: 1 or more. */
 export const unitsField = (description: string, example: number) =>
@@ -72,6 +79,6 @@ export const TransferResultSchema = z
 export const TransferListQuery = z.object({
   product: idFilter('Only transfers of this product', 42),
   location: idFilter('Only transfers from or to this location', 2),
-  limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ description: 'Page size', example: 100 }),
+  limit: z.coerce.number().int().min(1).max(1000).default(100).openapi({ description: 'Page size' }),
   cursor: z.string().max(200).optional().openapi({ description: 'Opaque cursor from the previous page\'s Link rel="next"' }),
 });

@@ -46,7 +46,7 @@ describe('GET /reports/inventory: totals', () => {
   test('answers the categories and the total, without low_stock unless asked', async () => {
     await createProduct({ price: 2, quantity: 3, category: unique('Shape') });
     const r = await report();
-    expect(Object.keys(r).sort()).toEqual(['categories', 'total']);
+    expect(Object.keys(r).sort()).toEqual(['below_reorder_point', 'categories', 'locations', 'total']);
     expect(r.categories.length).toBeGreaterThan(0);
     for (const c of r.categories) {
       expect(Object.keys(c).sort()).toEqual(['category', 'product_count', 'units', 'value']);
@@ -142,6 +142,18 @@ describe('GET /reports/inventory: an empty catalog', () => {
     expect(await report(empty, '?low_stock_below=10')).toEqual({
       categories: [],
       total: { product_count: 0, units: 0, value: '0.00' },
+      locations: [
+        {
+          location_id: expect.any(Number),
+          code: 'DEFAULT',
+          name: 'Default location',
+          units: 0,
+          reserved: 0,
+          available: 0,
+          value: '0.00',
+        },
+      ],
+      below_reorder_point: [],
       low_stock: [],
     });
   });
@@ -189,7 +201,7 @@ describe('GET /reports/inventory: low stock', () => {
     await createProduct({ price: 1, quantity: 5, category: b }); // exactly at the threshold: not low
 
     const r = await report(t, '?low_stock_below=5');
-    expect(Object.keys(r).sort()).toEqual(['categories', 'low_stock', 'total']);
+    expect(Object.keys(r).sort()).toEqual(['below_reorder_point', 'categories', 'locations', 'low_stock', 'total']);
     const shown = (p: LowStockProduct) => ({ id: p.id, sku: p.sku, name: p.name, quantity: p.quantity });
     expect(r.low_stock!.find((g) => g.category === a)).toEqual({ category: a, products: [shown(a0), shown(a3)] });
     expect(r.low_stock!.find((g) => g.category === b)).toEqual({ category: b, products: [shown(b4)] });
@@ -262,4 +274,51 @@ describe('GET /reports/inventory: one snapshot under concurrent writes', () => {
     }
     expect(writes).toBeGreaterThan(0);
   }, 60_000);
+});
+
+describe('GET /reports/inventory: by location and reorder point', () => {
+  test('sums on hand, reserved, available and value per location; lists levels below their reorder point instead of the low-stock rule', async () => {
+    const own = await createTestApp();
+    try {
+      const [wh] = await own.db.sql<
+        { id: number }[]
+      >`INSERT INTO locations (code, name) VALUES ('WH-R', 'Report warehouse') RETURNING id`;
+      const a = (await json(await own.post('/products', { name: 'Report A', price: 2.5, quantity: 10 }))) as { id: number };
+      const b = (await json(await own.post('/products', { name: 'Report B', price: 1, quantity: 1 }))) as { id: number };
+      expect(
+        (await own.post(`/products/${a.id}/stock-adjustments`, { delta: 4, reason: 'received', location: wh!.id })).status,
+      ).toBe(201);
+      await own.db.sql`SELECT stock_reserve(${a.id}, ${wh!.id}, 3, now() + interval '1 hour')`;
+      // A's reorder point at the warehouse: 1 available there (4 on hand, 3 reserved), below 5.
+      await own.db.sql`UPDATE stock_levels SET reorder_point = 5 WHERE product_id = ${a.id} AND location_id = ${wh!.id}`;
+      const r = await report(own, '?low_stock_below=20');
+      expect(r.locations).toEqual([
+        {
+          location_id: expect.any(Number),
+          code: 'DEFAULT',
+          name: 'Default location',
+          units: 11,
+          reserved: 0,
+          available: 11,
+          value: '26.00',
+        },
+        { location_id: wh!.id, code: 'WH-R', name: 'Report warehouse', units: 4, reserved: 3, available: 1, value: '10.00' },
+      ]);
+      expect(r.below_reorder_point).toEqual([
+        {
+          id: a.id,
+          sku: expect.any(String),
+          name: 'Report A',
+          location_id: wh!.id,
+          location_code: 'WH-R',
+          available: 1,
+          reorder_point: 5,
+        },
+      ]);
+      // A has a reorder point, so the low-stock rule (fewer than 20 in all) lists only B.
+      expect(r.low_stock!.flatMap((g) => g.products.map((p) => p.id))).toEqual([b.id]);
+    } finally {
+      await own.close();
+    }
+  });
 });

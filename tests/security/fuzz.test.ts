@@ -131,6 +131,7 @@ describe('the validator used by the fuzzer', () => {
       description: null,
       price: 1.5,
       quantity: 0,
+      available: 0,
       category: 'c',
       created_at: '2026-01-01T00:00:00.123456Z',
       updated_at: '2026-01-01T00:00:00Z',
@@ -364,6 +365,14 @@ const anyText = fc.oneof(
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 function integerArb(s: Schema): fc.Arbitrary<number> {
+  // 1 to 2^53 - 1 is a row id (a product, a location in a body): mostly one that exists.
+  if (s.minimum === 1 && s.maximum === Number.MAX_SAFE_INTEGER) {
+    return fc.oneof({ arbitrary: fc.integer({ min: 1, max: 40 }), weight: 4 }, { arbitrary: wideIntegerArb(s), weight: 1 });
+  }
+  return wideIntegerArb(s);
+}
+
+function wideIntegerArb(s: Schema): fc.Arbitrary<number> {
   const min = BigInt(s.minimum ?? -Number.MAX_SAFE_INTEGER);
   const max = BigInt(s.maximum ?? Number.MAX_SAFE_INTEGER);
   const small = fc.integer({ min: Number(min > -1000n ? min : -1000n), max: Number(max < 1000n ? max : 1000n) });
@@ -454,7 +463,7 @@ const parametersOf = (o: Op, where: Parameter['in']) =>
 
 /** Ids of rows that exist, mostly, so that valid requests reach the database and succeed. */
 const idArb = (s: Schema) =>
-  fc.oneof({ arbitrary: fc.integer({ min: 1, max: 40 }), weight: 4 }, { arbitrary: integerArb(s), weight: 1 });
+  fc.oneof({ arbitrary: fc.integer({ min: 1, max: 40 }), weight: 4 }, { arbitrary: wideIntegerArb(s), weight: 1 });
 
 const cursorArb = fc.oneof(
   fc.string({ maxLength: 40 }),
@@ -908,6 +917,21 @@ for (let i = 1; i <= 12; i++) {
   if (res.status !== 201) throw new Error(`seeding product ${i}: ${res.status} ${await res.text()}`);
 }
 for (let i = 1; i <= 3; i++) await t.post('/categories', { name: `Empty fuzz category ${i}` });
+// Two more locations (ids 2 and 3, beside the default one) with stock of each product, and open
+// reservations of one unit, for the stock operations to find.
+for (const code of ['FUZZ-2', 'FUZZ-3']) {
+  const res = await t.post('/locations', { code, name: `Fuzz location ${code}` });
+  if (res.status !== 201) throw new Error(`seeding location ${code}: ${res.status} ${await res.text()}`);
+}
+for (let i = 1; i <= 12; i++) {
+  for (const location of [2, 3]) await t.post(`/products/${i}/stock-adjustments`, { delta: 50, reason: 'received', location });
+}
+// 600 of them (25 on each of those levels): the release runs use up most of ids 1..40, and the
+// fulfilment runs, which come after, still find open ones among the rest.
+await t.db.sql`
+  SELECT stock_reserve(p, l, 1, now() + interval '1 day')
+  FROM generate_series(1, 25) r, generate_series(2, 3) l, generate_series(1, 12) p
+  ORDER BY r, l, p`;
 await t.db.sql`DELETE FROM rate_limit_counters`;
 
 describe('every documented operation under generated requests', () => {
