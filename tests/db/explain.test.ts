@@ -59,7 +59,7 @@ beforeAll(async () => {
   await t.admin`ANALYZE products`;
 
   capturing = capturingPool(t.url);
-});
+}, 120_000);
 
 afterAll(async () => {
   await capturing?.pool.end({ timeout: 5 });
