@@ -611,7 +611,10 @@ try {
       'not yet merged, which every search through them reads.',
     '',
     'The bare stack is bench/reference-server.ts: Bun + Hono + postgres.js answering the same requests with the same SQL, ' +
-      'without validation, middleware, log lines or metrics — what the stack costs before the service adds anything.',
+      'without validation, middleware, log lines or metrics — what the stack costs before the service adds anything. ' +
+      "Errors are the service's non-2xx responses and wrk's socket errors over the rounds: a statement that runs past the " +
+      "service's statement timeout (5 s) is cancelled and answered 503, sooner and cheaper than a result, so a row with " +
+      'errors overstates its req/s and understates its CPU per request.',
     '',
     '| query | service req/s | bare stack req/s | pgbench tps | service / pgbench | bare / pgbench | service p50 / p99 ms | pgbench p50 / p99 ms | p99 ratio | errors |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
