@@ -1,7 +1,7 @@
 /**
  * The benchmark's reference point between the service and its ceiling: a bare
- * Bun + Hono + postgres.js server answering the same three requests with the
- * same SQL, and nothing else (no validation, no middleware, no log line, no
+ * Bun + Hono + postgres.js server answering the same requests with the
+ * same SQL (the listing, a lookup, a create, a SKU prefix listing and a search), and nothing else (no validation, no middleware, no log line, no
  * metrics, driver defaults apart from the pool size and the session's plan cache
  * mode). What the service costs above it is what its own features cost; what it
  * costs below pgbench is what the stack costs.
@@ -21,6 +21,10 @@ const app = new Hono();
 
 app.get('/products', async (c) => {
   const limit = Number(c.req.query('limit') ?? 50);
+  const prefix = c.req.query('sku_prefix');
+  if (prefix !== undefined) return c.json((await skuPrefixPage(prefix, limit)).slice(0, limit));
+  const q = c.req.query('q');
+  if (q !== undefined) return c.json((await searchPage(q, limit)).slice(0, limit));
   const rows = await sql`
     SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, c.name AS category,
            p.created_at, p.updated_at, p.version
@@ -35,6 +39,56 @@ app.get('/products', async (c) => {
     ORDER BY lower(p.name)`;
   return c.json(rows.slice(0, limit));
 });
+
+/** GET /products?sku_prefix=: the service's listProductsBySkuPrefix, first page. */
+function skuPrefixPage(prefix: string, limit: number) {
+  const from = prefix.toLowerCase();
+  const to = from.slice(0, -1) + String.fromCharCode(from.charCodeAt(from.length - 1) + 1);
+  return sql`
+    SELECT p.id, p.sku, p.name, p.description, p.price::float8 AS price, p.quantity, c.name AS category, p.created_at, p.updated_at
+    FROM (
+      SELECT * FROM products p
+      WHERE lower(p.sku) COLLATE "C" >= ${from} AND lower(p.sku) COLLATE "C" < ${to}
+        AND true AND p.archived_at IS NULL AND true
+      ORDER BY lower(p.sku) COLLATE "C", p.id
+      LIMIT ${limit + 1}
+    ) p
+    JOIN categories c ON c.id = p.category_id
+    ORDER BY lower(p.sku) COLLATE "C", p.id`;
+}
+
+/** GET /products?q=: the service's searchProducts, first page (the SKU parameters NULL when the text cannot be part of a SKU). */
+function searchPage(q: string, limit: number) {
+  const text = q.normalize('NFC').trim().replace(/\s+/g, ' ');
+  const sku = /^[A-Za-z0-9._-]+$/.test(text) ? text.toLowerCase() : null;
+  const pattern = sku === null ? null : `%${sku.replace(/[\\%_]/g, '\\$&')}%`;
+  return sql`
+    WITH query AS (SELECT product_search_query(${text}) AS q)
+    SELECT p.id, p.sku, p.name, p.description, p.price::float8 AS price, p.quantity, c.name AS category, p.created_at, p.updated_at, p.rank
+    FROM (
+      SELECT * FROM (
+        SELECT p.*,
+          CASE
+            WHEN lower(p.sku) = ${sku} THEN 8
+            WHEN starts_with(lower(p.sku), ${sku}) THEN 6 + similarity(lower(p.sku), ${sku})::float8
+            WHEN strpos(lower(p.sku), ${sku}) > 0 THEN 4 + word_similarity(${sku}, lower(p.sku))::float8
+            WHEN to_tsvector('simple', search_text(p.name)) @@ query.q
+              THEN 4 + word_similarity(search_text(${text}), search_text(p.name))::float8
+            ELSE 2 + word_similarity(search_text(${text}), search_text(p.description))::float8
+          END AS rank
+        FROM products p, query
+        WHERE p.archived_at IS NULL AND true
+          AND (lower(p.sku) LIKE ${pattern}
+               OR product_search_vector(p.name, p.description) @@ query.q)
+        OFFSET 0
+      ) p
+      WHERE true
+      ORDER BY p.rank DESC, p.id
+      LIMIT ${limit + 1}
+    ) p
+    JOIN categories c ON c.id = p.category_id
+    ORDER BY p.rank DESC, p.id`;
+}
 
 app.get('/products/:id', async (c) => {
   const [row] = await sql`

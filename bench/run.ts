@@ -1,9 +1,11 @@
 /**
  * `./run.sh bench` (or `bun run bench`): the performance benchmark. Reports, asserts nothing.
  *
- * Starts a throwaway embedded PostgreSQL, loads 1,000,000 products in 50 categories with COPY,
- * starts the service as its own process, and interleaves, for several rounds, the service under
- * wrk and pgbench running the service's own SQL (the ceiling). Then page depth, bulk import vs
+ * Starts a throwaway embedded PostgreSQL, loads 1,000,000 products in 50 categories with COPY
+ * (names, descriptions and SKUs from a vocabulary: bench/catalog.ts), starts the service as its own
+ * process, and interleaves, for several rounds, the service under wrk, the bare reference server
+ * (bench/reference-server.ts) and pgbench running the service's own SQL (the ceiling): the listing,
+ * a lookup, a create, and searches (a SKU prefix, a SKU infix, two words). Then page depth, bulk import vs
  * raw COPY, 1 vs 2 server processes and start-up time. Writes bench/RESULTS.md.
  *
  * BENCH_PRODUCTS (default 1000000), BENCH_ROUNDS (3), BENCH_SECONDS (10), BENCH_CONNECTIONS (32).
@@ -13,6 +15,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { dbmate } from '../src/cli/dbmate.ts';
+import { copyCatalog } from './catalog.ts';
 import { ROOT } from '../src/cli/paths.ts';
 import { provisionApiRole, provisionDatabase } from '../src/cli/provision.ts';
 import { freePort, startEmbeddedPostgres } from '../src/cli/embedded-postgres.ts';
@@ -107,27 +110,90 @@ async function loadCatalog(ownerUrl: string) {
             SELECT 'Category ' || lpad(i::text, 2, '0'), 'Benchmark category ' || i FROM generate_series(1, ${CATEGORIES}) i`;
   const cats = await sql<{ id: number }[]>`SELECT id FROM categories ORDER BY id`;
   // Products and their initial movements in one transaction: the ledger is checked at commit.
-  await sql.begin(async (sql) => {
-    const writable = await sql`COPY products (sku, name, description, price, quantity, category_id) FROM STDIN`.writable();
-    const batch: string[] = [];
-    const write = (chunk: string) =>
-      new Promise<void>((resolve, reject) => writable.write(chunk, (e) => (e ? reject(e) : resolve())));
-    for (let i = 1; i <= PRODUCTS; i++) {
-      const price = ((i * 7919) % 100000) / 100;
-      batch.push(
-        `SKU-${i}\tProduct ${i.toString(36)} ${i}\tBenchmark product number ${i}\t${price}\t${(i * 31) % 500}\t${cats[i % CATEGORIES]!.id}\n`,
-      );
-      if (batch.length === 10_000) await write(batch.splice(0).join(''));
-    }
-    if (batch.length) await write(batch.join(''));
-    await new Promise<void>((resolve, reject) => writable.end((e?: Error | null) => (e ? reject(e) : resolve())));
-    await sql`INSERT INTO stock_movements (product_id, delta, reason, quantity_after)
-              SELECT id, quantity, 'initial', quantity FROM products WHERE quantity > 0 ORDER BY id`;
-  });
+  await copyCatalog(
+    sql,
+    PRODUCTS,
+    cats.map((c) => c.id),
+  );
   await sql`VACUUM ANALYZE`;
   const [row] = await sql<{ max: number }[]>`SELECT max(id)::int AS max FROM products`;
   await sql.end();
   return { seconds: (performance.now() - started) / 1000, maxId: row!.max };
+}
+
+/** The terms a search workload picks from: the strings of its wrk script's list (`local xs = { ... }`). */
+function luaTerms(script: string): string[] {
+  const text = readFileSync(join(ROOT, 'bench/wrk', script), 'utf8');
+  const list = /local \w+ = \{([^}]*)\}/.exec(text)?.[1] ?? '';
+  return [...list.matchAll(/"([^"]+)"/g)].map((m) => m[1]!);
+}
+
+/** The strings of the first ARRAY[...] of a pgbench script: the list it picks from with :k. */
+function sqlTerms(script: string): string[] {
+  const text = readFileSync(join(ROOT, 'bench/sql', script), 'utf8');
+  const list = /ARRAY\[([^\]]*)\]/.exec(text)?.[1] ?? '';
+  return [...list.matchAll(/'([^']+)'/g)].map((m) => m[1]!);
+}
+
+type Search = { name: string; wrk: string; sql: string; kind: 'prefix' | 'text' };
+
+/**
+ * How many active products each term of a search workload matches: min, median and max over its
+ * list. Checks first that the pgbench script picks from the same list as the wrk script (the
+ * prefix listing's in lower case, as the service binds it).
+ */
+async function searchMatches(ownerUrl: string, searches: Search[]) {
+  const sql = postgres(ownerUrl, { max: 1, onnotice: () => {} });
+  const out = new Map<string, { terms: number; min: number; median: number; max: number; total: number; most: string }>();
+  try {
+    for (const s of searches) {
+      const terms = luaTerms(s.wrk);
+      const expected = s.kind === 'prefix' ? terms.map((t) => t.toLowerCase()) : terms;
+      if (terms.length === 0 || sqlTerms(s.sql).join('\n') !== expected.join('\n'))
+        throw new Error(`bench/sql/${s.sql} does not pick from the list of bench/wrk/${s.wrk}`);
+      const counts: number[] = [];
+      for (const term of terms) {
+        if (s.kind === 'prefix') {
+          const from = term.toLowerCase();
+          const to = from.slice(0, -1) + String.fromCharCode(from.charCodeAt(from.length - 1) + 1);
+          const [row] = await sql<{ n: number }[]>`
+            SELECT count(*)::int AS n FROM products p
+            WHERE lower(p.sku) COLLATE "C" >= ${from} AND lower(p.sku) COLLATE "C" < ${to} AND p.archived_at IS NULL`;
+          counts.push(row!.n);
+        } else {
+          // The search's condition (src/products/queries.ts searchProducts), its query made once.
+          const sku = /^[A-Za-z0-9._-]+$/.test(term) ? term.toLowerCase() : null;
+          const [row] = await sql<{ n: number }[]>`
+            WITH query AS MATERIALIZED (SELECT product_search_query(${term}) AS q)
+            SELECT count(*)::int AS n FROM products p, query
+            WHERE p.archived_at IS NULL
+              AND (lower(p.sku) LIKE ${sku === null ? null : `%${sku}%`} OR product_search_vector(p.name, p.description) @@ query.q)`;
+          counts.push(row!.n);
+        }
+      }
+      const sorted = [...counts].sort((a, b) => a - b);
+      out.set(s.name, {
+        terms: counts.length,
+        min: sorted[0]!,
+        median: median(counts),
+        max: sorted[sorted.length - 1]!,
+        total: counts.reduce((a, b) => a + b, 0),
+        most: terms[counts.indexOf(sorted[sorted.length - 1]!)]!,
+      });
+    }
+    const [lengths] = await sql<{ name: number; description: number }[]>`
+      SELECT avg(char_length(name))::float8 AS name, avg(char_length(description))::float8 AS description FROM products`;
+    // The catalog before bench/catalog.ts, at the same scale: "Product <i in base 36> <i>", "Benchmark product number <i>".
+    let oldName = 0;
+    let oldDescription = 0;
+    for (let i = 1; i <= PRODUCTS; i++) {
+      oldName += `Product ${i.toString(36)} ${i}`.length;
+      oldDescription += `Benchmark product number ${i}`.length;
+    }
+    return { matches: out, lengths: lengths!, oldLengths: { name: oldName / PRODUCTS, description: oldDescription / PRODUCTS } };
+  } finally {
+    await sql.end();
+  }
 }
 
 // ------------------------------------------------------------------ the service
@@ -246,6 +312,9 @@ async function runWrk(
     `-c${connections}`,
     `-d${SECONDS}s`,
     '--latency',
+    // A slow search is measured, not given up after wrk's default 2 s and counted as an error.
+    '--timeout',
+    '30s',
     '-s',
     join(ROOT, 'bench/wrk', script),
     base,
@@ -406,6 +475,14 @@ try {
   log(`loading ${PRODUCTS} products in ${CATEGORIES} categories with COPY`);
   const load = await loadCatalog(ownerUrl);
   log(`loaded in ${load.seconds.toFixed(1)} s`);
+  const searches: Search[] = [
+    { name: 'search: SKU prefix', wrk: 'search-sku-prefix.lua', sql: 'search-sku-prefix.sql', kind: 'prefix' },
+    { name: 'search: SKU infix', wrk: 'search-sku-infix.lua', sql: 'search-sku-infix.sql', kind: 'text' },
+    { name: 'search: two words', wrk: 'search-two-words.lua', sql: 'search-two-words.sql', kind: 'text' },
+  ];
+  const catalog = await searchMatches(ownerUrl, searches);
+  for (const [name, m] of catalog.matches)
+    log(`${name}: ${m.min} / ${m.median} / ${m.max} rows matched (min / median / max; most: ${m.most})`);
 
   const scenarios: { name: string; wrk: string; wrkArgs: string[]; sql: string; vars: Record<string, number> }[] = [
     { name: 'list by category, 50 rows', wrk: 'list-by-category.lua', wrkArgs: [], sql: 'list-by-category.sql', vars: {} },
@@ -417,6 +494,7 @@ try {
       vars: { max_id: load.maxId },
     },
     { name: 'create (with ledger row)', wrk: 'create.lua', wrkArgs: [], sql: 'create.sql', vars: {} },
+    ...searches.map((s) => ({ name: s.name, wrk: s.wrk, wrkArgs: [], sql: s.sql, vars: {} })),
   ];
   const pgPid = postmasterPid(join(dir, 'pgdata'));
   type Sample = Measure & { cpu: CpuSplit };
@@ -511,8 +589,32 @@ try {
       `wrk: 1 thread, ${CONNECTIONS} connections, ${SECONDS} s per measurement; service pool ${POOL}, one process, info logging on. ` +
       `pgbench -M prepared with ${POOL} clients running the service's own SQL (bench/sql). ${ROUNDS} interleaved rounds; medians.`,
     '',
+    `Names and descriptions are built from a vocabulary (bench/catalog.ts: 60 adjectives and materials, 180 nouns, 12 colours, ` +
+      `some accented): "Wireless Mouse M1234", "Crème bamboo finish, item 1234", SKU "MOU-WI-0001234"; on average ` +
+      `${catalog.lengths.name.toFixed(1)} and ${catalog.lengths.description.toFixed(1)} characters (the catalog before search, ` +
+      `"Product <base 36> <i>" and "Benchmark product number <i>", had ${catalog.oldLengths.name.toFixed(1)} and ` +
+      `${catalog.oldLengths.description.toFixed(1)}). The search workloads pick at random from 40 terms each (bench/wrk/search-*.lua, the same lists in ` +
+      `bench/sql/search-*.sql), first page of 20 (21 rows fetched); active products each term matches, min / median / max over its list:`,
+    '',
+    '| query | example | terms | rows matched: min / median / max | all terms |',
+    '|---|---|---:|---:|---:|',
+    ...searches.map((s) => {
+      const m = catalog.matches.get(s.name)!;
+      return `| ${s.name} | \`${luaTerms(s.wrk)[0]}\` | ${m.terms} | ${m.min} / ${m.median} / ${m.max} (\`${m.most}\`) | ${m.total} |`;
+    }),
+    '',
+    "pgbench runs the searches' statement as the service sends it, after a one-row `SELECT ... \\gset` that picks the term " +
+      '(so each pgbench transaction is two statements); for two words, where the service binds NULL to the SKU parameters, ' +
+      "pgbench binds '' through NULLIF (it cannot bind NULL). The SKU prefix script picks its two bounds from lists in the " +
+      'statement instead (see the comments in bench/sql/search-*.sql). In each round the searches run after the creates: ' +
+      "their GIN indexes (fastupdate, PostgreSQL's default) then hold up to gin_pending_list_limit (4 MB) of new entries " +
+      'not yet merged, which every search through them reads.',
+    '',
     'The bare stack is bench/reference-server.ts: Bun + Hono + postgres.js answering the same requests with the same SQL, ' +
-      'without validation, middleware, log lines or metrics — what the stack costs before the service adds anything.',
+      'without validation, middleware, log lines or metrics — what the stack costs before the service adds anything. ' +
+      "Errors are the service's non-2xx responses and wrk's socket errors over the rounds: a statement that runs past the " +
+      "service's statement timeout (5 s) is cancelled and answered 503, sooner and cheaper than a result, so a row with " +
+      'errors overstates its req/s and understates its CPU per request.',
     '',
     '| query | service req/s | bare stack req/s | pgbench tps | service / pgbench | bare / pgbench | service p50 / p99 ms | pgbench p50 / p99 ms | p99 ratio | errors |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',

@@ -61,7 +61,7 @@ const SUCCESS_HEADERS = ['etag', 'location', 'link'];
 /**
  * Adds to a generated document what the middleware answers on every route,
  * from the same rules the middleware follows: 414/431 everywhere (limitRequestLine),
- * 413 where a body can be sent (limitBody), 429/503 and RateLimit-* wherever the
+ * 413 everywhere (limitBody: any request may carry a body), 429/503 and RateLimit-* wherever the
  * pool gate and the rate limit run, 401 wherever a key can be required (both as
  * each operation declares them: src/http/route-policy.ts), Idempotent-Replayed
  * where an Idempotency-Key is taken, X-Request-Id on every response.
@@ -71,7 +71,8 @@ function documentMiddlewareAnswers(document: Record<string, any>) {
     delete operation[POOLED];
     const responses: Record<string, any> = (operation.responses ??= {});
     const codes: ProblemCode[] = ['uri_too_long', 'request_header_fields_too_large'];
-    if (method !== 'get') codes.push('payload_too_large');
+    // Every method: a GET may carry a body too, and one over the limit is refused like any other.
+    codes.push('payload_too_large');
     if (pooled) codes.push('rate_limited', 'database_unavailable');
     if (key !== 'never') codes.push('unauthorized');
     addProblemResponses(responses, codes);
