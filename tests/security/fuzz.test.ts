@@ -917,16 +917,13 @@ for (let i = 1; i <= 12; i++) {
   if (res.status !== 201) throw new Error(`seeding product ${i}: ${res.status} ${await res.text()}`);
 }
 for (let i = 1; i <= 3; i++) await t.post('/categories', { name: `Empty fuzz category ${i}` });
-// Two more locations (ids 2 and 3, beside the default one) with stock of each product, and open
-// reservations of one unit, for the stock operations to find.
-for (const code of ['FUZZ-2', 'FUZZ-3']) {
-  const res = await t.post('/locations', { code, name: `Fuzz location ${code}` });
-  if (res.status !== 201) throw new Error(`seeding location ${code}: ${res.status} ${await res.text()}`);
-}
-for (let i = 1; i <= 12; i++) {
-  for (const location of [2, 3]) await t.post(`/products/${i}/stock-adjustments`, { delta: 50, reason: 'received', location });
-}
-// 600 of them (25 on each of those levels): the release runs use up most of ids 1..40, and the
+// Locations 2..40 beside the default one (ids are drawn mostly from 1..40), each holding stock of
+// every product, and open reservations of one unit, for the stock operations to find.
+await t.db.sql`INSERT INTO locations (code, name) SELECT 'FUZZ-' || i, 'Fuzz location ' || i FROM generate_series(2, 40) i`;
+await t.db.sql`
+  SELECT stock_adjust(p, l.id, 50, 'received')
+  FROM generate_series(1, 12) p, locations l WHERE NOT l.is_default ORDER BY p, l.id`;
+// 600 of them (25 at each product's levels at locations 2 and 3): the release runs use up most of ids 1..40, and the
 // fulfilment runs, which come after, still find open ones among the rest.
 await t.db.sql`
   SELECT stock_reserve(p, l, 1, now() + interval '1 day')
