@@ -67,7 +67,7 @@ const SUCCESS_HEADERS = ['etag', 'location', 'link'];
  * where an Idempotency-Key is taken, X-Request-Id on every response.
  */
 function documentMiddlewareAnswers(document: Record<string, any>) {
-  const documentOperation = (method: string, operation: Record<string, any>, { key, pooled }: RoutePolicy) => {
+  const documentOperation = (operation: Record<string, any>, { key, pooled }: RoutePolicy) => {
     delete operation[POOLED];
     const responses: Record<string, any> = (operation.responses ??= {});
     const codes: ProblemCode[] = ['uri_too_long', 'request_header_fields_too_large'];
@@ -88,13 +88,13 @@ function documentMiddlewareAnswers(document: Record<string, any>) {
   };
   for (const [path, item] of Object.entries<Record<string, any>>(document.paths ?? {})) {
     for (const [method, operation] of Object.entries<Record<string, any>>(item)) {
-      documentOperation(method, operation, policyOf(`${method.toUpperCase()} ${path}`, operation));
+      documentOperation(operation, policyOf(`${method.toUpperCase()} ${path}`, operation));
     }
   }
   // A request no operation takes: an unknown path (404) or a method the path does not take (405).
   const unrouted = { responses: {} as Record<string, any> };
   addProblemResponses(unrouted.responses, ['not_found', 'method_not_allowed']);
-  documentOperation('post', unrouted, UNROUTED);
+  documentOperation(unrouted, UNROUTED);
   document['x-unrouted-requests'] = {
     description:
       'The answers to a request that matches no operation: 404 `not_found` for an unknown path, 405 ' +
