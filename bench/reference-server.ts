@@ -26,7 +26,7 @@ app.get('/products', async (c) => {
   const q = c.req.query('q');
   if (q !== undefined) return c.json((await searchPage(q, limit)).slice(0, limit));
   const rows = await sql`
-    SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, c.name AS category,
+    SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, greatest(p.quantity - coalesce((SELECT sum(r.quantity) FROM reservations r WHERE r.product_id = p.id AND r.state = 'open' AND r.expires_at > now()), 0), 0)::int AS available, c.name AS category,
            p.created_at, p.updated_at, p.version
     FROM (
       SELECT * FROM products p
@@ -45,7 +45,7 @@ function skuPrefixPage(prefix: string, limit: number) {
   const from = prefix.toLowerCase();
   const to = from.slice(0, -1) + String.fromCharCode(from.charCodeAt(from.length - 1) + 1);
   return sql`
-    SELECT p.id, p.sku, p.name, p.description, p.price::float8 AS price, p.quantity, c.name AS category, p.created_at, p.updated_at
+    SELECT p.id, p.sku, p.name, p.description, p.price::float8 AS price, p.quantity, greatest(p.quantity - coalesce((SELECT sum(r.quantity) FROM reservations r WHERE r.product_id = p.id AND r.state = 'open' AND r.expires_at > now()), 0), 0)::int AS available, c.name AS category, p.created_at, p.updated_at
     FROM (
       SELECT * FROM products p
       WHERE lower(p.sku) COLLATE "C" >= ${from} AND lower(p.sku) COLLATE "C" < ${to}
@@ -63,27 +63,27 @@ function searchPage(q: string, limit: number) {
   const sku = /^[A-Za-z0-9._-]+$/.test(text) ? text.toLowerCase() : null;
   const pattern = sku === null ? null : `%${sku.replace(/[\\%_]/g, '\\$&')}%`;
   return sql`
-    WITH query AS (SELECT product_search_query(${text}) AS q)
-    SELECT p.id, p.sku, p.name, p.description, p.price::float8 AS price, p.quantity, c.name AS category, p.created_at, p.updated_at, p.rank
+    WITH query AS MATERIALIZED (SELECT product_search_query(${text}) AS q, search_text(${text}) AS text)
+    SELECT p.id, p.sku, p.name, p.description, p.price::float8 AS price, p.quantity, greatest(p.quantity - coalesce((SELECT sum(r.quantity) FROM reservations r WHERE r.product_id = p.id AND r.state = 'open' AND r.expires_at > now()), 0), 0)::int AS available, c.name AS category, p.created_at, p.updated_at, p.rank
     FROM (
-      SELECT * FROM (
+      SELECT m.* FROM query, LATERAL (
         SELECT p.*,
           CASE
             WHEN lower(p.sku) = ${sku} THEN 8
             WHEN starts_with(lower(p.sku), ${sku}) THEN 6 + similarity(lower(p.sku), ${sku})::float8
             WHEN strpos(lower(p.sku), ${sku}) > 0 THEN 4 + word_similarity(${sku}, lower(p.sku))::float8
             WHEN to_tsvector('simple', search_text(p.name)) @@ query.q
-              THEN 4 + word_similarity(search_text(${text}), search_text(p.name))::float8
-            ELSE 2 + word_similarity(search_text(${text}), search_text(p.description))::float8
+              THEN 4 + word_similarity(query.text, search_text(p.name))::float8
+            ELSE 2 + word_similarity(query.text, search_text(p.description))::float8
           END AS rank
-        FROM products p, query
+        FROM products p
         WHERE p.archived_at IS NULL AND true
           AND (lower(p.sku) LIKE ${pattern}
                OR product_search_vector(p.name, p.description) @@ query.q)
         OFFSET 0
-      ) p
+      ) m
       WHERE true
-      ORDER BY p.rank DESC, p.id
+      ORDER BY m.rank DESC, m.id
       LIMIT ${limit + 1}
     ) p
     JOIN categories c ON c.id = p.category_id
@@ -92,7 +92,7 @@ function searchPage(q: string, limit: number) {
 
 app.get('/products/:id', async (c) => {
   const [row] = await sql`
-    SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, c.name AS category,
+    SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, greatest(p.quantity - coalesce((SELECT sum(r.quantity) FROM reservations r WHERE r.product_id = p.id AND r.state = 'open' AND r.expires_at > now()), 0), 0)::int AS available, c.name AS category,
            p.created_at, p.updated_at, p.version
     FROM products p JOIN categories c ON c.id = p.category_id
     WHERE p.id = ${Number(c.req.param('id'))} AND p.archived_at IS NULL`;
@@ -103,7 +103,7 @@ app.post('/products', async (c) => {
   const b = await c.req.json();
   const [row] = await sql`
     WITH c AS (
-      SELECT id, name FROM categories WHERE lower(name) = lower(${b.category})
+      SELECT id, name FROM categories WHERE lower(name) = lower(${b.category}) FOR KEY SHARE
     ), p AS (
       INSERT INTO products (sku, name, description, price, quantity, category_id)
       SELECT ${b.sku}, ${b.name}, ${b.description ?? null}, ${b.price}, ${b.quantity}, c.id FROM c
@@ -112,7 +112,8 @@ app.post('/products', async (c) => {
       INSERT INTO stock_movements (product_id, delta, reason, quantity_after)
       SELECT p.id, p.quantity, 'initial', p.quantity FROM p WHERE p.quantity > 0
     )
-    SELECT p.*, (SELECT name FROM c) AS category FROM p`;
+    SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, greatest(p.quantity - coalesce((SELECT sum(r.quantity) FROM reservations r WHERE r.product_id = p.id AND r.state = 'open' AND r.expires_at > now()), 0), 0)::int AS available,
+           c.name AS category, p.created_at, p.updated_at, p.version FROM p JOIN c ON c.id = p.category_id`;
   return c.json(row, 201);
 });
 

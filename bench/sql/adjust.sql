@@ -1,24 +1,17 @@
--- The service's adjustment (src/stock/queries.ts adjustStock): +1 or -1 on a random product.
+-- The service's adjustment (src/stock/queries.ts adjustStock, through the database's
+-- stock_adjust): +1 received on a random product at the default location. (A sale the stock
+-- cannot cover is an error raised by stock_adjust, which would end a pgbench client.)
 \set id random(1, :max_id)
-\set d random(0, 1) * 2 - 1
-WITH p AS (
-  UPDATE products SET quantity = quantity + :d
-  WHERE id = :id AND archived_at IS NULL AND quantity + :d >= 0
-  RETURNING *
-), m AS (
-  INSERT INTO stock_movements (product_id, delta, reason, note, quantity_after)
-  SELECT p.id, :d, CASE WHEN :d > 0 THEN 'received' ELSE 'sold' END, NULL, p.quantity FROM p
-  RETURNING *
-)
-SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, c.name AS category,
-       p.created_at, p.updated_at, p.version,
-       m.id AS movement_id, m.product_id AS movement_product_id, m.delta AS movement_delta,
-       m.reason AS movement_reason, m.note AS movement_note,
-       m.quantity_after AS movement_quantity_after, m.created_at AS movement_created_at,
-       CASE WHEN p.id IS NULL THEN
-         coalesce((SELECT 'insufficient'::text FROM products s WHERE s.id = :id AND s.archived_at IS NULL), 'missing')
-       END AS missed
-FROM (VALUES (1)) AS one (x)
-LEFT JOIN p ON true
-LEFT JOIN categories c ON c.id = p.category_id
-LEFT JOIN m ON true;
+SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity,
+       greatest(p.quantity - coalesce((SELECT sum(r.quantity) FROM reservations r WHERE r.product_id = p.id AND r.state = 'open' AND r.expires_at > now()), 0), 0)::int AS available,
+       c.name AS category, p.created_at, p.updated_at, p.version,
+       m.id AS movement_id, m.product_id AS movement_product_id, m.location_id AS movement_location_id,
+       m.delta AS movement_delta, m.reason AS movement_reason, m.note AS movement_note,
+       m.quantity_after AS movement_quantity_after, m.reference AS movement_reference,
+       m.transfer_id AS movement_transfer_id, m.reservation_id AS movement_reservation_id,
+       m.created_at AS movement_created_at
+FROM stock_adjust(:id, coalesce(NULL::bigint, default_location()), 1::int, 'received', NULL, NULL, NULL::int) AS r,
+     LATERAL (SELECT (r.product).*) AS p,
+     LATERAL (SELECT (r.movement).*) AS m,
+     categories c
+WHERE c.id = p.category_id;

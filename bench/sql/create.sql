@@ -2,7 +2,7 @@
 \set cat random(1, 50)
 \set r random(1, 999999999999)
 WITH c AS (
-  SELECT id, name FROM categories WHERE lower(name) = lower('Category ' || lpad(:cat::text, 2, '0'))
+  SELECT id, name FROM categories WHERE lower(name) = lower('Category ' || lpad(:cat::text, 2, '0')) FOR KEY SHARE
 ), p AS (
   INSERT INTO products (sku, name, description, price, quantity, category_id)
   SELECT 'PGB-' || :client_id || '-' || :r, 'pgbench product ' || :client_id || '-' || :r, NULL, 19.99, 5, c.id FROM c
@@ -11,6 +11,6 @@ WITH c AS (
   INSERT INTO stock_movements (product_id, delta, reason, quantity_after)
   SELECT p.id, p.quantity, 'initial', p.quantity FROM p WHERE p.quantity > 0
 )
-SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, c.name AS category,
+SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, greatest(p.quantity - coalesce((SELECT sum(r.quantity) FROM reservations r WHERE r.product_id = p.id AND r.state = 'open' AND r.expires_at > now()), 0), 0)::int AS available, c.name AS category,
        p.created_at, p.updated_at, p.version
 FROM p JOIN c ON c.id = p.category_id;

@@ -12,27 +12,27 @@ FROM (SELECT (ARRAY[
   'FO-06020', 'GR-06267', 'ER-06514', 'MA-06760', 'CO-07007', 'RU-07254', 'GL-07501', 'LE-07747',
   'GL-07994', 'AL-08241', 'SM-08487', 'MA-08734', 'OR-08981', 'BA-09228', 'LI-09474', 'WI-09721'
 ])[:k] AS t) s \gset
-WITH query AS (SELECT product_search_query(:text) AS q)
-SELECT p.id, p.sku, p.name, p.description, p.price::float8 AS price, p.quantity, c.name AS category, p.created_at, p.updated_at, p.rank
+WITH query AS MATERIALIZED (SELECT product_search_query(:text) AS q, search_text(:text) AS text)
+SELECT p.id, p.sku, p.name, p.description, p.price::float8 AS price, p.quantity, greatest(p.quantity - coalesce((SELECT sum(r.quantity) FROM reservations r WHERE r.product_id = p.id AND r.state = 'open' AND r.expires_at > now()), 0), 0)::int AS available, c.name AS category, p.created_at, p.updated_at, p.rank
 FROM (
-  SELECT * FROM (
+  SELECT m.* FROM query, LATERAL (
     SELECT p.*,
       CASE
         WHEN lower(p.sku) = :sku THEN 8
         WHEN starts_with(lower(p.sku), :sku) THEN 6 + similarity(lower(p.sku), :sku)::float8
         WHEN strpos(lower(p.sku), :sku) > 0 THEN 4 + word_similarity(:sku, lower(p.sku))::float8
         WHEN to_tsvector('simple', search_text(p.name)) @@ query.q
-          THEN 4 + word_similarity(search_text(:text), search_text(p.name))::float8
-        ELSE 2 + word_similarity(search_text(:text), search_text(p.description))::float8
+          THEN 4 + word_similarity(query.text, search_text(p.name))::float8
+        ELSE 2 + word_similarity(query.text, search_text(p.description))::float8
       END AS rank
-    FROM products p, query
+    FROM products p
     WHERE p.archived_at IS NULL AND true
       AND (lower(p.sku) LIKE :pattern
            OR product_search_vector(p.name, p.description) @@ query.q)
     OFFSET 0
-  ) p
+  ) m
   WHERE true
-  ORDER BY p.rank DESC, p.id
+  ORDER BY m.rank DESC, m.id
   LIMIT :lim
 ) p
 JOIN categories c ON c.id = p.category_id

@@ -17,27 +17,27 @@ FROM (SELECT (ARRAY[
   'waterproof jacket', 'insulated pendant', 'brushed chisel', 'compact laptop', 'leather skillet',
   'brass trousers', 'plastic stapler', 'vintage sprinkler', 'heavy adapter'
 ])[:k] AS t) s \gset
-WITH query AS (SELECT product_search_query(:text) AS q)
-SELECT p.id, p.sku, p.name, p.description, p.price::float8 AS price, p.quantity, c.name AS category, p.created_at, p.updated_at, p.rank
+WITH query AS MATERIALIZED (SELECT product_search_query(:text) AS q, search_text(:text) AS text)
+SELECT p.id, p.sku, p.name, p.description, p.price::float8 AS price, p.quantity, greatest(p.quantity - coalesce((SELECT sum(r.quantity) FROM reservations r WHERE r.product_id = p.id AND r.state = 'open' AND r.expires_at > now()), 0), 0)::int AS available, c.name AS category, p.created_at, p.updated_at, p.rank
 FROM (
-  SELECT * FROM (
+  SELECT m.* FROM query, LATERAL (
     SELECT p.*,
       CASE
         WHEN lower(p.sku) = NULLIF(:none, '') THEN 8
         WHEN starts_with(lower(p.sku), NULLIF(:none, '')) THEN 6 + similarity(lower(p.sku), NULLIF(:none, ''))::float8
         WHEN strpos(lower(p.sku), NULLIF(:none, '')) > 0 THEN 4 + word_similarity(NULLIF(:none, ''), lower(p.sku))::float8
         WHEN to_tsvector('simple', search_text(p.name)) @@ query.q
-          THEN 4 + word_similarity(search_text(:text), search_text(p.name))::float8
-        ELSE 2 + word_similarity(search_text(:text), search_text(p.description))::float8
+          THEN 4 + word_similarity(query.text, search_text(p.name))::float8
+        ELSE 2 + word_similarity(query.text, search_text(p.description))::float8
       END AS rank
-    FROM products p, query
+    FROM products p
     WHERE p.archived_at IS NULL AND true
       AND (lower(p.sku) LIKE NULLIF(:none, '')
            OR product_search_vector(p.name, p.description) @@ query.q)
     OFFSET 0
-  ) p
+  ) m
   WHERE true
-  ORDER BY p.rank DESC, p.id
+  ORDER BY m.rank DESC, m.id
   LIMIT :lim
 ) p
 JOIN categories c ON c.id = p.category_id
