@@ -117,6 +117,39 @@ app.post('/products', async (c) => {
   return c.json(row, 201);
 });
 
+app.post('/products/:id/stock-adjustments', async (c) => {
+  const b = await c.req.json();
+  const [row] = await sql`
+    SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, greatest(p.quantity - coalesce((SELECT sum(r.quantity) FROM reservations r WHERE r.product_id = p.id AND r.state = 'open' AND r.expires_at > now()), 0), 0)::int AS available,
+           c.name AS category, p.created_at, p.updated_at, p.version,
+           m.id AS movement_id, m.product_id AS movement_product_id, m.location_id AS movement_location_id,
+           m.delta AS movement_delta, m.reason AS movement_reason, m.note AS movement_note,
+           m.quantity_after AS movement_quantity_after, m.reference AS movement_reference,
+           m.transfer_id AS movement_transfer_id, m.reservation_id AS movement_reservation_id,
+           m.created_at AS movement_created_at
+    FROM stock_adjust(${Number(c.req.param('id'))}, coalesce(${b.location ?? null}::bigint, default_location()), ${b.delta}::int,
+                      ${b.reason}, ${b.note ?? null}, ${b.reference ?? null}, ${b.expected_on_hand ?? null}::int) AS r,
+         LATERAL (SELECT (r.product).*) AS p,
+         LATERAL (SELECT (r.movement).*) AS m,
+         categories c
+    WHERE c.id = p.category_id`.catch(() => []);
+  return row ? c.json(row, 201) : c.json({}, 409);
+});
+
+app.post('/reservations', async (c) => {
+  const b = await c.req.json();
+  const [row] = await sql`
+    SELECT r.id, r.product_id, r.location_id, r.quantity, r.expires_at, r.reference,
+      CASE WHEN r.state = 'open' AND r.expires_at <= now() THEN 'expired' ELSE r.state END AS state,
+      r.created_at,
+      CASE WHEN r.state = 'open' AND r.expires_at <= now() THEN r.expires_at ELSE r.closed_at END AS closed_at
+    FROM stock_reserve(${b.product}::bigint, coalesce(${b.location ?? null}::bigint, default_location()), ${b.quantity}::int,
+                       now() + make_interval(secs => ${b.expires_in_s ?? null}::int), ${b.reference ?? null}) AS r`.catch(
+    () => [],
+  );
+  return row ? c.json(row, 201) : c.json({}, 409);
+});
+
 app.get('/readyz', (c) => c.json({ status: 'ok' }));
 
 const server = Bun.serve({ port: Number(process.env.PORT ?? 8000), hostname: '127.0.0.1', fetch: app.fetch });

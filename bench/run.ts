@@ -109,6 +109,8 @@ async function loadCatalog(ownerUrl: string) {
   await sql`INSERT INTO categories (name, description)
             SELECT 'Category ' || lpad(i::text, 2, '0'), 'Benchmark category ' || i FROM generate_series(1, ${CATEGORIES}) i`;
   const cats = await sql<{ id: number }[]>`SELECT id FROM categories ORDER BY id`;
+  // A second location (id 2, beside the default one) for the adjustments by location.
+  await sql`INSERT INTO locations (code, name) VALUES ('BENCH-2', 'Second warehouse')`;
   // Products and their initial movements in one transaction: the ledger is checked at commit.
   await copyCatalog(
     sql,
@@ -495,6 +497,14 @@ try {
     },
     { name: 'create (with ledger row)', wrk: 'create.lua', wrkArgs: [], sql: 'create.sql', vars: {} },
     ...searches.map((s) => ({ name: s.name, wrk: s.wrk, wrkArgs: [], sql: s.sql, vars: {} })),
+    {
+      name: 'adjust at a location',
+      wrk: 'adjust-at-location.lua',
+      wrkArgs: [String(load.maxId)],
+      sql: 'adjust-at-location.sql',
+      vars: { max_id: load.maxId },
+    },
+    { name: 'reserve', wrk: 'reserve.lua', wrkArgs: [String(load.maxId)], sql: 'reserve.sql', vars: { max_id: load.maxId } },
   ];
   const pgPid = postmasterPid(join(dir, 'pgdata'));
   type Sample = Measure & { cpu: CpuSplit };
