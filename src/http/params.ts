@@ -20,20 +20,23 @@ export function parseId(text: string): number | undefined {
 /** The message a path segment that is not an id is refused with (422 validation_failed). */
 export const idError = (name: string) => ({ path: name, message: ID_MESSAGE });
 
-const idSchema = (example: number) =>
+/** An id path parameter `name`: digits without a leading zero, a safe integer (else 422). */
+export const idPathSchema = (example: number, name = 'id', what = '') =>
   z
     .string()
     .refine((text) => parseId(text) !== undefined, ID_MESSAGE)
     .transform(Number)
     .openapi({
-      param: { name: 'id', in: 'path' },
+      param: { name, in: 'path' },
       type: 'integer',
       minimum: 1,
       maximum: Number.MAX_SAFE_INTEGER,
       pattern: ID_PATTERN.source,
-      description: 'Written in digits without a leading zero (e.g. 42, not 042, 42.0 or 4.2e1)',
+      description: `${what}Written in digits without a leading zero (e.g. 42, not 042, 42.0 or 4.2e1)`,
       example,
     });
+
+const idSchema = (example: number) => idPathSchema(example);
 
 /** `{id}` of /products/{id}, /products/{id}/…, /categories/{id}. */
 export const IdParam = z.object({ id: idSchema(42) });

@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import { idError, ID_PATTERN, parseId } from '../http/params.ts';
+import { idPathSchema } from '../http/params.ts';
 import { nameDescription, namePattern } from '../http/name-pattern.ts';
 import { name } from '../http/text.ts';
 import { QUANTITY_MAX, QUANTITY_MESSAGES } from '../products/model.ts';
@@ -73,32 +73,8 @@ export const LocationLevelsQuery = z.object({
 
 /** `{id}` and `{location_id}` of /products/{id}/levels/{location_id}. */
 export const LevelParams = z.object({
-  id: z
-    .string()
-    .refine((text) => parseId(text) !== undefined, idError('id').message)
-    .transform(Number)
-    .openapi({
-      param: { name: 'id', in: 'path' },
-      type: 'integer',
-      minimum: 1,
-      maximum: Number.MAX_SAFE_INTEGER,
-      pattern: ID_PATTERN.source,
-      description: 'The product id, written in digits without a leading zero',
-      example: 42,
-    }),
-  location_id: z
-    .string()
-    .refine((text) => parseId(text) !== undefined, idError('location_id').message)
-    .transform(Number)
-    .openapi({
-      param: { name: 'location_id', in: 'path' },
-      type: 'integer',
-      minimum: 1,
-      maximum: Number.MAX_SAFE_INTEGER,
-      pattern: ID_PATTERN.source,
-      description: 'The location id, written in digits without a leading zero',
-      example: 3,
-    }),
+  id: idPathSchema(42, 'id', 'The product id. '),
+  location_id: idPathSchema(3, 'location_id', 'The location id. '),
 });
 
 const level = {

@@ -202,6 +202,14 @@ export async function restoreProduct(sql: Sql, id: number): Promise<ProductRow |
   return row;
 }
 
+/** A listing's condition on products `p`: in the category named (case-insensitively), or any. */
+const inCategory = (sql: Sql, category: string | undefined) =>
+  category === undefined ? sql`true` : sql`p.category_id = (SELECT id FROM categories WHERE lower(name) = lower(${category}))`;
+
+/** A listing's condition on products `p`: archived ones, or active ones. */
+const archivedOrActive = (sql: Sql, archived: boolean) =>
+  archived ? sql`p.archived_at IS NOT NULL` : sql`p.archived_at IS NULL`;
+
 /**
  * One page of products in keyset order. Each sort has a partial index over
  * active products (and one led by category_id for the filtered listing); the
@@ -213,12 +221,9 @@ export async function restoreProduct(sql: Sql, id: number): Promise<ProductRow |
  */
 export async function listProducts(sql: Sql, f: ProductFilter): Promise<ProductListRow[]> {
   const a = f.after;
-  const byCategory =
-    f.category === undefined
-      ? sql`true`
-      : sql`p.category_id = (SELECT id FROM categories WHERE lower(name) = lower(${f.category}))`;
+  const byCategory = inCategory(sql, f.category);
   const bySku = f.sku === undefined ? sql`true` : sql`lower(p.sku) = lower(${f.sku})`;
-  const archived = f.archived ? sql`p.archived_at IS NOT NULL` : sql`p.archived_at IS NULL`;
+  const archived = archivedOrActive(sql, f.archived);
   const page = {
     // Active names are unique, so the name alone orders them; archived ones may repeat a name.
     name: f.archived
@@ -300,11 +305,8 @@ const containing = (text: string) => `%${text.replace(/[\\%_]/g, '\\$&')}%`;
  */
 export async function searchProducts(sql: Sql, f: ProductSearch): Promise<ProductSearchRow[]> {
   const a = f.after;
-  const byCategory =
-    f.category === undefined
-      ? sql`true`
-      : sql`p.category_id = (SELECT id FROM categories WHERE lower(name) = lower(${f.category}))`;
-  const archived = f.archived ? sql`p.archived_at IS NOT NULL` : sql`p.archived_at IS NULL`;
+  const byCategory = inCategory(sql, f.category);
+  const archived = archivedOrActive(sql, f.archived);
   const after = a ? sql`(m.rank < ${a.key}::float8 OR (m.rank = ${a.key}::float8 AND m.id > ${a.id}))` : sql`true`;
   return sql<ProductSearchRow[]>`
     WITH query AS MATERIALIZED (SELECT product_search_query(${f.text}) AS q, search_text(${f.text}) AS text)
@@ -352,11 +354,8 @@ export type SkuPrefixFilter = {
  */
 export async function listProductsBySkuPrefix(sql: Sql, f: SkuPrefixFilter): Promise<ProductListRow[]> {
   const a = f.after;
-  const byCategory =
-    f.category === undefined
-      ? sql`true`
-      : sql`p.category_id = (SELECT id FROM categories WHERE lower(name) = lower(${f.category}))`;
-  const archived = f.archived ? sql`p.archived_at IS NOT NULL` : sql`p.archived_at IS NULL`;
+  const byCategory = inCategory(sql, f.category);
+  const archived = archivedOrActive(sql, f.archived);
   const after = a ? sql`(lower(p.sku) COLLATE "C", p.id) > (${a.key}, ${a.id})` : sql`true`;
   return sql<ProductListRow[]>`
     SELECT ${listingColumns(sql)}

@@ -209,4 +209,34 @@ describe('POST /products/{id}/stock-adjustments: concurrency', () => {
       SELECT count(*)::int AS n, sum(delta)::int AS total FROM stock_movements WHERE product_id = ${id} AND reason = 'sold'`;
     expect(row).toEqual({ n: 60, total: -60 });
   });
+
+  test('compare and set: concurrent adjustments expecting the same on hand, one 201 and the others 409 quantity_changed', async () => {
+    const server = listen(t.app);
+    try {
+      for (let round = 0; round < 10; round++) {
+        const { id } = await createProduct(10);
+        // Two to five clients each counted 10 and set their own count; one count wins.
+        const clients = 2 + (round % 4);
+        const responses = await Promise.all(
+          Array.from({ length: clients }, (_, i) =>
+            documentedFetch(`${server.base}/products/${id}/stock-adjustments`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ delta: i + 1, reason: 'count_correction', expected_on_hand: 10 }),
+            }).then(async (res) => ({ status: res.status, body: await json(res) })),
+          ),
+        );
+        const applied = responses.filter((r) => r.status === 201);
+        expect(applied.length, `round ${round}`).toBe(1);
+        for (const r of responses.filter((r) => r.status !== 201)) {
+          expect(r.status).toBe(409);
+          expect(r.body.code).toBe('quantity_changed');
+        }
+        const winner = applied[0]!.body.movement as { delta: number };
+        expect(await ledgerOf(id)).toMatchObject({ quantity: 10 + winner.delta, movements: 2 });
+      }
+    } finally {
+      server.stop();
+    }
+  });
 });
