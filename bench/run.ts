@@ -616,9 +616,8 @@ try {
     "pgbench runs the searches' statement as the service sends it, after a one-row `SELECT ... \\gset` that picks the term " +
       '(so each pgbench transaction is two statements); for two words, where the service binds NULL to the SKU parameters, ' +
       "pgbench binds '' through NULLIF (it cannot bind NULL). The SKU prefix script picks its two bounds from lists in the " +
-      'statement instead (see the comments in bench/sql/search-*.sql). In each round the searches run after the creates: ' +
-      "their GIN indexes (fastupdate, PostgreSQL's default) then hold up to gin_pending_list_limit (4 MB) of new entries " +
-      'not yet merged, which every search through them reads.',
+      'statement instead (see the comments in bench/sql/search-*.sql). In each round the searches run after the creates; ' +
+      'the search GIN indexes have fastupdate off, so every create updates them itself and no search reads a pending list.',
     '',
     'The bare stack is bench/reference-server.ts: Bun + Hono + postgres.js answering the same requests with the same SQL, ' +
       'without validation, middleware, log lines or metrics — what the stack costs before the service adds anything. ' +
