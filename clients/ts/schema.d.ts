@@ -5743,9 +5743,9 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The product id, written in digits without a leading zero */
+                /** @description The product id. Written in digits without a leading zero (e.g. 42, not 042, 42.0 or 4.2e1) */
                 id: number;
-                /** @description The location id, written in digits without a leading zero */
+                /** @description The location id. Written in digits without a leading zero (e.g. 42, not 042, 42.0 or 4.2e1) */
                 location_id: number;
             };
             cookie?: never;
