@@ -919,16 +919,23 @@ for (let i = 1; i <= 12; i++) {
 for (let i = 1; i <= 3; i++) await t.post('/categories', { name: `Empty fuzz category ${i}` });
 // Locations 2..40 beside the default one (ids are drawn mostly from 1..40), each holding stock of
 // every product, and open reservations of one unit, for the stock operations to find.
-await t.db.sql`INSERT INTO locations (code, name) SELECT 'FUZZ-' || i, 'Fuzz location ' || i FROM generate_series(2, 40) i`;
-await t.db.sql`
-  SELECT stock_adjust(p, l.id, 50, 'received')
-  FROM generate_series(1, 12) p, locations l WHERE NOT l.is_default ORDER BY p, l.id`;
+// Hundreds of stock function calls: on a busy machine longer than the service's statement timeout.
+await t.db.admin.begin(async (sql) => {
+  await sql`SET LOCAL statement_timeout = 0`;
+  await sql`INSERT INTO locations (code, name) SELECT 'FUZZ-' || i, 'Fuzz location ' || i FROM generate_series(2, 40) i`;
+  await sql`
+    SELECT stock_adjust(p, l.id, 50, 'received')
+    FROM generate_series(1, 12) p, locations l WHERE NOT l.is_default ORDER BY p, l.id`;
+});
 // 600 of them (25 at each product's levels at locations 2 and 3): the release runs use up most of ids 1..40, and the
 // fulfilment runs, which come after, still find open ones among the rest.
-await t.db.sql`
-  SELECT stock_reserve(p, l, 1, now() + interval '1 day')
-  FROM generate_series(1, 25) r, generate_series(2, 3) l, generate_series(1, 12) p
-  ORDER BY r, l, p`;
+await t.db.admin.begin(async (sql) => {
+  await sql`SET LOCAL statement_timeout = 0`;
+  await sql`
+    SELECT stock_reserve(p, l, 1, now() + interval '1 day')
+    FROM generate_series(1, 25) r, generate_series(2, 3) l, generate_series(1, 12) p
+    ORDER BY r, l, p`;
+});
 await t.db.sql`DELETE FROM rate_limit_counters`;
 
 describe('every documented operation under generated requests', () => {
