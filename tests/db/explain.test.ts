@@ -36,8 +36,11 @@ beforeAll(async () => {
     INSERT INTO categories (name)
     SELECT format('Category %s', lpad(c::text, 2, '0')) FROM generate_series(1, ${CATEGORIES}) c`;
   // Prices and creation times repeat, so the id tie-breaker matters; one product in ten is archived.
-  // Stocked products get their initial movement, as the ledger requires.
-  await t.sql`
+  // Stocked products get their initial movement, as the ledger requires. One statement that may
+  // take longer than the service's statement timeout on a busy machine.
+  await t.sql.begin(async (sql) => {
+    await sql`SET LOCAL statement_timeout = 0`;
+    await sql`
     WITH p AS (
     INSERT INTO products (sku, name, description, price, quantity, category_id, created_at, archived_at)
     SELECT format('SKU-%s', lpad(i::text, 6, '0')),
@@ -54,6 +57,7 @@ beforeAll(async () => {
     )
     INSERT INTO stock_movements (product_id, delta, reason, quantity_after)
     SELECT id, quantity, 'initial', quantity FROM p WHERE quantity > 0`;
+  });
   // ANALYZE needs the owner: the API role would be skipped with a warning.
   await t.admin`ANALYZE categories`;
   await t.admin`ANALYZE products`;
