@@ -19,7 +19,7 @@ import { ROOT } from '../src/cli/paths.ts';
 import { freePort, startEmbeddedPostgres } from '../src/cli/embedded-postgres.ts';
 import { createPool } from '../src/db.ts';
 import { importFile } from '../src/import/import-file.ts';
-import { postgresChildren, postgresCpuSeconds, postmasterPid, waitForExit } from './profile.ts';
+import { pgbenchCpu, postgresCpuSeconds, postmasterPid } from './profile.ts';
 
 const args = process.argv.slice(2).map(Number);
 const [PRODUCTS = 100_000, ROUNDS = 5, TRANSACTIONS = 3000, IMPORT_ROWS = 100_000, CLIENTS = 2] = args;
@@ -66,35 +66,8 @@ try {
   await sql`VACUUM ANALYZE`;
   const [{ max }] = await sql<[{ max: number }]>`SELECT max(id)::int AS max FROM products`;
 
-  const pgbench = async (script: string, vars: Record<string, number>) => {
-    const before = new Set(postgresChildren(pgPid));
-    const cpu = postgresCpuSeconds(pgPid);
-    const proc = Bun.spawn(
-      [
-        Bun.which('pgbench') ?? '/usr/lib/postgresql/15/bin/pgbench',
-        '-n',
-        '-M',
-        'prepared',
-        '-c',
-        String(CLIENTS),
-        '-j',
-        '1',
-        '-t',
-        String(TRANSACTIONS),
-        '-f',
-        script,
-        ...Object.entries(vars).flatMap(([k, v]) => ['-D', `${k}=${v}`]),
-        url,
-      ],
-      { stdout: 'pipe', stderr: 'pipe' },
-    );
-    const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
-    await proc.exited;
-    await waitForExit(postgresChildren(pgPid).filter((pid) => !before.has(pid)));
-    const tps = Number(/tps = ([\d.]+)/.exec(out)?.[1]);
-    if (!tps) throw new Error(`pgbench failed: ${out}${err}`);
-    return { tps, cpuUs: ((postgresCpuSeconds(pgPid) - cpu) / (TRANSACTIONS * CLIENTS)) * 1e6 };
-  };
+  const pgbench = (script: string, vars: Record<string, number>) =>
+    pgbenchCpu({ postmaster: pgPid, url, script, vars, clients: CLIENTS, transactions: TRANSACTIONS });
   const workloads = [
     ['create with quantity', join(ROOT, 'bench/sql/create.sql'), {}],
     ['stock adjustment', join(ROOT, 'bench/sql/adjust.sql'), { max_id: max }],

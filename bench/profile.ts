@@ -125,3 +125,38 @@ export function readProfile(dir: string): CpuProfile {
   if (!file) throw new Error(`no .cpuprofile written in ${dir}`);
   return JSON.parse(readFileSync(`${dir}/${file}`, 'utf8')) as CpuProfile;
 }
+
+/** How one pgbench run went: transactions per second, and PostgreSQL's CPU per transaction. */
+export type PgbenchResult = { tps: number; cpuUs: number };
+
+/**
+ * Runs `pgbench -n -M prepared` with `clients` clients, `transactions` each, on `script`
+ * against `url`, and charges PostgreSQL's CPU (its exited backends included) to it.
+ */
+export async function pgbenchCpu(o: {
+  postmaster: number;
+  url: string;
+  script: string;
+  vars: Record<string, number>;
+  clients: number;
+  transactions: number;
+  env?: Record<string, string>;
+}): Promise<PgbenchResult> {
+  const before = new Set(postgresChildren(o.postmaster));
+  const cpu = postgresCpuSeconds(o.postmaster);
+  const proc = Bun.spawn(
+    [
+      Bun.which('pgbench') ?? '/usr/lib/postgresql/15/bin/pgbench',
+      ...['-n', '-M', 'prepared', '-c', String(o.clients), '-j', '1', '-t', String(o.transactions), '-f', o.script],
+      ...Object.entries(o.vars).flatMap(([k, v]) => ['-D', `${k}=${v}`]),
+      o.url,
+    ],
+    { stdout: 'pipe', stderr: 'pipe', env: { ...process.env, ...o.env } },
+  );
+  const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+  await proc.exited;
+  await waitForExit(postgresChildren(o.postmaster).filter((pid) => !before.has(pid)));
+  const tps = Number(/tps = ([\d.]+)/.exec(out)?.[1]);
+  if (!tps) throw new Error(`pgbench failed: ${out}${err}`);
+  return { tps, cpuUs: ((postgresCpuSeconds(o.postmaster) - cpu) / (o.transactions * o.clients)) * 1e6 };
+}

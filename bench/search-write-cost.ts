@@ -25,7 +25,7 @@ import { dbmate } from '../src/cli/dbmate.ts';
 import { freePort, startEmbeddedPostgres } from '../src/cli/embedded-postgres.ts';
 import { ROOT } from '../src/cli/paths.ts';
 import { copyCatalog } from './catalog.ts';
-import { postgresChildren, postgresCpuSeconds, postmasterPid, waitForExit } from './profile.ts';
+import { pgbenchCpu, postmasterPid } from './profile.ts';
 
 const [PRODUCTS = 200_000, ROUNDS = 5, TRANSACTIONS = 5000, CLIENTS = 2] = process.argv.slice(2).map(Number);
 const TRIGGERS = ['products_search_words_added', 'products_search_words_changed'];
@@ -81,40 +81,17 @@ try {
   await off.end();
   await admin.end();
 
-  const pgbench = async (database: string, script: string, vars: Record<string, number>) => {
-    const before = new Set(postgresChildren(pgPid));
-    const cpu = postgresCpuSeconds(pgPid);
-    const proc = Bun.spawn(
-      [
-        Bun.which('pgbench') ?? '/usr/lib/postgresql/15/bin/pgbench',
-        '-n',
-        '-M',
-        'prepared',
-        '-c',
-        String(CLIENTS),
-        '-j',
-        '1',
-        '-t',
-        String(TRANSACTIONS),
-        '-f',
-        script,
-        ...Object.entries(vars).flatMap(([k, v]) => ['-D', `${k}=${v}`]),
-        urlOf(database),
-      ],
-      {
-        stdout: 'pipe',
-        stderr: 'pipe',
-        // The session settings of the service's pool (src/db.ts), as bench/run.ts gives pgbench.
-        env: { ...process.env, PGOPTIONS: '-c plan_cache_mode=force_generic_plan' },
-      },
-    );
-    const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
-    await proc.exited;
-    await waitForExit(postgresChildren(pgPid).filter((pid) => !before.has(pid)));
-    const tps = Number(/tps = ([\d.]+)/.exec(out)?.[1]);
-    if (!tps) throw new Error(`pgbench failed: ${out}${err}`);
-    return { tps, cpuUs: ((postgresCpuSeconds(pgPid) - cpu) / (TRANSACTIONS * CLIENTS)) * 1e6 };
-  };
+  const pgbench = (database: string, script: string, vars: Record<string, number>) =>
+    pgbenchCpu({
+      postmaster: pgPid,
+      url: urlOf(database),
+      script,
+      vars,
+      clients: CLIENTS,
+      transactions: TRANSACTIONS,
+      // The session settings of the service's pool (src/db.ts), as bench/run.ts gives pgbench.
+      env: { PGOPTIONS: '-c plan_cache_mode=force_generic_plan' },
+    });
   const workloads = [
     ['create with quantity', join(ROOT, 'bench/sql/create.sql'), {}],
     ['stock adjustment', join(ROOT, 'bench/sql/adjust.sql'), { max_id: max }],

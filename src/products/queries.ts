@@ -326,6 +326,8 @@ export async function searchProducts(sql: Sql, f: ProductSearch): Promise<Produc
         WHERE ${archived} AND ${byCategory}
           AND (lower(p.sku) LIKE ${f.sku === null ? null : containing(f.sku)}
                OR product_search_vector(p.name, p.description) @@ query.q)
+        -- A planner fence, not paging (pages are keyset, below): it keeps the subquery whole,
+        -- so each candidate's rank is computed once and not again in the cursor's condition.
         OFFSET 0
       ) m
       WHERE ${after}
