@@ -201,6 +201,190 @@ BEGIN
 END;
 $function$;
 
+CREATE OR REPLACE FUNCTION public.events_publish(batch integer DEFAULT 10000)
+ RETURNS integer
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  previous bigint;
+  published integer;
+BEGIN
+  SELECT last_position INTO previous FROM event_publisher FOR UPDATE SKIP LOCKED;
+  IF NOT FOUND THEN
+    RETURN 0;
+  END IF;
+  WITH pending AS (
+    SELECT id, previous + row_number() OVER (ORDER BY id) AS position
+    FROM (SELECT id FROM events WHERE position IS NULL ORDER BY id LIMIT batch) p
+  )
+  UPDATE events e SET position = pending.position FROM pending WHERE e.id = pending.id;
+  GET DIAGNOSTICS published = ROW_COUNT;
+  IF published > 0 THEN
+    UPDATE event_publisher SET last_position = previous + published;
+    PERFORM pg_notify('events', (previous + published)::text);
+  END IF;
+  RETURN published;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION public.events_prune(keep interval, batch integer DEFAULT 5000)
+ RETURNS integer
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  oldest bigint;
+  pruned integer;
+BEGIN
+  SELECT position INTO oldest FROM events WHERE position IS NOT NULL ORDER BY position LIMIT 1;
+  IF oldest IS NULL THEN
+    RETURN 0;
+  END IF;
+  DELETE FROM events
+  WHERE position IS NOT NULL AND position < oldest + batch AND occurred_at < now() - keep;
+  GET DIAGNOSTICS pruned = ROW_COUNT;
+  RETURN pruned;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION public.events_products_created()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  INSERT INTO events (type, product_id, data)
+  SELECT 'product.created', a.id, event_product(a) FROM added a ORDER BY a.id;
+  RETURN NULL;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION public.events_products_changed()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  changed text[];
+BEGIN
+  changed := array_remove(ARRAY[
+    CASE WHEN OLD.sku IS DISTINCT FROM NEW.sku THEN 'sku' END,
+    CASE WHEN OLD.name IS DISTINCT FROM NEW.name THEN 'name' END,
+    CASE WHEN OLD.description IS DISTINCT FROM NEW.description THEN 'description' END,
+    CASE WHEN OLD.price IS DISTINCT FROM NEW.price THEN 'price' END,
+    CASE WHEN OLD.category_id IS DISTINCT FROM NEW.category_id THEN 'category' END], NULL);
+  IF OLD.archived_at IS NULL AND NEW.archived_at IS NOT NULL THEN
+    INSERT INTO events (type, product_id, data) VALUES ('product.archived', NEW.id, event_product(NEW));
+  ELSIF OLD.archived_at IS NOT NULL AND NEW.archived_at IS NULL THEN
+    INSERT INTO events (type, product_id, data) VALUES ('product.restored', NEW.id, event_product(NEW));
+  END IF;
+  IF cardinality(changed) > 0 THEN
+    INSERT INTO events (type, product_id, data)
+    VALUES ('product.updated', NEW.id, event_product(NEW) || jsonb_build_object('changed', to_jsonb(changed)));
+  END IF;
+  RETURN NULL;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION public.events_categories()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO events (type, data)
+    VALUES ('category.created', jsonb_build_object('id', NEW.id, 'name', NEW.name, 'description', NEW.description));
+  ELSE
+    INSERT INTO events (type, data)
+    VALUES ('category.deleted', jsonb_build_object('id', OLD.id, 'name', OLD.name, 'description', OLD.description));
+  END IF;
+  RETURN NULL;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION public.events_stock_moved()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  INSERT INTO events (type, product_id, data)
+  SELECT e.type, e.product_id, e.data
+  FROM (SELECT m.*, stock_reserved(m.product_id, m.location_id) AS reserved FROM moved m) m
+  CROSS JOIN LATERAL event_level_rows(
+    CASE WHEN m.transfer_id IS NOT NULL THEN 'stock.transferred'
+         WHEN m.reservation_id IS NOT NULL THEN 'stock.fulfilled'
+         ELSE 'stock.adjusted' END,
+    m.product_id, m.location_id, m.quantity_after, m.reserved,
+    greatest(m.quantity_after - m.delta - m.reserved
+             + CASE WHEN m.reservation_id IS NOT NULL THEN m.delta ELSE 0 END, 0),
+    jsonb_build_object('movement_id', m.id, 'delta', m.delta, 'reason', m.reason, 'note', m.note,
+                       'reference', m.reference, 'transfer_id', m.transfer_id,
+                       'reservation_id', m.reservation_id)) e
+  ORDER BY m.id;
+  RETURN NULL;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION public.events_reservations()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  on_hand integer;
+  reserved integer;
+  held integer;
+  kind text;
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    kind := 'stock.reserved';
+  ELSIF NEW.state IN ('released', 'expired') THEN
+    kind := 'stock.' || NEW.state;
+  ELSE
+    RETURN NULL;
+  END IF;
+  SELECT l.on_hand INTO on_hand FROM stock_levels l WHERE l.product_id = NEW.product_id AND l.location_id = NEW.location_id;
+  reserved := stock_reserved(NEW.product_id, NEW.location_id);
+  -- What this reservation held just before the change.
+  held := CASE WHEN kind = 'stock.reserved' THEN 0
+               WHEN kind = 'stock.expired' OR NEW.expires_at > now() THEN NEW.quantity
+               ELSE 0 END;
+  INSERT INTO events (type, product_id, data)
+  SELECT e.type, e.product_id, e.data
+  FROM event_level_rows(
+    kind, NEW.product_id, NEW.location_id, on_hand, reserved,
+    greatest(on_hand - reserved - held + CASE WHEN kind = 'stock.reserved' THEN NEW.quantity ELSE 0 END, 0),
+    jsonb_build_object('reservation_id', NEW.id, 'quantity', NEW.quantity, 'reference', NEW.reference,
+                       'expires_at', NEW.expires_at, 'state', NEW.state)) e;
+  RETURN NULL;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION public.reservations_expire(batch integer DEFAULT 1000)
+ RETURNS integer
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  closed integer;
+BEGIN
+  -- Product, then its levels, as every stock change locks them; skipping what
+  -- another transaction holds (it is closed on a later call).
+  WITH due AS (
+    SELECT r.id FROM reservations r
+    WHERE r.state = 'open' AND r.expires_at <= now()
+    ORDER BY r.expires_at LIMIT batch
+  ), locked_products AS (
+    SELECT p.id FROM products p
+    WHERE p.id IN (SELECT r.product_id FROM reservations r JOIN due ON due.id = r.id)
+    ORDER BY p.id FOR NO KEY UPDATE SKIP LOCKED
+  ), locked AS (
+    SELECT r.id FROM reservations r JOIN due ON due.id = r.id
+    WHERE r.product_id IN (SELECT id FROM locked_products)
+    ORDER BY r.id FOR UPDATE SKIP LOCKED
+  )
+  UPDATE reservations r SET state = 'expired', closed_at = r.expires_at
+  FROM locked WHERE r.id = locked.id AND r.state = 'open';
+  GET DIAGNOSTICS closed = ROW_COUNT;
+  RETURN closed;
+END;
+$function$;
+
 CREATE TABLE categories (
   id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
   name text NOT NULL,
@@ -211,6 +395,24 @@ CREATE TABLE categories (
   CONSTRAINT categories_name_length CHECK (((char_length(name) >= 1) AND (char_length(name) <= 100))),
   CONSTRAINT categories_name_trimmed CHECK ((name !~ '^[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|[\s\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]$'::text)),
   CONSTRAINT categories_name_visible CHECK ((name !~ '[\u0001-\u001f\u007f-\u009f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b\u200e-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]|^[\u200c\u200d]|[\u200c\u200d]$'::text))
+);
+
+CREATE TABLE event_publisher (
+  singleton boolean NOT NULL DEFAULT true,
+  last_position bigint NOT NULL DEFAULT 0,
+  CONSTRAINT event_publisher_pkey PRIMARY KEY (singleton),
+  CONSTRAINT event_publisher_singleton_check CHECK (singleton)
+);
+
+CREATE TABLE events (
+  id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+  "position" bigint,
+  type text NOT NULL,
+  product_id bigint,
+  data jsonb NOT NULL,
+  occurred_at timestamp with time zone NOT NULL DEFAULT now(),
+  CONSTRAINT events_pkey PRIMARY KEY (id),
+  CONSTRAINT events_type_format CHECK ((type ~ '^[a-z_]+\.[a-z_]+$'::text))
 );
 
 CREATE TABLE idempotency_keys (
@@ -600,7 +802,64 @@ BEGIN
 END;
 $function$;
 
+CREATE OR REPLACE FUNCTION public.event_product(p products)
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE
+RETURN jsonb_build_object('id', (p).id, 'sku', (p).sku, 'name', (p).name, 'description', (p).description, 'price', ((p).price)::double precision, 'quantity', (p).quantity, 'category', (SELECT c.name FROM categories c WHERE (c.id = (event_product.p).category_id)), 'archived', ((p).archived_at IS NOT NULL), 'created_at', (p).created_at, 'updated_at', (p).updated_at);
+
+CREATE OR REPLACE FUNCTION public.event_level_rows(main_type text, of_product bigint, at_location bigint, now_on_hand integer, now_reserved integer, available_before integer, details jsonb)
+ RETURNS TABLE(type text, product_id bigint, data jsonb)
+ LANGUAGE sql
+ STABLE
+BEGIN ATOMIC
+ WITH figures AS (
+          SELECT GREATEST((event_level_rows.now_on_hand - event_level_rows.now_reserved), 0) AS available,
+             l.reorder_point,
+             ( SELECT lo.code
+                    FROM locations lo
+                   WHERE (lo.id = event_level_rows.at_location)) AS location_code,
+             ( SELECT p.sku
+                    FROM products p
+                   WHERE (p.id = event_level_rows.of_product)) AS sku
+            FROM (( SELECT 1 AS "?column?") one
+              LEFT JOIN stock_levels l ON (((l.product_id = event_level_rows.of_product) AND (l.location_id = event_level_rows.at_location))))
+         ), crossings AS (
+          SELECT 0 AS ord,
+             event_level_rows.main_type AS kind
+         UNION ALL
+          SELECT 1,
+             'stock.out_of_stock'::text
+            FROM figures f_1
+           WHERE ((event_level_rows.available_before > 0) AND (f_1.available = 0))
+         UNION ALL
+          SELECT 2,
+             'stock.back_in_stock'::text
+            FROM figures f_1
+           WHERE ((event_level_rows.available_before = 0) AND (f_1.available > 0))
+         UNION ALL
+          SELECT 3,
+             'stock.low_stock'::text
+            FROM figures f_1
+           WHERE ((f_1.reorder_point IS NOT NULL) AND (event_level_rows.available_before > f_1.reorder_point) AND (f_1.available <= f_1.reorder_point))
+         )
+  SELECT x.kind,
+     event_level_rows.of_product AS of_product,
+     (jsonb_build_object('product_id', event_level_rows.of_product, 'sku', f.sku, 'location_id', event_level_rows.at_location, 'location_code', f.location_code, 'on_hand', event_level_rows.now_on_hand, 'reserved', event_level_rows.now_reserved, 'available', f.available, 'available_before', event_level_rows.available_before, 'reorder_point', f.reorder_point) ||
+         CASE
+             WHEN (x.ord = 0) THEN event_level_rows.details
+             ELSE jsonb_build_object('cause', event_level_rows.main_type)
+         END)
+    FROM (crossings x
+      CROSS JOIN figures f)
+   ORDER BY x.ord;
+END;
+
 CREATE UNIQUE INDEX categories_name_key ON public.categories USING btree (lower(name));
+CREATE UNIQUE INDEX events_position_key ON public.events USING btree ("position") WHERE ("position" IS NOT NULL);
+CREATE INDEX events_product_idx ON public.events USING btree (product_id, "position") WHERE (("position" IS NOT NULL) AND (product_id IS NOT NULL));
+CREATE INDEX events_type_idx ON public.events USING btree (type, "position") WHERE ("position" IS NOT NULL);
+CREATE INDEX events_unpublished_idx ON public.events USING btree (id) WHERE ("position" IS NULL);
 CREATE INDEX idempotency_keys_expires_at_idx ON public.idempotency_keys USING btree (expires_at);
 CREATE UNIQUE INDEX locations_code_key ON public.locations USING btree (lower(code));
 CREATE UNIQUE INDEX locations_one_default ON public.locations USING btree (is_default) WHERE is_default;
@@ -629,13 +888,19 @@ CREATE INDEX transfers_from_location_idx ON public.transfers USING btree (from_l
 CREATE INDEX transfers_product_idx ON public.transfers USING btree (product_id, id);
 CREATE INDEX transfers_to_location_idx ON public.transfers USING btree (to_location_id, id);
 
+CREATE TRIGGER events_categories AFTER INSERT OR DELETE ON public.categories FOR EACH ROW EXECUTE FUNCTION events_categories();
 CREATE TRIGGER locations_set_updated_at BEFORE UPDATE ON public.locations FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION locations_set_updated_at();
+CREATE TRIGGER events_products_changed AFTER UPDATE ON public.products FOR EACH ROW WHEN (((((((old.sku IS DISTINCT FROM new.sku) OR (old.name IS DISTINCT FROM new.name)) OR (old.description IS DISTINCT FROM new.description)) OR (old.price IS DISTINCT FROM new.price)) OR (old.category_id IS DISTINCT FROM new.category_id)) OR (old.archived_at IS DISTINCT FROM new.archived_at))) EXECUTE FUNCTION events_products_changed();
+CREATE TRIGGER events_products_created AFTER INSERT ON public.products REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION events_products_created();
 CREATE CONSTRAINT TRIGGER products_quantity_in_ledger_insert AFTER INSERT ON public.products DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ((new.quantity <> 0)) EXECUTE FUNCTION products_quantity_in_ledger();
 CREATE CONSTRAINT TRIGGER products_quantity_in_ledger_update AFTER UPDATE ON public.products DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ((new.quantity <> old.quantity)) EXECUTE FUNCTION products_quantity_in_ledger();
 CREATE TRIGGER products_search_words_added AFTER INSERT ON public.products REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION search_words_added();
 CREATE TRIGGER products_search_words_changed AFTER UPDATE OF name, description ON public.products FOR EACH ROW WHEN (((old.name IS DISTINCT FROM new.name) OR (old.description IS DISTINCT FROM new.description))) EXECUTE FUNCTION search_words_changed();
 CREATE TRIGGER products_set_updated_at BEFORE UPDATE ON public.products FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION set_updated_at();
+CREATE TRIGGER events_reservations_closed AFTER UPDATE OF state ON public.reservations FOR EACH ROW WHEN (((old.state = 'open'::text) AND (new.state = ANY (ARRAY['released'::text, 'expired'::text])))) EXECUTE FUNCTION events_reservations();
+CREATE TRIGGER events_reservations_created AFTER INSERT ON public.reservations FOR EACH ROW EXECUTE FUNCTION events_reservations();
 CREATE CONSTRAINT TRIGGER stock_levels_in_ledger AFTER INSERT OR UPDATE OF on_hand ON public.stock_levels DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION stock_levels_in_ledger();
+CREATE TRIGGER events_stock_moved AFTER INSERT ON public.stock_movements REFERENCING NEW TABLE AS moved FOR EACH STATEMENT EXECUTE FUNCTION events_stock_moved();
 CREATE TRIGGER stock_movements_append_only BEFORE DELETE OR UPDATE ON public.stock_movements FOR EACH ROW EXECUTE FUNCTION stock_movements_append_only();
 CREATE CONSTRAINT TRIGGER stock_movements_follow_ledger AFTER INSERT ON public.stock_movements DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION stock_movements_follow_ledger();
 CREATE TRIGGER stock_movements_no_truncate BEFORE TRUNCATE ON public.stock_movements FOR EACH STATEMENT EXECUTE FUNCTION stock_movements_append_only();
@@ -656,3 +921,4 @@ CREATE TRIGGER stock_movements_set_level AFTER INSERT ON public.stock_movements 
 --   20261130000008
 --   20261130000009
 --   20261130000010
+--   20261130000020
