@@ -11,6 +11,7 @@ import {
   dropImportTables,
   NO_CHANGES,
   readCheckReport,
+  recordImportCompleted,
   type FieldCounts,
   type ImportMode,
   type RowError,
@@ -111,6 +112,7 @@ export async function importFile(sql: Sql, path: string, options: ImportOptions 
       if (check.invalidRows === 0 || options.skipInvalid) {
         report('apply');
         Object.assign(result, await applyRows(tx, note), { applied: true });
+        await recordImportCompleted(tx, basename(path), result);
       }
       await dropImportTables(tx);
       result.seconds = seconds();

@@ -365,6 +365,27 @@ export async function applyRows(sql: Sql, note: string): Promise<ApplyCounts> {
   };
 }
 
+/**
+ * The import's own event, import.completed, in its transaction: what it wrote
+ * (each product and movement has published its own events already).
+ */
+export async function recordImportCompleted(
+  sql: Sql,
+  file: string,
+  counts: ApplyCounts & { rows: number; invalidRows: number },
+): Promise<void> {
+  const data = {
+    file,
+    rows: counts.rows,
+    inserted: counts.inserted,
+    updated: counts.updated,
+    unchanged: counts.unchanged,
+    categories_created: counts.categoriesCreated,
+    invalid_rows: counts.invalidRows,
+  };
+  await sql`INSERT INTO events (type, data) VALUES ('import.completed', ${sql.json(data)})`;
+}
+
 /** Drops the import's temporary tables (also dropped at commit; this frees them inside a longer transaction). */
 export async function dropImportTables(sql: Sql): Promise<void> {
   await sql`DROP TABLE IF EXISTS import_staging, import_rows, import_errors`;

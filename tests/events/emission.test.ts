@@ -4,6 +4,10 @@
  * figures a consumer reads without calling back.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { importFile } from '../../src/import/import-file.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { json, unique } from '../support/values.ts';
 
@@ -203,6 +207,42 @@ describe('stock', () => {
       available: 2,
       available_before: 0,
     });
+  });
+});
+
+describe('imports', () => {
+  test('an import publishes each product and movement, then import.completed; one with invalid rows publishes nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'inventory-events-'));
+    try {
+      const category = unique('Imported');
+      const sku = unique('IMP').replace(/[^A-Za-z0-9]/g, '');
+      const good = join(dir, 'stock.csv');
+      writeFileSync(
+        good,
+        `sku,name,price,quantity,category\n${sku}-1,${unique('Imported one')},1.50,4,${category}\n${sku}-2,${unique('Imported two')},2.50,0,${category}\n`,
+      );
+      const before = await lastEventId();
+      const result = await importFile(t.db.sql, good);
+      expect(result.applied).toBe(true);
+      const events = await eventsAfter(before);
+      expect(events.map((e) => e.type)).toEqual([
+        'category.created',
+        'product.created',
+        'product.created',
+        'stock.adjusted',
+        'stock.back_in_stock',
+        'import.completed',
+      ]);
+      expect(events[5]!.data).toMatchObject({ file: 'stock.csv', rows: 2, inserted: 2, updated: 0, categories_created: 1 });
+
+      const bad = join(dir, 'bad.csv');
+      writeFileSync(bad, `sku,name,price,quantity,category\n${sku}-3,${unique('Imported three')},-1,4,${category}\n`);
+      const after = await lastEventId();
+      expect((await importFile(t.db.sql, bad)).applied).toBe(false);
+      expect(await eventsAfter(after)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
