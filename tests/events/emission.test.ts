@@ -176,8 +176,8 @@ describe('stock', () => {
     const lapsing = await reserve(2);
     await t.db
       .admin`UPDATE reservations SET expires_at = now() - interval '1 second', created_at = now() - interval '1 minute' WHERE id = ${lapsing}`;
-    const [{ closed }] = await t.db.sql<{ closed: number }[]>`SELECT reservations_expire() AS closed`;
-    expect(closed).toBe(1);
+    const [expired] = await t.db.sql<{ closed: number }[]>`SELECT reservations_expire() AS closed`;
+    expect(expired!.closed).toBe(1);
     const events = await eventsAfter(before);
     expect(events.map((e) => e.type)).toEqual([
       'stock.reserved',
