@@ -246,13 +246,45 @@ BEGIN
 END;
 $function$;
 
+CREATE OR REPLACE FUNCTION public.event_level_rows(main_type text, of_product bigint, at_location bigint, now_on_hand integer, now_reserved integer, available_before integer, details jsonb)
+ RETURNS TABLE(type text, product_id bigint, data jsonb)
+ LANGUAGE plpgsql
+ STABLE
+AS $function$
+BEGIN
+  RETURN QUERY
+  WITH figures AS (
+    SELECT greatest(now_on_hand - now_reserved, 0) AS available, l.reorder_point,
+           (SELECT lo.code FROM locations lo WHERE lo.id = at_location) AS location_code,
+           (SELECT p.sku FROM products p WHERE p.id = of_product) AS sku
+    FROM (SELECT 1) one
+    LEFT JOIN stock_levels l ON l.product_id = of_product AND l.location_id = at_location
+  ), crossings AS (
+    SELECT 0 AS ord, main_type AS kind
+    UNION ALL SELECT 1, 'stock.out_of_stock' FROM figures f WHERE available_before > 0 AND f.available = 0
+    UNION ALL SELECT 2, 'stock.back_in_stock' FROM figures f WHERE available_before = 0 AND f.available > 0
+    UNION ALL SELECT 3, 'stock.low_stock' FROM figures f
+      WHERE f.reorder_point IS NOT NULL AND available_before > f.reorder_point AND f.available <= f.reorder_point
+  )
+  SELECT x.kind, of_product,
+         jsonb_build_object('product_id', of_product, 'sku', f.sku, 'location_id', at_location,
+                            'location_code', f.location_code, 'on_hand', now_on_hand, 'reserved', now_reserved,
+                            'available', f.available, 'available_before', available_before,
+                            'reorder_point', f.reorder_point)
+         || CASE WHEN x.ord = 0 THEN details ELSE jsonb_build_object('cause', main_type) END
+  FROM crossings x CROSS JOIN figures f
+  ORDER BY x.ord;
+END;
+$function$;
+
 CREATE OR REPLACE FUNCTION public.events_products_created()
  RETURNS trigger
  LANGUAGE plpgsql
 AS $function$
 BEGIN
   INSERT INTO events (type, product_id, data)
-  SELECT 'product.created', a.id, event_product(a) FROM added a ORDER BY a.id;
+  VALUES ('product.created', NEW.id,
+          event_product(NEW, (SELECT c.name FROM categories c WHERE c.id = NEW.category_id)));
   RETURN NULL;
 END;
 $function$;
@@ -263,7 +295,9 @@ CREATE OR REPLACE FUNCTION public.events_products_changed()
 AS $function$
 DECLARE
   changed text[];
+  product jsonb;
 BEGIN
+  product := event_product(NEW, (SELECT c.name FROM categories c WHERE c.id = NEW.category_id));
   changed := array_remove(ARRAY[
     CASE WHEN OLD.sku IS DISTINCT FROM NEW.sku THEN 'sku' END,
     CASE WHEN OLD.name IS DISTINCT FROM NEW.name THEN 'name' END,
@@ -271,13 +305,13 @@ BEGIN
     CASE WHEN OLD.price IS DISTINCT FROM NEW.price THEN 'price' END,
     CASE WHEN OLD.category_id IS DISTINCT FROM NEW.category_id THEN 'category' END], NULL);
   IF OLD.archived_at IS NULL AND NEW.archived_at IS NOT NULL THEN
-    INSERT INTO events (type, product_id, data) VALUES ('product.archived', NEW.id, event_product(NEW));
+    INSERT INTO events (type, product_id, data) VALUES ('product.archived', NEW.id, product);
   ELSIF OLD.archived_at IS NOT NULL AND NEW.archived_at IS NULL THEN
-    INSERT INTO events (type, product_id, data) VALUES ('product.restored', NEW.id, event_product(NEW));
+    INSERT INTO events (type, product_id, data) VALUES ('product.restored', NEW.id, product);
   END IF;
   IF cardinality(changed) > 0 THEN
     INSERT INTO events (type, product_id, data)
-    VALUES ('product.updated', NEW.id, event_product(NEW) || jsonb_build_object('changed', to_jsonb(changed)));
+    VALUES ('product.updated', NEW.id, product || jsonb_build_object('changed', to_jsonb(changed)));
   END IF;
   RETURN NULL;
 END;
@@ -303,21 +337,24 @@ CREATE OR REPLACE FUNCTION public.events_stock_moved()
  RETURNS trigger
  LANGUAGE plpgsql
 AS $function$
+DECLARE
+  reserved integer;
 BEGIN
+  SELECT coalesce(sum(r.quantity), 0)::integer INTO reserved FROM reservations r
+  WHERE r.product_id = NEW.product_id AND r.location_id = NEW.location_id AND r.state = 'open' AND r.expires_at > now();
   INSERT INTO events (type, product_id, data)
   SELECT e.type, e.product_id, e.data
-  FROM (SELECT m.*, stock_reserved(m.product_id, m.location_id) AS reserved FROM moved m) m
-  CROSS JOIN LATERAL event_level_rows(
-    CASE WHEN m.transfer_id IS NOT NULL THEN 'stock.transferred'
-         WHEN m.reservation_id IS NOT NULL THEN 'stock.fulfilled'
+  FROM event_level_rows(
+    CASE WHEN NEW.transfer_id IS NOT NULL THEN 'stock.transferred'
+         WHEN NEW.reservation_id IS NOT NULL THEN 'stock.fulfilled'
          ELSE 'stock.adjusted' END,
-    m.product_id, m.location_id, m.quantity_after, m.reserved,
-    greatest(m.quantity_after - m.delta - m.reserved
-             + CASE WHEN m.reservation_id IS NOT NULL THEN m.delta ELSE 0 END, 0),
-    jsonb_build_object('movement_id', m.id, 'delta', m.delta, 'reason', m.reason, 'note', m.note,
-                       'reference', m.reference, 'transfer_id', m.transfer_id,
-                       'reservation_id', m.reservation_id)) e
-  ORDER BY m.id;
+    NEW.product_id, NEW.location_id, NEW.quantity_after, reserved,
+    CASE WHEN NEW.reason = 'initial' THEN NULL
+         ELSE greatest(NEW.quantity_after - NEW.delta - reserved
+                       + CASE WHEN NEW.reservation_id IS NOT NULL THEN NEW.delta ELSE 0 END, 0) END,
+    jsonb_build_object('movement_id', NEW.id, 'delta', NEW.delta, 'reason', NEW.reason, 'note', NEW.note,
+                       'reference', NEW.reference, 'transfer_id', NEW.transfer_id,
+                       'reservation_id', NEW.reservation_id)) e;
   RETURN NULL;
 END;
 $function$;
@@ -340,7 +377,8 @@ BEGIN
     RETURN NULL;
   END IF;
   SELECT l.on_hand INTO on_hand FROM stock_levels l WHERE l.product_id = NEW.product_id AND l.location_id = NEW.location_id;
-  reserved := stock_reserved(NEW.product_id, NEW.location_id);
+  SELECT coalesce(sum(r.quantity), 0)::integer INTO reserved FROM reservations r
+  WHERE r.product_id = NEW.product_id AND r.location_id = NEW.location_id AND r.state = 'open' AND r.expires_at > now();
   -- What this reservation held just before the change.
   held := CASE WHEN kind = 'stock.reserved' THEN 0
                WHEN kind = 'stock.expired' OR NEW.expires_at > now() THEN NEW.quantity
@@ -802,58 +840,11 @@ BEGIN
 END;
 $function$;
 
-CREATE OR REPLACE FUNCTION public.event_product(p products)
+CREATE OR REPLACE FUNCTION public.event_product(p products, category text)
  RETURNS jsonb
  LANGUAGE sql
  STABLE
-RETURN jsonb_build_object('id', (p).id, 'sku', (p).sku, 'name', (p).name, 'description', (p).description, 'price', ((p).price)::double precision, 'quantity', (p).quantity, 'category', (SELECT c.name FROM categories c WHERE (c.id = (event_product.p).category_id)), 'archived', ((p).archived_at IS NOT NULL), 'created_at', (p).created_at, 'updated_at', (p).updated_at);
-
-CREATE OR REPLACE FUNCTION public.event_level_rows(main_type text, of_product bigint, at_location bigint, now_on_hand integer, now_reserved integer, available_before integer, details jsonb)
- RETURNS TABLE(type text, product_id bigint, data jsonb)
- LANGUAGE sql
- STABLE
-BEGIN ATOMIC
- WITH figures AS (
-          SELECT GREATEST((event_level_rows.now_on_hand - event_level_rows.now_reserved), 0) AS available,
-             l.reorder_point,
-             ( SELECT lo.code
-                    FROM locations lo
-                   WHERE (lo.id = event_level_rows.at_location)) AS location_code,
-             ( SELECT p.sku
-                    FROM products p
-                   WHERE (p.id = event_level_rows.of_product)) AS sku
-            FROM (( SELECT 1 AS "?column?") one
-              LEFT JOIN stock_levels l ON (((l.product_id = event_level_rows.of_product) AND (l.location_id = event_level_rows.at_location))))
-         ), crossings AS (
-          SELECT 0 AS ord,
-             event_level_rows.main_type AS kind
-         UNION ALL
-          SELECT 1,
-             'stock.out_of_stock'::text
-            FROM figures f_1
-           WHERE ((event_level_rows.available_before > 0) AND (f_1.available = 0))
-         UNION ALL
-          SELECT 2,
-             'stock.back_in_stock'::text
-            FROM figures f_1
-           WHERE ((event_level_rows.available_before = 0) AND (f_1.available > 0))
-         UNION ALL
-          SELECT 3,
-             'stock.low_stock'::text
-            FROM figures f_1
-           WHERE ((f_1.reorder_point IS NOT NULL) AND (event_level_rows.available_before > f_1.reorder_point) AND (f_1.available <= f_1.reorder_point))
-         )
-  SELECT x.kind,
-     event_level_rows.of_product AS of_product,
-     (jsonb_build_object('product_id', event_level_rows.of_product, 'sku', f.sku, 'location_id', event_level_rows.at_location, 'location_code', f.location_code, 'on_hand', event_level_rows.now_on_hand, 'reserved', event_level_rows.now_reserved, 'available', f.available, 'available_before', event_level_rows.available_before, 'reorder_point', f.reorder_point) ||
-         CASE
-             WHEN (x.ord = 0) THEN event_level_rows.details
-             ELSE jsonb_build_object('cause', event_level_rows.main_type)
-         END)
-    FROM (crossings x
-      CROSS JOIN figures f)
-   ORDER BY x.ord;
-END;
+RETURN jsonb_build_object('id', (p).id, 'sku', (p).sku, 'name', (p).name, 'description', (p).description, 'price', ((p).price)::double precision, 'quantity', (p).quantity, 'category', category, 'archived', ((p).archived_at IS NOT NULL), 'created_at', (p).created_at, 'updated_at', (p).updated_at);
 
 CREATE UNIQUE INDEX categories_name_key ON public.categories USING btree (lower(name));
 CREATE UNIQUE INDEX events_position_key ON public.events USING btree ("position") WHERE ("position" IS NOT NULL);
@@ -891,7 +882,7 @@ CREATE INDEX transfers_to_location_idx ON public.transfers USING btree (to_locat
 CREATE TRIGGER events_categories AFTER INSERT OR DELETE ON public.categories FOR EACH ROW EXECUTE FUNCTION events_categories();
 CREATE TRIGGER locations_set_updated_at BEFORE UPDATE ON public.locations FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION locations_set_updated_at();
 CREATE TRIGGER events_products_changed AFTER UPDATE ON public.products FOR EACH ROW WHEN (((((((old.sku IS DISTINCT FROM new.sku) OR (old.name IS DISTINCT FROM new.name)) OR (old.description IS DISTINCT FROM new.description)) OR (old.price IS DISTINCT FROM new.price)) OR (old.category_id IS DISTINCT FROM new.category_id)) OR (old.archived_at IS DISTINCT FROM new.archived_at))) EXECUTE FUNCTION events_products_changed();
-CREATE TRIGGER events_products_created AFTER INSERT ON public.products REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION events_products_created();
+CREATE TRIGGER events_products_created AFTER INSERT ON public.products FOR EACH ROW EXECUTE FUNCTION events_products_created();
 CREATE CONSTRAINT TRIGGER products_quantity_in_ledger_insert AFTER INSERT ON public.products DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ((new.quantity <> 0)) EXECUTE FUNCTION products_quantity_in_ledger();
 CREATE CONSTRAINT TRIGGER products_quantity_in_ledger_update AFTER UPDATE ON public.products DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ((new.quantity <> old.quantity)) EXECUTE FUNCTION products_quantity_in_ledger();
 CREATE TRIGGER products_search_words_added AFTER INSERT ON public.products REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION search_words_added();
@@ -900,7 +891,7 @@ CREATE TRIGGER products_set_updated_at BEFORE UPDATE ON public.products FOR EACH
 CREATE TRIGGER events_reservations_closed AFTER UPDATE OF state ON public.reservations FOR EACH ROW WHEN (((old.state = 'open'::text) AND (new.state = ANY (ARRAY['released'::text, 'expired'::text])))) EXECUTE FUNCTION events_reservations();
 CREATE TRIGGER events_reservations_created AFTER INSERT ON public.reservations FOR EACH ROW EXECUTE FUNCTION events_reservations();
 CREATE CONSTRAINT TRIGGER stock_levels_in_ledger AFTER INSERT OR UPDATE OF on_hand ON public.stock_levels DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION stock_levels_in_ledger();
-CREATE TRIGGER events_stock_moved AFTER INSERT ON public.stock_movements REFERENCING NEW TABLE AS moved FOR EACH STATEMENT EXECUTE FUNCTION events_stock_moved();
+CREATE TRIGGER events_stock_moved AFTER INSERT ON public.stock_movements FOR EACH ROW EXECUTE FUNCTION events_stock_moved();
 CREATE TRIGGER stock_movements_append_only BEFORE DELETE OR UPDATE ON public.stock_movements FOR EACH ROW EXECUTE FUNCTION stock_movements_append_only();
 CREATE CONSTRAINT TRIGGER stock_movements_follow_ledger AFTER INSERT ON public.stock_movements DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION stock_movements_follow_ledger();
 CREATE TRIGGER stock_movements_no_truncate BEFORE TRUNCATE ON public.stock_movements FOR EACH STATEMENT EXECUTE FUNCTION stock_movements_append_only();

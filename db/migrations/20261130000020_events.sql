@@ -93,30 +93,33 @@ $$;
 -- ---------------------------------------------------------------------------
 -- What a consumer needs without calling back
 
--- A product as the API shows it (its category by name; no version).
-CREATE FUNCTION event_product(p products) RETURNS jsonb
+-- A product as the API shows it (its category by name; no version). An
+-- expression only, so PostgreSQL inlines it into the statement that calls it.
+CREATE FUNCTION event_product(p products, category text) RETURNS jsonb
 LANGUAGE sql STABLE
 RETURN jsonb_build_object(
   'id', p.id, 'sku', p.sku, 'name', p.name, 'description', p.description, 'price', p.price::float8,
-  'quantity', p.quantity, 'category', (SELECT c.name FROM public.categories c WHERE c.id = p.category_id),
-  'archived', p.archived_at IS NOT NULL, 'created_at', p.created_at, 'updated_at', p.updated_at);
+  'quantity', p.quantity, 'category', category, 'archived', p.archived_at IS NOT NULL,
+  'created_at', p.created_at, 'updated_at', p.updated_at);
 
 -- A level's figures after a change, with what was available before it, and
 -- the crossings that change made: the main event first, then out_of_stock
 -- (available reached 0), back_in_stock (available came back from 0) and
--- low_stock (available fell to or below the level's reorder point).
+-- low_stock (available fell to or below the level's reorder point). Without
+-- available_before (a product's first stock), no crossings.
 CREATE FUNCTION event_level_rows(
   main_type text, of_product bigint, at_location bigint, now_on_hand integer, now_reserved integer,
   available_before integer, details jsonb)
 RETURNS TABLE (type text, product_id bigint, data jsonb)
-LANGUAGE sql STABLE
-BEGIN ATOMIC
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN QUERY
   WITH figures AS (
     SELECT greatest(now_on_hand - now_reserved, 0) AS available, l.reorder_point,
-           (SELECT lo.code FROM public.locations lo WHERE lo.id = at_location) AS location_code,
-           (SELECT p.sku FROM public.products p WHERE p.id = of_product) AS sku
+           (SELECT lo.code FROM locations lo WHERE lo.id = at_location) AS location_code,
+           (SELECT p.sku FROM products p WHERE p.id = of_product) AS sku
     FROM (SELECT 1) one
-    LEFT JOIN public.stock_levels l ON l.product_id = of_product AND l.location_id = at_location
+    LEFT JOIN stock_levels l ON l.product_id = of_product AND l.location_id = at_location
   ), crossings AS (
     SELECT 0 AS ord, main_type AS kind
     UNION ALL SELECT 1, 'stock.out_of_stock' FROM figures f WHERE available_before > 0 AND f.available = 0
@@ -133,21 +136,25 @@ BEGIN ATOMIC
   FROM crossings x CROSS JOIN figures f
   ORDER BY x.ord;
 END;
+$$;
 
 -- ---------------------------------------------------------------------------
 -- Triggers
 
--- product.created, one per inserted row (an import inserts many in one statement).
+-- product.created. Row triggers throughout: a statement trigger reading a
+-- transition table cost an adjustment about twice as much PostgreSQL CPU
+-- (bench/trigger-cost.ts), and single-row changes are what the service makes.
 CREATE FUNCTION events_products_created() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO events (type, product_id, data)
-  SELECT 'product.created', a.id, event_product(a) FROM added a ORDER BY a.id;
+  VALUES ('product.created', NEW.id,
+          event_product(NEW, (SELECT c.name FROM categories c WHERE c.id = NEW.category_id)));
   RETURN NULL;
 END;
 $$;
 CREATE TRIGGER events_products_created AFTER INSERT ON products
-  REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION events_products_created();
+  FOR EACH ROW EXECUTE FUNCTION events_products_created();
 
 -- product.updated (with the fields that changed), product.archived, product.restored.
 -- Stock is not a product change: its movements publish it.
@@ -155,7 +162,9 @@ CREATE FUNCTION events_products_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
   changed text[];
+  product jsonb;
 BEGIN
+  product := event_product(NEW, (SELECT c.name FROM categories c WHERE c.id = NEW.category_id));
   changed := array_remove(ARRAY[
     CASE WHEN OLD.sku IS DISTINCT FROM NEW.sku THEN 'sku' END,
     CASE WHEN OLD.name IS DISTINCT FROM NEW.name THEN 'name' END,
@@ -163,13 +172,13 @@ BEGIN
     CASE WHEN OLD.price IS DISTINCT FROM NEW.price THEN 'price' END,
     CASE WHEN OLD.category_id IS DISTINCT FROM NEW.category_id THEN 'category' END], NULL);
   IF OLD.archived_at IS NULL AND NEW.archived_at IS NOT NULL THEN
-    INSERT INTO events (type, product_id, data) VALUES ('product.archived', NEW.id, event_product(NEW));
+    INSERT INTO events (type, product_id, data) VALUES ('product.archived', NEW.id, product);
   ELSIF OLD.archived_at IS NOT NULL AND NEW.archived_at IS NULL THEN
-    INSERT INTO events (type, product_id, data) VALUES ('product.restored', NEW.id, event_product(NEW));
+    INSERT INTO events (type, product_id, data) VALUES ('product.restored', NEW.id, product);
   END IF;
   IF cardinality(changed) > 0 THEN
     INSERT INTO events (type, product_id, data)
-    VALUES ('product.updated', NEW.id, event_product(NEW) || jsonb_build_object('changed', to_jsonb(changed)));
+    VALUES ('product.updated', NEW.id, product || jsonb_build_object('changed', to_jsonb(changed)));
   END IF;
   RETURN NULL;
 END;
@@ -199,31 +208,34 @@ CREATE TRIGGER events_categories AFTER INSERT OR DELETE ON categories
 
 -- A movement: stock.adjusted, stock.transferred (one per side) or
 -- stock.fulfilled (a reservation's sale), with the level after it and its
--- crossings. One statement's movements at once (an import writes many).
--- A fulfilment takes stock that its reservation held: what was available
--- does not change.
+-- crossings. A fulfilment takes stock that its reservation held: what was
+-- available does not change. A product's first stock (an 'initial' movement)
+-- is not "back" in stock.
 CREATE FUNCTION events_stock_moved() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+  reserved integer;
 BEGIN
+  SELECT coalesce(sum(r.quantity), 0)::integer INTO reserved FROM reservations r
+  WHERE r.product_id = NEW.product_id AND r.location_id = NEW.location_id AND r.state = 'open' AND r.expires_at > now();
   INSERT INTO events (type, product_id, data)
   SELECT e.type, e.product_id, e.data
-  FROM (SELECT m.*, stock_reserved(m.product_id, m.location_id) AS reserved FROM moved m) m
-  CROSS JOIN LATERAL event_level_rows(
-    CASE WHEN m.transfer_id IS NOT NULL THEN 'stock.transferred'
-         WHEN m.reservation_id IS NOT NULL THEN 'stock.fulfilled'
+  FROM event_level_rows(
+    CASE WHEN NEW.transfer_id IS NOT NULL THEN 'stock.transferred'
+         WHEN NEW.reservation_id IS NOT NULL THEN 'stock.fulfilled'
          ELSE 'stock.adjusted' END,
-    m.product_id, m.location_id, m.quantity_after, m.reserved,
-    greatest(m.quantity_after - m.delta - m.reserved
-             + CASE WHEN m.reservation_id IS NOT NULL THEN m.delta ELSE 0 END, 0),
-    jsonb_build_object('movement_id', m.id, 'delta', m.delta, 'reason', m.reason, 'note', m.note,
-                       'reference', m.reference, 'transfer_id', m.transfer_id,
-                       'reservation_id', m.reservation_id)) e
-  ORDER BY m.id;
+    NEW.product_id, NEW.location_id, NEW.quantity_after, reserved,
+    CASE WHEN NEW.reason = 'initial' THEN NULL
+         ELSE greatest(NEW.quantity_after - NEW.delta - reserved
+                       + CASE WHEN NEW.reservation_id IS NOT NULL THEN NEW.delta ELSE 0 END, 0) END,
+    jsonb_build_object('movement_id', NEW.id, 'delta', NEW.delta, 'reason', NEW.reason, 'note', NEW.note,
+                       'reference', NEW.reference, 'transfer_id', NEW.transfer_id,
+                       'reservation_id', NEW.reservation_id)) e;
   RETURN NULL;
 END;
 $$;
 CREATE TRIGGER events_stock_moved AFTER INSERT ON stock_movements
-  REFERENCING NEW TABLE AS moved FOR EACH STATEMENT EXECUTE FUNCTION events_stock_moved();
+  FOR EACH ROW EXECUTE FUNCTION events_stock_moved();
 
 -- stock.reserved, stock.released, stock.expired (a fulfilment publishes its movement).
 -- An expired reservation stopped counting at its expiry: its event says what was
@@ -244,7 +256,8 @@ BEGIN
     RETURN NULL;
   END IF;
   SELECT l.on_hand INTO on_hand FROM stock_levels l WHERE l.product_id = NEW.product_id AND l.location_id = NEW.location_id;
-  reserved := stock_reserved(NEW.product_id, NEW.location_id);
+  SELECT coalesce(sum(r.quantity), 0)::integer INTO reserved FROM reservations r
+  WHERE r.product_id = NEW.product_id AND r.location_id = NEW.location_id AND r.state = 'open' AND r.expires_at > now();
   -- What this reservation held just before the change.
   held := CASE WHEN kind = 'stock.reserved' THEN 0
                WHEN kind = 'stock.expired' OR NEW.expires_at > now() THEN NEW.quantity
@@ -309,7 +322,7 @@ DROP FUNCTION events_products_changed();
 DROP TRIGGER events_products_created ON products;
 DROP FUNCTION events_products_created();
 DROP FUNCTION event_level_rows(text, bigint, bigint, integer, integer, integer, jsonb);
-DROP FUNCTION event_product(products);
+DROP FUNCTION event_product(products, text);
 DROP FUNCTION events_prune(interval, integer);
 DROP FUNCTION events_publish(integer);
 DROP TABLE event_publisher;

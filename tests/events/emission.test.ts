@@ -49,11 +49,12 @@ describe('products and categories', () => {
     const before = await lastEventId();
     const p = await createProduct(7, unique('Events category'));
     const events = await eventsAfter(before);
-    expect(events.map((e) => e.type)).toEqual(['category.created', 'product.created', 'stock.adjusted', 'stock.back_in_stock']);
+    expect(events.map((e) => e.type)).toEqual(['category.created', 'product.created', 'stock.adjusted']);
     const created = events[1]!;
     expect(created.product_id).toBe(p.id);
     expect(created.data).toMatchObject({ id: p.id, sku: p.sku, quantity: 7, price: 4.5, archived: false });
-    expect(events[2]!.data).toMatchObject({ delta: 7, reason: 'initial', on_hand: 7, available: 7, available_before: 0 });
+    // A first stock is not "back in stock".
+    expect(events[2]!.data).toMatchObject({ delta: 7, reason: 'initial', on_hand: 7, available: 7, available_before: null });
   });
 
   test('an edit names the fields it changed; archive and restore have their own events', async () => {
@@ -230,10 +231,9 @@ describe('imports', () => {
         'product.created',
         'product.created',
         'stock.adjusted',
-        'stock.back_in_stock',
         'import.completed',
       ]);
-      expect(events[5]!.data).toMatchObject({ file: 'stock.csv', rows: 2, inserted: 2, updated: 0, categories_created: 1 });
+      expect(events[4]!.data).toMatchObject({ file: 'stock.csv', rows: 2, inserted: 2, updated: 0, categories_created: 1 });
 
       const bad = join(dir, 'bad.csv');
       writeFileSync(bad, `sku,name,price,quantity,category\n${sku}-3,${unique('Imported three')},-1,4,${category}\n`);

@@ -1,13 +1,16 @@
 /**
- * What the stock ledger's triggers cost (db/migrations/20261130000001_stock_ledger_guards.sql):
- * the same database with the triggers enabled and disabled, alternated in one run.
- *   - pgbench -M prepared running the service's create (bench/sql/create.sql) and stock
- *     adjustment (bench/sql/adjust.sql) SQL: transactions per second, and PostgreSQL's CPU
- *     per transaction from /proc (steadier than throughput on a shared machine);
+ * What a set of triggers costs: the same database with the set's triggers enabled and disabled,
+ * alternated in one run. The sets: `ledger`, the stock ledger's checks
+ * (db/migrations/20261130000001_stock_ledger_guards.sql), and `events`, the triggers that write
+ * every change's events (db/migrations/20261130000020_events.sql).
+ *   - pgbench -M prepared running the service's create (bench/sql/create.sql), stock
+ *     adjustment (bench/sql/adjust.sql) and reservation (bench/sql/reserve.sql) SQL: transactions
+ *     per second, and PostgreSQL's CPU per transaction from /proc (steadier than throughput on a
+ *     shared machine);
  *   - `importFile` (what `bun run import` runs) of new products, then of every quantity changed
  *     (a count_correction each), into a fresh copy: seconds and PostgreSQL CPU seconds.
  * Prints medians and on/off ratios.
- *   bun bench/ledger-triggers.ts [products=100000] [rounds=5] [transactions per client=3000]
+ *   BENCH_TRIGGERS=ledger|events bun bench/trigger-cost.ts [products=100000] [rounds=5] [transactions per client=3000]
  *                                [import rows=100000] [clients=2] [import rounds=rounds]
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,13 +27,26 @@ import { pgbenchCpu, postgresCpuSeconds, postmasterPid } from './profile.ts';
 const args = process.argv.slice(2).map(Number);
 const [PRODUCTS = 100_000, ROUNDS = 5, TRANSACTIONS = 3000, IMPORT_ROWS = 100_000, CLIENTS = 2] = args;
 const IMPORT_ROUNDS = args[5] ?? ROUNDS;
-const TRIGGERS = [
-  ['products', 'products_quantity_in_ledger_insert'],
-  ['products', 'products_quantity_in_ledger_update'],
-  ['stock_movements', 'stock_movements_follow_ledger'],
-  ['stock_movements', 'stock_movements_append_only'],
-  ['stock_movements', 'stock_movements_no_truncate'],
-] as const;
+const TRIGGER_SETS = {
+  ledger: [
+    ['products', 'products_quantity_in_ledger_insert'],
+    ['products', 'products_quantity_in_ledger_update'],
+    ['stock_movements', 'stock_movements_follow_ledger'],
+    ['stock_movements', 'stock_movements_append_only'],
+    ['stock_movements', 'stock_movements_no_truncate'],
+  ],
+  events: [
+    ['products', 'events_products_created'],
+    ['products', 'events_products_changed'],
+    ['categories', 'events_categories'],
+    ['stock_movements', 'events_stock_moved'],
+    ['reservations', 'events_reservations_created'],
+    ['reservations', 'events_reservations_closed'],
+  ],
+} as const;
+const SET = (process.env.BENCH_TRIGGERS ?? 'ledger') as keyof typeof TRIGGER_SETS;
+if (!(SET in TRIGGER_SETS)) throw new Error(`BENCH_TRIGGERS must be one of ${Object.keys(TRIGGER_SETS).join(', ')}`);
+const TRIGGERS = TRIGGER_SETS[SET];
 
 async function setTriggers(sql: postgres.Sql, on: boolean) {
   for (const [table, name] of TRIGGERS) await sql.unsafe(`ALTER TABLE ${table} ${on ? 'ENABLE' : 'DISABLE'} TRIGGER ${name}`);
@@ -42,7 +58,7 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'ledger-triggers-'));
+const dir = mkdtempSync(join(tmpdir(), 'trigger-cost-'));
 const pg = await startEmbeddedPostgres({ dir, port: await freePort(), persistent: false });
 const pgPid = postmasterPid(join(dir, 'pgdata'));
 const results: Record<string, { on: number[]; off: number[] }> = {};
@@ -71,7 +87,17 @@ try {
   const workloads = [
     ['create with quantity', join(ROOT, 'bench/sql/create.sql'), {}],
     ['stock adjustment', join(ROOT, 'bench/sql/adjust.sql'), { max_id: max }],
+    ['reservation', join(ROOT, 'bench/sql/reserve.sql'), { max_id: max }],
   ] as const;
+  // With events, the publisher numbers them as the service's background job does (its CPU is counted).
+  let publishing = SET === 'events';
+  const publisher = postgres(url, { max: 1, onnotice: () => {} });
+  const published = (async () => {
+    while (publishing) {
+      await publisher`SELECT events_publish(10000)`;
+      await Bun.sleep(100);
+    }
+  })();
   for (let round = 1; round <= ROUNDS; round++) {
     for (const on of round % 2 ? [true, false] : [false, true]) {
       await setTriggers(sql, on);
@@ -85,6 +111,9 @@ try {
       }
     }
   }
+  publishing = false;
+  await published;
+  await publisher.end();
   await setTriggers(sql, true);
   await sql.end();
 
@@ -133,7 +162,7 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 
-console.log('\n| workload | triggers on | triggers off | on / off |\n|---|---|---|---|');
+console.log(`\n${SET} triggers\n\n| workload | triggers on | triggers off | on / off |\n|---|---|---|---|`);
 for (const [key, { on, off }] of Object.entries(results)) {
   const digits = key.endsWith(' s') ? 2 : 0;
   console.log(
