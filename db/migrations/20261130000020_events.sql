@@ -102,39 +102,44 @@ RETURN jsonb_build_object(
   'quantity', p.quantity, 'category', category, 'archived', p.archived_at IS NOT NULL,
   'created_at', p.created_at, 'updated_at', p.updated_at);
 
--- A level's figures after a change, with what was available before it, and
--- the crossings that change made: the main event first, then out_of_stock
--- (available reached 0), back_in_stock (available came back from 0) and
--- low_stock (available fell to or below the level's reorder point). Without
--- available_before (a product's first stock), no crossings.
-CREATE FUNCTION event_level_rows(
+-- Publishes a change of a level: the main event, with the level's figures
+-- after it and what was available before it, then the crossings it made:
+-- out_of_stock (available reached 0), back_in_stock (available came back
+-- from 0) and low_stock (available fell to or below the level's reorder
+-- point). Without available_before (a product's first stock), no crossings.
+-- plpgsql with plain statements: each is planned once per session.
+CREATE FUNCTION event_level_publish(
   main_type text, of_product bigint, at_location bigint, now_on_hand integer, now_reserved integer,
   available_before integer, details jsonb)
-RETURNS TABLE (type text, product_id bigint, data jsonb)
-LANGUAGE plpgsql STABLE AS $$
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  available integer := greatest(now_on_hand - now_reserved, 0);
+  reorder_point integer;
+  figures jsonb;
 BEGIN
-  RETURN QUERY
-  WITH figures AS (
-    SELECT greatest(now_on_hand - now_reserved, 0) AS available, l.reorder_point,
-           (SELECT lo.code FROM locations lo WHERE lo.id = at_location) AS location_code,
-           (SELECT p.sku FROM products p WHERE p.id = of_product) AS sku
-    FROM (SELECT 1) one
-    LEFT JOIN stock_levels l ON l.product_id = of_product AND l.location_id = at_location
-  ), crossings AS (
-    SELECT 0 AS ord, main_type AS kind
-    UNION ALL SELECT 1, 'stock.out_of_stock' FROM figures f WHERE available_before > 0 AND f.available = 0
-    UNION ALL SELECT 2, 'stock.back_in_stock' FROM figures f WHERE available_before = 0 AND f.available > 0
-    UNION ALL SELECT 3, 'stock.low_stock' FROM figures f
-      WHERE f.reorder_point IS NOT NULL AND available_before > f.reorder_point AND f.available <= f.reorder_point
-  )
-  SELECT x.kind, of_product,
-         jsonb_build_object('product_id', of_product, 'sku', f.sku, 'location_id', at_location,
-                            'location_code', f.location_code, 'on_hand', now_on_hand, 'reserved', now_reserved,
-                            'available', f.available, 'available_before', available_before,
-                            'reorder_point', f.reorder_point)
-         || CASE WHEN x.ord = 0 THEN details ELSE jsonb_build_object('cause', main_type) END
-  FROM crossings x CROSS JOIN figures f
-  ORDER BY x.ord;
+  SELECT jsonb_build_object('product_id', of_product, 'sku', p.sku, 'location_id', at_location,
+                            'location_code', lo.code, 'on_hand', now_on_hand, 'reserved', now_reserved,
+                            'available', available, 'available_before', available_before,
+                            'reorder_point', l.reorder_point),
+         l.reorder_point
+    INTO figures, reorder_point
+  FROM products p
+  JOIN locations lo ON lo.id = at_location
+  LEFT JOIN stock_levels l ON l.product_id = of_product AND l.location_id = at_location
+  WHERE p.id = of_product;
+  INSERT INTO events (type, product_id, data) VALUES (main_type, of_product, figures || details);
+  IF available_before > 0 AND available = 0 THEN
+    INSERT INTO events (type, product_id, data)
+    VALUES ('stock.out_of_stock', of_product, figures || jsonb_build_object('cause', main_type));
+  ELSIF available_before = 0 AND available > 0 THEN
+    INSERT INTO events (type, product_id, data)
+    VALUES ('stock.back_in_stock', of_product, figures || jsonb_build_object('cause', main_type));
+  END IF;
+  IF reorder_point IS NOT NULL AND available_before > reorder_point AND available <= reorder_point THEN
+    INSERT INTO events (type, product_id, data)
+    VALUES ('stock.low_stock', of_product, figures || jsonb_build_object('cause', main_type));
+  END IF;
 END;
 $$;
 
@@ -218,9 +223,7 @@ DECLARE
 BEGIN
   SELECT coalesce(sum(r.quantity), 0)::integer INTO reserved FROM reservations r
   WHERE r.product_id = NEW.product_id AND r.location_id = NEW.location_id AND r.state = 'open' AND r.expires_at > now();
-  INSERT INTO events (type, product_id, data)
-  SELECT e.type, e.product_id, e.data
-  FROM event_level_rows(
+  PERFORM event_level_publish(
     CASE WHEN NEW.transfer_id IS NOT NULL THEN 'stock.transferred'
          WHEN NEW.reservation_id IS NOT NULL THEN 'stock.fulfilled'
          ELSE 'stock.adjusted' END,
@@ -230,7 +233,7 @@ BEGIN
                        + CASE WHEN NEW.reservation_id IS NOT NULL THEN NEW.delta ELSE 0 END, 0) END,
     jsonb_build_object('movement_id', NEW.id, 'delta', NEW.delta, 'reason', NEW.reason, 'note', NEW.note,
                        'reference', NEW.reference, 'transfer_id', NEW.transfer_id,
-                       'reservation_id', NEW.reservation_id)) e;
+                       'reservation_id', NEW.reservation_id));
   RETURN NULL;
 END;
 $$;
@@ -262,13 +265,11 @@ BEGIN
   held := CASE WHEN kind = 'stock.reserved' THEN 0
                WHEN kind = 'stock.expired' OR NEW.expires_at > now() THEN NEW.quantity
                ELSE 0 END;
-  INSERT INTO events (type, product_id, data)
-  SELECT e.type, e.product_id, e.data
-  FROM event_level_rows(
+  PERFORM event_level_publish(
     kind, NEW.product_id, NEW.location_id, on_hand, reserved,
     greatest(on_hand - reserved - held + CASE WHEN kind = 'stock.reserved' THEN NEW.quantity ELSE 0 END, 0),
     jsonb_build_object('reservation_id', NEW.id, 'quantity', NEW.quantity, 'reference', NEW.reference,
-                       'expires_at', NEW.expires_at, 'state', NEW.state)) e;
+                       'expires_at', NEW.expires_at, 'state', NEW.state));
   RETURN NULL;
 END;
 $$;
@@ -321,7 +322,7 @@ DROP TRIGGER events_products_changed ON products;
 DROP FUNCTION events_products_changed();
 DROP TRIGGER events_products_created ON products;
 DROP FUNCTION events_products_created();
-DROP FUNCTION event_level_rows(text, bigint, bigint, integer, integer, integer, jsonb);
+DROP FUNCTION event_level_publish(text, bigint, bigint, integer, integer, integer, jsonb);
 DROP FUNCTION event_product(products, text);
 DROP FUNCTION events_prune(interval, integer);
 DROP FUNCTION events_publish(integer);
