@@ -190,8 +190,9 @@ END;
 $$;
 CREATE TRIGGER events_products_changed AFTER UPDATE ON products
   FOR EACH ROW
-  WHEN ((OLD.sku, OLD.name, OLD.description, OLD.price, OLD.category_id, OLD.archived_at)
-        IS DISTINCT FROM (NEW.sku, NEW.name, NEW.description, NEW.price, NEW.category_id, NEW.archived_at))
+  WHEN (OLD.sku IS DISTINCT FROM NEW.sku OR OLD.name IS DISTINCT FROM NEW.name
+        OR OLD.description IS DISTINCT FROM NEW.description OR OLD.price IS DISTINCT FROM NEW.price
+        OR OLD.category_id IS DISTINCT FROM NEW.category_id OR OLD.archived_at IS DISTINCT FROM NEW.archived_at)
   EXECUTE FUNCTION events_products_changed();
 
 -- category.created, category.deleted.

@@ -242,7 +242,7 @@ describe('products', () => {
     const triggers = await t.sql<{ name: string; def: string; enabled: string }[]>`
       SELECT tgname AS name, pg_get_triggerdef(oid) AS def, tgenabled::text AS enabled
       FROM pg_trigger WHERE tgrelid = 'public.products'::regclass AND NOT tgisinternal AND tgconstraint = 0
-        AND tgname NOT LIKE 'products_search_words_%'`;
+        AND tgname NOT LIKE 'products_search_words_%' AND tgname NOT LIKE 'events_%'`;
     expect([...triggers]).toEqual([
       {
         name: 'products_set_updated_at',
@@ -337,6 +337,7 @@ describe('stock_movements', () => {
       FROM pg_trigger
       WHERE tgrelid IN ('public.products'::regclass, 'public.stock_movements'::regclass) AND NOT tgisinternal
         AND tgname <> 'products_set_updated_at' AND tgname NOT LIKE 'products_search_words_%'
+        AND tgname NOT LIKE 'events_%'
       ORDER BY tgname`;
     expect([...triggers]).toEqual([
       {
