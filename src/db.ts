@@ -1,4 +1,5 @@
 import postgres from 'postgres';
+import { forWrites } from './cli/database-url.ts';
 import type { Config } from './config.ts';
 
 /** The pool. */
@@ -19,12 +20,18 @@ export function rfc3339(text: string): string {
   return `${text.slice(0, 10)}T${text.slice(11, -3)}Z`;
 }
 
-/** Opens the service's one connection pool. Sessions run in UTC. */
+/**
+ * Opens the service's one connection pool. Sessions run in UTC. A URL may list
+ * several hosts (a primary and its standbys, `host1:5432,host2:5432`): the pool
+ * then connects only to the one that takes writes (target_session_attrs=read-write
+ * unless the URL says otherwise), trying each host in turn, each for at most the
+ * connect timeout; when none does, the query fails at once (503) instead of waiting.
+ */
 export function createPool(
   config: Pick<Config, 'databaseUrl' | 'poolMax'> & Partial<Pick<Config, 'statementTimeoutMs' | 'connectTimeoutMs'>>,
   appName = 'inventory-api',
 ): Pool {
-  return postgres(config.databaseUrl, {
+  return postgres(forWrites(config.databaseUrl), {
     max: config.poolMax,
     idle_timeout: 60,
     // A database that does not answer fails the request quickly instead of hanging it.

@@ -133,10 +133,17 @@ const unavailableCodes = new Set([
   'EPIPE',
   'ENOTFOUND',
   'EAI_AGAIN',
+  // A database machine that is down or cut off (its host no longer answers on the network).
+  'EHOSTUNREACH',
+  'ENETUNREACH',
   'CONNECT_TIMEOUT',
   'CONNECTION_CLOSED',
   'CONNECTION_ENDED',
   'CONNECTION_DESTROYED',
+  // Every host of a several-host DATABASE_URL is a standby: no primary right now (during a failover).
+  'TARGET_SESSION_ATTRS_MISMATCH',
+  // A read-only transaction: the session is on a standby (a primary demoted under it, or a URL naming a standby).
+  '25006',
   '57P01',
   '57P02',
   '57P03',

@@ -33,7 +33,7 @@ export interface paths {
         };
         /**
          * Readiness
-         * @description Answers 200 when the database answers, 503 when it does not.
+         * @description Answers 200 when the database answers and takes writes (a primary), 503 when it does not answer or is a read-only standby (during a failover, until a standby is promoted).
          */
         get: operations["getReadiness"];
         put?: never;
@@ -1254,7 +1254,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database does not answer */
+            /** @description The database does not answer, or only a read-only standby does */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];

@@ -58,7 +58,7 @@ export class EmbeddedPostgresError extends Error {
 /** Where binaries (and, from a private checkout, run.sh's data) go when the postgres user cannot reach the checkout. */
 export const RUNTIME_DIR = '/var/lib/inventory-service';
 
-type RunAs = { uid: number; gid: number; groups: number[] };
+export type RunAs = { uid: number; gid: number; groups: number[] };
 
 /** Every PostgreSQL (and initdb) this process started that has not ended yet. */
 const running = new Set<ChildProcess>();
@@ -100,6 +100,13 @@ async function runAs(): Promise<RunAs | undefined> {
   }
   return ids;
 }
+
+/**
+ * The user to run PostgreSQL's programs as (initdb, pg_ctl, pg_basebackup, ...):
+ * undefined when this process is not root, otherwise the `postgres` system user,
+ * created when missing.
+ */
+export const postgresProcessUser = (): Promise<RunAs | undefined> => runAs();
 
 async function postgresUser(): Promise<RunAs | undefined> {
   const [uid, gid, groups] = await Promise.all([

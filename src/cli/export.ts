@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { createPool, type Sql } from '../db.ts';
 import { copyProductsOut, countExportRows, findCategoryId } from '../export/queries.ts';
 import { databaseUrl } from './database.ts';
+import { connectionFailure } from './database-url.ts';
 
 const USAGE = 'usage: bun run export [--category X] [--no-location] [--out file.csv]';
 
@@ -75,10 +76,7 @@ export async function main(argv: string[], env = process.env): Promise<number> {
     return 0;
   } catch (error) {
     const e = error as { code?: string; message?: string };
-    const message =
-      e.code === 'ECONNREFUSED' || e.code === 'CONNECT_TIMEOUT'
-        ? `cannot connect to PostgreSQL at ${new URL(url).host} (set DATABASE_URL)`
-        : `export failed: ${e.message ?? String(error)}`;
+    const message = connectionFailure(e.code, url) ?? `export failed: ${e.message ?? String(error)}`;
     process.stderr.write(`${message}\n`);
     return 1;
   } finally {

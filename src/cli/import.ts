@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { createPool } from '../db.ts';
 import { importFile, type ImportProgress, type ImportResult } from '../import/import-file.ts';
 import { databaseUrl } from './database.ts';
+import { connectionFailure } from './database-url.ts';
 
 const USAGE = 'usage: bun run import <file.csv|file.jsonl> [--mode=upsert|insert] [--skip-invalid]';
 /** Plain progress (not a terminal) prints a line every this many rows. */
@@ -97,10 +98,8 @@ function describeFailure(error: unknown, file: string, url: string): string {
   const e = error as { code?: string; constraint_name?: string; message?: string };
   if (e.code === 'ENOENT') return `cannot read ${file}: no such file`;
   if (e.code === 'EISDIR') return `cannot read ${file}: it is a directory`;
-  if (e.code === 'ECONNREFUSED' || e.code === 'CONNECT_TIMEOUT') {
-    const u = new URL(url);
-    return `cannot connect to PostgreSQL at ${u.hostname}:${u.port || 5432} (set DATABASE_URL)`;
-  }
+  const unreachable = connectionFailure(e.code, url);
+  if (unreachable) return unreachable;
   if (e.code === '23505') {
     return `another change made while the import ran conflicts with it (${e.constraint_name}); nothing was applied, run it again`;
   }

@@ -5,21 +5,14 @@
  */
 import postgres from 'postgres';
 import { DEFAULT_DATABASE, type DatabaseSpec } from './database.ts';
-
-function withDatabase(url: string, database: string, user?: string, password?: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  if (user) u.username = encodeURIComponent(user);
-  if (password) u.password = encodeURIComponent(password);
-  return u.toString();
-}
+import { withDatabase, writableUrl } from './database-url.ts';
 
 /**
  * Makes sure the login role and its database exist (as a superuser), and
  * returns the connection URL for that role. Safe to run on every start.
  */
 export async function provisionDatabase(adminUrl: string, spec: DatabaseSpec = DEFAULT_DATABASE): Promise<string> {
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  const admin = postgres(await writableUrl(adminUrl), { max: 1, onnotice: () => {} });
   try {
     const [role] = await admin`SELECT 1 FROM pg_roles WHERE rolname = ${spec.user}`;
     if (!role) await admin`CREATE ROLE ${admin(spec.user)} LOGIN PASSWORD ${admin.unsafe(quoteLiteral(spec.password))}`;
@@ -46,7 +39,7 @@ export async function provisionApiRole(
   spec: DatabaseSpec = DEFAULT_DATABASE,
   api = { user: API_ROLE.user, password: process.env.API_DB_PASSWORD ?? API_ROLE.password },
 ): Promise<string> {
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  const admin = postgres(await writableUrl(adminUrl), { max: 1, onnotice: () => {} });
   try {
     const [role] = await admin`SELECT 1 FROM pg_roles WHERE rolname = ${api.user}`;
     if (!role) await admin`CREATE ROLE ${admin(api.user)} LOGIN PASSWORD ${admin.unsafe(quoteLiteral(api.password))}`;
@@ -54,7 +47,7 @@ export async function provisionApiRole(
   } finally {
     await admin.end();
   }
-  const db = postgres(withDatabase(adminUrl, spec.database), { max: 1, onnotice: () => {} });
+  const db = postgres(await writableUrl(withDatabase(adminUrl, spec.database)), { max: 1, onnotice: () => {} });
   try {
     const owner = db(spec.user);
     const apiRole = db(api.user);
@@ -75,7 +68,7 @@ export async function provisionApiRole(
 
 /** The API role may read dbmate's applied versions but not change them. */
 export async function protectMigrationHistory(ownerUrl: string, apiUser = API_ROLE.user): Promise<void> {
-  const sql = postgres(ownerUrl, { max: 1, onnotice: () => {} });
+  const sql = postgres(await writableUrl(ownerUrl), { max: 1, onnotice: () => {} });
   try {
     const [role] = await sql`SELECT 1 FROM pg_roles WHERE rolname = ${apiUser}`;
     if (role) await sql`REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON schema_migrations FROM ${sql(apiUser)}`;

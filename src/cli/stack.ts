@@ -17,6 +17,7 @@ import { basename, join } from 'node:path';
 import { ConfigError, loadConfig } from '../config.ts';
 import { PortInUseError, startServer } from '../server.ts';
 import { databaseUrl, embeddedDatabaseUrl, embeddedPort } from './database.ts';
+import { DatabaseUrlError, NoPrimaryError, parseDatabaseUrl } from './database-url.ts';
 import { dbmate } from './dbmate.ts';
 import {
   EmbeddedPostgresError,
@@ -111,6 +112,15 @@ async function main() {
   let psqlPort: number | undefined;
   let ownerUrl: string;
   let apiUrl: string;
+  for (const name of ['DATABASE_URL', 'MIGRATION_DATABASE_URL', 'DATABASE_ADMIN_URL']) {
+    const value = process.env[name];
+    try {
+      if (value) parseDatabaseUrl(value);
+    } catch (error) {
+      if (error instanceof DatabaseUrlError) throw new StartupError(`${name} is not valid: ${error.message}`);
+      throw error;
+    }
+  }
   if (process.env.DATABASE_URL) {
     say('using the PostgreSQL at DATABASE_URL');
     apiUrl = process.env.DATABASE_URL;
@@ -133,6 +143,11 @@ async function main() {
   try {
     await dbmate(ownerUrl, ['--wait', '--wait-timeout', '15s', 'up']);
   } catch (error) {
+    if (error instanceof NoPrimaryError) {
+      throw new StartupError(
+        `cannot reach a primary for migrations: ${error.message}; check that one runs and DATABASE_URL (MIGRATION_DATABASE_URL)`,
+      );
+    }
     const reason = dbmateError((error as Error).message);
     if (/unable to connect to database/.test(reason)) {
       throw new StartupError(

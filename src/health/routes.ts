@@ -24,12 +24,17 @@ export const readinessRoute = createRoute({
   path: '/readyz',
   operationId: 'getReadiness',
   summary: 'Readiness',
-  description: 'Answers 200 when the database answers, 503 when it does not.',
+  description:
+    'Answers 200 when the database answers and takes writes (a primary), 503 when it does not answer or is a ' +
+    'read-only standby (during a failover, until a standby is promoted).',
   tags,
   security: OPEN,
   [POOLED]: false,
   responses: {
     200: { description: 'Ready to serve', content: { 'application/json': { schema: HealthSchema } } },
-    503: { description: 'The database does not answer', content: { 'application/json': { schema: HealthSchema } } },
+    503: {
+      description: 'The database does not answer, or only a read-only standby does',
+      content: { 'application/json': { schema: HealthSchema } },
+    },
   },
 });
