@@ -422,6 +422,20 @@ BEGIN
 END;
 $function$;
 
+CREATE OR REPLACE FUNCTION public.webhook_deliveries_prune(keep interval, batch integer DEFAULT 5000)
+ RETURNS integer
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  pruned integer;
+BEGIN
+  DELETE FROM webhook_deliveries
+  WHERE id IN (SELECT id FROM webhook_deliveries WHERE attempted_at < now() - keep ORDER BY attempted_at LIMIT batch);
+  GET DIAGNOSTICS pruned = ROW_COUNT;
+  RETURN pruned;
+END;
+$function$;
+
 CREATE TABLE categories (
   id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
   name text NOT NULL,
@@ -586,6 +600,55 @@ CREATE TABLE transfers (
   CONSTRAINT transfers_two_locations CHECK ((from_location_id <> to_location_id))
 );
 
+CREATE TABLE webhook_deliveries (
+  id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+  webhook_id bigint NOT NULL,
+  event_id bigint NOT NULL,
+  event_position bigint NOT NULL,
+  attempt integer NOT NULL,
+  status_code integer,
+  error text,
+  latency_ms integer NOT NULL,
+  ok boolean NOT NULL,
+  attempted_at timestamp with time zone NOT NULL DEFAULT now(),
+  CONSTRAINT webhook_deliveries_pkey PRIMARY KEY (id),
+  CONSTRAINT webhook_deliveries_attempt_positive CHECK ((attempt >= 1)),
+  CONSTRAINT webhook_deliveries_error_length CHECK ((char_length(error) <= 200)),
+  CONSTRAINT webhook_deliveries_latency_nonnegative CHECK ((latency_ms >= 0)),
+  CONSTRAINT webhook_deliveries_status_code_range CHECK (((status_code >= 100) AND (status_code <= 599)))
+);
+
+CREATE TABLE webhooks (
+  id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+  url text NOT NULL,
+  event_types text[] NOT NULL DEFAULT '{}'::text[],
+  description text,
+  enabled boolean NOT NULL DEFAULT true,
+  secret text NOT NULL,
+  previous_secret text,
+  previous_secret_until timestamp with time zone,
+  "position" bigint NOT NULL,
+  next_attempt_at timestamp with time zone NOT NULL DEFAULT now(),
+  failures integer NOT NULL DEFAULT 0,
+  failing_since timestamp with time zone,
+  last_error text,
+  disabled_reason text,
+  lease_until timestamp with time zone,
+  lease_token uuid,
+  lease_owner text,
+  created_at timestamp with time zone NOT NULL DEFAULT now(),
+  updated_at timestamp with time zone NOT NULL DEFAULT now(),
+  CONSTRAINT webhooks_pkey PRIMARY KEY (id),
+  CONSTRAINT webhooks_description_length CHECK ((char_length(description) <= 500)),
+  CONSTRAINT webhooks_event_types_format CHECK (((cardinality(event_types) <= 100) AND (array_position(event_types, NULL::text) IS NULL) AND (array_to_string(event_types, ' '::text) ~ '^([a-z_]+\.[a-z_]+( |$))*$'::text))),
+  CONSTRAINT webhooks_failures_nonnegative CHECK ((failures >= 0)),
+  CONSTRAINT webhooks_lease CHECK (((lease_until IS NULL) = (lease_token IS NULL))),
+  CONSTRAINT webhooks_position_nonnegative CHECK (("position" >= 0)),
+  CONSTRAINT webhooks_previous_secret_format CHECK ((((previous_secret IS NULL) = (previous_secret_until IS NULL)) AND ((previous_secret IS NULL) OR (previous_secret ~ '^whsec_[A-Za-z0-9+/]+={0,2}$'::text)))),
+  CONSTRAINT webhooks_secret_format CHECK ((secret ~ '^whsec_[A-Za-z0-9+/]+={0,2}$'::text)),
+  CONSTRAINT webhooks_url_format CHECK (((url ~ '^https?://\S+$'::text) AND (char_length(url) <= 2000)))
+);
+
 CREATE TYPE stock_change AS (movement stock_movements, product products);
 
 ALTER TABLE products ADD CONSTRAINT products_category_id_fkey FOREIGN KEY (category_id) REFERENCES categories(id) ON DELETE RESTRICT;
@@ -599,6 +662,7 @@ ALTER TABLE stock_movements ADD CONSTRAINT stock_movements_transfer_id_fkey FORE
 ALTER TABLE transfers ADD CONSTRAINT transfers_from_location_id_fkey FOREIGN KEY (from_location_id) REFERENCES locations(id) ON DELETE RESTRICT;
 ALTER TABLE transfers ADD CONSTRAINT transfers_product_id_fkey FOREIGN KEY (product_id) REFERENCES products(id) ON DELETE RESTRICT;
 ALTER TABLE transfers ADD CONSTRAINT transfers_to_location_id_fkey FOREIGN KEY (to_location_id) REFERENCES locations(id) ON DELETE RESTRICT;
+ALTER TABLE webhook_deliveries ADD CONSTRAINT webhook_deliveries_webhook_id_fkey FOREIGN KEY (webhook_id) REFERENCES webhooks(id) ON DELETE CASCADE;
 
 CREATE OR REPLACE FUNCTION public.product_search_query(search text)
  RETURNS tsquery
@@ -877,6 +941,9 @@ CREATE INDEX stock_movements_product_idx ON public.stock_movements USING btree (
 CREATE INDEX transfers_from_location_idx ON public.transfers USING btree (from_location_id, id);
 CREATE INDEX transfers_product_idx ON public.transfers USING btree (product_id, id);
 CREATE INDEX transfers_to_location_idx ON public.transfers USING btree (to_location_id, id);
+CREATE INDEX webhook_deliveries_attempted_idx ON public.webhook_deliveries USING btree (attempted_at);
+CREATE INDEX webhook_deliveries_webhook_idx ON public.webhook_deliveries USING btree (webhook_id, id);
+CREATE INDEX webhooks_due_idx ON public.webhooks USING btree (next_attempt_at) WHERE enabled;
 
 CREATE TRIGGER events_categories AFTER INSERT OR DELETE ON public.categories FOR EACH ROW EXECUTE FUNCTION events_categories();
 CREATE TRIGGER locations_set_updated_at BEFORE UPDATE ON public.locations FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION locations_set_updated_at();
@@ -912,3 +979,4 @@ CREATE TRIGGER stock_movements_set_level AFTER INSERT ON public.stock_movements 
 --   20261130000009
 --   20261130000010
 --   20261130000020
+--   20261130000021
