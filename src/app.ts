@@ -34,6 +34,7 @@ import { reportsApi } from './reports/index.ts';
 import { reservationsApi } from './reservations/index.ts';
 import { stockApi } from './stock/index.ts';
 import { transfersApi } from './transfers/index.ts';
+import { webhooksApi } from './webhooks/index.ts';
 
 export type AppDeps = {
   sql: Pool;
@@ -165,6 +166,7 @@ export function createApp(deps: AppDeps) {
   app.route('/', categoriesApi);
   app.route('/', reportsApi);
   app.route('/', locationsApi);
+  app.route('/', webhooksApi({ allowPrivate: config.webhookAllowPrivate }));
   app.openapi(metricsRoute, async (c) =>
     c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }),
   );
@@ -193,6 +195,7 @@ export function createApp(deps: AppDeps) {
       { name: 'Categories', description: 'The categories products belong to' },
       { name: 'Locations', description: 'Where stock is kept, and the stock levels of each product at each location' },
       { name: 'Reports', description: 'Stock totals and low-stock lists' },
+      { name: 'Webhooks', description: 'Events POSTed to your receivers, signed (Standard Webhooks), at least once, in order' },
       { name: 'Health', description: 'Liveness and readiness probes' },
     ],
   } as const;

@@ -66,6 +66,27 @@ const SETTINGS = {
   rateLimitWindowS: setting('RATE_LIMIT_WINDOW_S', integer(60, 1, 86_400)),
   trustProxy: setting('TRUST_PROXY', flag),
   webConcurrency: setting('WEB_CONCURRENCY', integer(1, 1, 64)),
+  // Webhooks
+  /** Whether this process delivers webhooks (any number of processes may). */
+  webhookDelivery: setting('WEBHOOK_DELIVERY', (name) =>
+    v.pipe(
+      v.optional(v.picklist(['true', 'false', '1', '0'], `${name} must be true or false`), 'true'),
+      v.transform((s) => s === 'true' || s === '1'),
+    ),
+  ),
+  /** Let receivers be on loopback, private, link-local and other non-public addresses (local use, tests). */
+  webhookAllowPrivate: setting('WEBHOOK_ALLOW_PRIVATE', flag),
+  /** Requests in flight at once, per process. */
+  webhookConcurrency: setting('WEBHOOK_CONCURRENCY', integer(16, 1, 1000)),
+  /** How often a process looks for due deliveries. */
+  webhookPollMs: setting('WEBHOOK_POLL_MS', integer(200, 10, 60_000)),
+  /** The longest an address lookup, then a request, may take. */
+  webhookTimeoutMs: setting('WEBHOOK_TIMEOUT_MS', integer(10_000, 100, 120_000)),
+  /** The first retry's delay; each failure in a row doubles it, up to webhookRetryMaxMs, with jitter. */
+  webhookRetryBaseMs: setting('WEBHOOK_RETRY_BASE_MS', integer(5000, 10, 3_600_000)),
+  webhookRetryMaxMs: setting('WEBHOOK_RETRY_MAX_MS', integer(3_600_000, 10, 86_400_000)),
+  /** A subscription failing for this long is disabled, with the reason. */
+  webhookGiveUpAfterS: setting('WEBHOOK_GIVE_UP_AFTER_S', integer(86_400, 1, 30 * 86_400)),
 };
 
 type Settings = { [K in keyof typeof SETTINGS]: v.InferOutput<(typeof SETTINGS)[K]['schema']> };

@@ -63,6 +63,16 @@ export const problems = {
     title: 'Idempotency key reused',
     detail: 'this Idempotency-Key was used with a different request body',
   },
+  address_not_allowed: {
+    status: 422,
+    title: 'Receiver address not allowed',
+    detail: 'the URL must reach a public address: localhost resolves to 127.0.0.1, a loopback address',
+  },
+  host_not_found: {
+    status: 422,
+    title: 'Receiver host not found',
+    detail: 'the URL must name a host that resolves: hooks.example.invalid: no address found',
+  },
   rate_limited: { status: 429, title: 'Too many requests', detail: 'more than 100 requests in 60 s; retry in 12 s' },
   request_header_fields_too_large: {
     status: 431,
@@ -253,6 +263,10 @@ const whenAnswered: Record<ProblemCode, string> = {
   unsupported_media_type: 'The body is not sent as JSON',
   validation_failed: 'Invalid input, every bad field listed in `errors`',
   idempotency_key_reused: 'The Idempotency-Key was used before with another body',
+  address_not_allowed:
+    "The webhook URL's host is, or resolves to, an address receivers may not have (loopback, private, link-local, " +
+    'metadata, ...) while the service runs without WEBHOOK_ALLOW_PRIVATE',
+  host_not_found: "The webhook URL's host does not resolve to any address",
   rate_limited: 'Too many requests from this client (RATE_LIMIT_MAX); see Retry-After',
   request_header_fields_too_large: 'The request headers are larger than 16 KiB',
   internal_error: 'Unexpected error, no internals disclosed',

@@ -23,6 +23,14 @@ describe('configuration', () => {
       rateLimitWindowS: 60,
       trustProxy: false,
       webConcurrency: 1,
+      webhookDelivery: true,
+      webhookAllowPrivate: false,
+      webhookConcurrency: 16,
+      webhookPollMs: 200,
+      webhookTimeoutMs: 10_000,
+      webhookRetryBaseMs: 5000,
+      webhookRetryMaxMs: 3_600_000,
+      webhookGiveUpAfterS: 86_400,
     });
   });
 
@@ -42,6 +50,8 @@ describe('configuration', () => {
     [{ DATABASE_URL: url, API_KEYS_FILE: '/nonexistent/keys' }, 'API_KEYS_FILE'],
     [{ DATABASE_URL: url, API_READS_REQUIRE_KEY: 'yes' }, 'API_READS_REQUIRE_KEY'],
     [{ DATABASE_URL: url, DB_STATEMENT_TIMEOUT_MS: '5' }, 'DB_STATEMENT_TIMEOUT_MS'],
+    [{ DATABASE_URL: url, WEBHOOK_DELIVERY: 'no' }, 'WEBHOOK_DELIVERY'],
+    [{ DATABASE_URL: url, WEBHOOK_TIMEOUT_MS: '50' }, 'WEBHOOK_TIMEOUT_MS'],
   ])('refuses %p naming %s', (env, name) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(new RegExp(`${name}:`));

@@ -1,0 +1,24 @@
+import { createRouter } from '../http/router.ts';
+import * as handlers from './handlers.ts';
+import {
+  createWebhookRoute,
+  deleteWebhookRoute,
+  getWebhookRoute,
+  listDeliveriesRoute,
+  listWebhooksRoute,
+  replayWebhookRoute,
+  rotateSecretRoute,
+  updateWebhookRoute,
+} from './routes.ts';
+
+/** The webhook routes; `allowPrivate` is WEBHOOK_ALLOW_PRIVATE (the receivers' address rule). */
+export const webhooksApi = (policy: handlers.ReceiverPolicy) =>
+  createRouter()
+    .openapi(listWebhooksRoute, handlers.list)
+    .openapi(createWebhookRoute, handlers.create(policy))
+    .openapi(getWebhookRoute, handlers.get)
+    .openapi(updateWebhookRoute, handlers.update(policy))
+    .openapi(deleteWebhookRoute, handlers.remove)
+    .openapi(rotateSecretRoute, handlers.rotateSecret)
+    .openapi(listDeliveriesRoute, handlers.listDeliveries)
+    .openapi(replayWebhookRoute, handlers.replay);
