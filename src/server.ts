@@ -4,6 +4,7 @@ import { ConfigError, loadConfig } from './config.ts';
 import { createPool } from './db.ts';
 import { MAX_HEADER_BYTES, MAX_URL_BYTES, SERVER_HEADER_BYTES } from './http/middleware.ts';
 import { createLogger } from './logger.ts';
+import { startDeliverer } from './webhooks/deliverer.ts';
 
 /** The address to listen on is taken by another program. */
 export class PortInUseError extends Error {
@@ -45,6 +46,9 @@ export async function startServer(env: Record<string, string | undefined> = proc
     if ((error as { code?: string }).code === 'EADDRINUSE') throw new PortInUseError(config.host, config.port);
     throw error;
   }
+  // Webhooks: this process delivers too, when WEBHOOK_DELIVERY (the default); stopped before the pool ends.
+  const deliverer = config.webhookDelivery ? startDeliverer({ sql, config, logger }) : undefined;
+
   const workers = worker ? [] : spawnWorkers(config.webConcurrency - 1, { ...env, PORT: String(server.port) });
   if (!worker) {
     logger.info('listening', {
@@ -60,6 +64,7 @@ export async function startServer(env: Record<string, string | undefined> = proc
       logger.info('shutting down', { signal });
       for (const w of workers) w.kill('SIGTERM');
       await server.stop(); // stop accepting, let in-flight requests finish
+      await deliverer?.stop(); // webhooks: let requests in flight finish, give the leases back
       await sql.end({ timeout: 5 });
       await Promise.all(workers.map((w) => w.exited));
       logger.info('stopped');

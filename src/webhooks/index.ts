@@ -11,6 +11,8 @@ import {
   updateWebhookRoute,
 } from './routes.ts';
 
+export { startDeliverer } from './deliverer.ts';
+
 /** The webhook routes; `allowPrivate` is WEBHOOK_ALLOW_PRIVATE (the receivers' address rule). */
 export const webhooksApi = (policy: handlers.ReceiverPolicy) =>
   createRouter()
