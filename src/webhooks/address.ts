@@ -17,9 +17,17 @@ import { lookup as dnsLookup } from 'node:dns/promises';
 import ipaddr from 'ipaddr.js';
 import { MAX_URL_LENGTH } from './model.ts';
 
+/** What a receiver URL looks like as sent: a scheme of http or https, `://`, no whitespace. */
+export const RECEIVER_URL_PATTERN = /^[Hh][Tt][Tt][Pp][Ss]?:\/\/\S+$/;
+
 /** A receiver URL in its normal form, or why it cannot be one. */
 export function receiverUrl(text: string): { url: string } | { problem: string } {
   if (text.length > MAX_URL_LENGTH) return { problem: `must be at most ${MAX_URL_LENGTH} characters` };
+  if (!RECEIVER_URL_PATTERN.test(text)) {
+    return {
+      problem: /^[A-Za-z][A-Za-z0-9+.-]*:/.test(text) ? 'must be an http or https URL' : 'must be an absolute http or https URL',
+    };
+  }
   let url: URL;
   try {
     url = new URL(text);
@@ -51,22 +59,21 @@ export function addressRange(address: string): string {
 export const isPublicAddress = (address: string) => addressRange(address) === 'unicast';
 
 const RANGE_NAMES: Record<string, string> = {
-  loopback: 'loopback',
-  private: 'private',
-  linkLocal: 'link-local',
-  uniqueLocal: 'unique local',
-  carrierGradeNat: 'carrier-grade NAT',
-  unspecified: 'unspecified',
-  multicast: 'multicast',
-  broadcast: 'broadcast',
+  loopback: 'a loopback address',
+  private: 'a private address',
+  linkLocal: 'a link-local address',
+  uniqueLocal: 'a unique local address',
+  carrierGradeNat: 'a carrier-grade NAT address',
+  unspecified: 'an unspecified address',
+  multicast: 'a multicast address',
+  broadcast: 'a broadcast address',
 };
 
 /** A range's name for people: "a loopback address", "the cloud metadata address". */
 export function describeAddress(address: string): string {
   const bare = parse(address)?.toString();
   if (bare === '169.254.169.254' || bare === 'fd00:ec2::254') return 'the cloud metadata address';
-  const name = RANGE_NAMES[addressRange(address)] ?? 'reserved or special-purpose';
-  return `${/^[aeiou]/.test(name) ? 'an' : 'a'} ${name} address`;
+  return RANGE_NAMES[addressRange(address)] ?? 'a reserved or special-purpose address';
 }
 
 export type Lookup = (hostname: string) => Promise<string[]>;

@@ -18,9 +18,9 @@ export const webhooksApi = (policy: handlers.ReceiverPolicy) =>
   createRouter()
     .openapi(listWebhooksRoute, handlers.list)
     .openapi(createWebhookRoute, handlers.create(policy))
+    .openapi(listDeliveriesRoute, handlers.listDeliveries)
+    .openapi(replayWebhookRoute, handlers.replay)
+    .openapi(rotateSecretRoute, handlers.rotateSecret)
     .openapi(getWebhookRoute, handlers.get)
     .openapi(updateWebhookRoute, handlers.update(policy))
-    .openapi(deleteWebhookRoute, handlers.remove)
-    .openapi(rotateSecretRoute, handlers.rotateSecret)
-    .openapi(listDeliveriesRoute, handlers.listDeliveries)
-    .openapi(replayWebhookRoute, handlers.replay);
+    .openapi(deleteWebhookRoute, handlers.remove);

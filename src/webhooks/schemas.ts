@@ -1,6 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { textUpTo } from '../http/text.ts';
-import { receiverUrl } from './address.ts';
+import { RECEIVER_URL_PATTERN, receiverUrl } from './address.ts';
 import { EVENT_TYPES, MAX_DESCRIPTION, MAX_URL_LENGTH } from './model.ts';
 
 const timestamp = (description: string, example: string | null = '2026-11-30T09:12:45.123456Z') =>
@@ -71,6 +71,7 @@ const url = () =>
       type: 'string',
       format: 'uri',
       maxLength: MAX_URL_LENGTH,
+      pattern: RECEIVER_URL_PATTERN.source,
       description:
         'An http or https URL without a user name or password. Unless the service runs with ' +
         'WEBHOOK_ALLOW_PRIVATE=true, its host must resolve to public addresses only (422 `address_not_allowed` ' +

@@ -38,7 +38,8 @@ const t = await createTestApp();
 const app = checkedApp(
   createApp({
     sql: t.db.sql,
-    config: { rateLimitMax: 1_000_000, trustProxy: true, corsOrigins: ['https://shop.example'] },
+    // Webhook receivers anywhere: generated URLs are taken without looking their hosts up.
+    config: { rateLimitMax: 1_000_000, trustProxy: true, corsOrigins: ['https://shop.example'], webhookAllowPrivate: true },
     logger: createLogger((process.env.TEST_LOG_LEVEL ?? 'silent') as 'silent'),
   }),
 );
@@ -945,6 +946,10 @@ await t.db.admin.begin(async (sql) => {
     FROM generate_series(1, 25) r, generate_series(2, 3) l, generate_series(1, 12) p
     ORDER BY r, l, p`;
 });
+// Webhook subscriptions 1..40 (the document lists /webhooks/{id}, and so its DELETE runs, after its sub-resources).
+await t.db.admin`
+  INSERT INTO webhooks (url, secret, position)
+  SELECT 'http://127.0.0.1:9/fuzz-' || i, 'whsec_' || encode(sha256(i::text::bytea), 'base64'), 0 FROM generate_series(1, 40) i`;
 await t.db.sql`DELETE FROM rate_limit_counters`;
 
 describe('every documented operation under generated requests', () => {

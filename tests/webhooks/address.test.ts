@@ -5,6 +5,7 @@
  */
 import { describe, expect, test } from 'bun:test';
 import { addressRange, describeAddress, isPublicAddress, receiverUrl, resolveReceiver } from '../../src/webhooks/address.ts';
+import { pinnedTarget } from '../../src/webhooks/deliverer.ts';
 
 const STRICT = { allowPrivate: false, timeoutMs: 2000 };
 
@@ -150,5 +151,52 @@ describe('resolution', () => {
     const rules = { allowPrivate: true, timeoutMs: 2000, lookup };
     expect(await resolveReceiver(at('http://localhost:8080/'), rules)).toEqual({ ok: true });
     expect(await resolveReceiver(at('http://169.254.169.254/'), rules)).toEqual({ ok: true });
+  });
+});
+
+describe('the connection goes to the checked address', () => {
+  test('the name is replaced by the address it was checked at; Host and the TLS server name keep the name', () => {
+    expect(pinnedTarget(new URL('https://hooks.example.net:8443/in?x=1'), '93.184.215.14')).toEqual({
+      href: 'https://93.184.215.14:8443/in?x=1',
+      headers: { host: 'hooks.example.net:8443' },
+      tls: { serverName: 'hooks.example.net' },
+    });
+    expect(pinnedTarget(new URL('http://hooks.example.net/in'), '2606:2800:21f:cb07::1')).toEqual({
+      href: 'http://[2606:2800:21f:cb07::1]/in',
+      headers: { host: 'hooks.example.net' },
+      tls: undefined,
+    });
+    // A literal address, or none checked (WEBHOOK_ALLOW_PRIVATE): the URL as it is.
+    expect(pinnedTarget(new URL('https://8.8.8.8/in'), '8.8.8.8')).toEqual({
+      href: 'https://8.8.8.8/in',
+      headers: {},
+      tls: undefined,
+    });
+    expect(pinnedTarget(new URL('http://localhost:8080/in'), undefined)).toEqual({
+      href: 'http://localhost:8080/in',
+      headers: {},
+      tls: undefined,
+    });
+  });
+
+  test('a request to the pinned address reaches it, naming the host it was meant for', async () => {
+    const seen: { host: string | null; path: string }[] = [];
+    const server = Bun.serve({
+      hostname: '127.0.0.1',
+      port: 0,
+      fetch: (req) => {
+        seen.push({ host: req.headers.get('host'), path: new URL(req.url).pathname });
+        return new Response(null, { status: 204 });
+      },
+    });
+    try {
+      // receiver.invalid resolves nowhere: only the pinned address can be reached.
+      const to = pinnedTarget(new URL(`http://receiver.invalid:${server.port}/pinned`), '127.0.0.1');
+      const res = await fetch(to.href, { method: 'POST', headers: to.headers, body: '{}', proxy: false });
+      expect(res.status).toBe(204);
+      expect(seen).toEqual([{ host: `receiver.invalid:${server.port}`, path: '/pinned' }]);
+    } finally {
+      await server.stop(true);
+    }
   });
 });

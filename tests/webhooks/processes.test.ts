@@ -1,0 +1,204 @@
+/**
+ * Delivery by real server processes (src/server.ts, each its own process)
+ * against one database: two of them deliver at once and no event is delivered
+ * by both; one killed with SIGKILL while its receiver holds a request open,
+ * then started again, loses nothing, and what arrives twice arrives with the
+ * same webhook-id (and the same body).
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { freePort } from '../../src/cli/embedded-postgres.ts';
+import { HEADER_SIZE_FLAG } from '../../src/server.ts';
+import { documentedFetch } from '../support/contract.ts';
+import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import {
+  emitCategories,
+  eventIdOf,
+  positionsOf,
+  type Received,
+  type Receiver,
+  startPublishing,
+  startReceiver,
+  verify,
+  waitFor,
+} from './support.ts';
+
+const ROOT = `${import.meta.dir}/../..`;
+
+type Server = {
+  name: string;
+  port: number;
+  proc: Bun.Subprocess<'ignore', 'pipe', 'inherit'>;
+  lines: string[];
+  done: Promise<void>;
+};
+
+let db: TestDatabase;
+let receiver: Receiver;
+let publisher: { stop: () => Promise<void> };
+const servers: Server[] = [];
+
+/** Starts `bun src/server.ts` on `port`, delivering webhooks, its log lines kept (read as they come, so its pipe never fills). */
+function spawnServer(name: string, port: number): Server {
+  const proc = Bun.spawn(['bun', HEADER_SIZE_FLAG, 'src/server.ts'], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH,
+      DATABASE_URL: db.url,
+      PORT: String(port),
+      LOG_LEVEL: 'debug',
+      LOG_FORMAT: 'json',
+      DB_POOL_MAX: '5',
+      WEBHOOK_ALLOW_PRIVATE: 'true',
+      WEBHOOK_CONCURRENCY: '2',
+      WEBHOOK_POLL_MS: '50',
+      WEBHOOK_TIMEOUT_MS: '1000',
+      WEBHOOK_RETRY_BASE_MS: '100',
+      WEBHOOK_RETRY_MAX_MS: '500',
+    },
+    stdin: 'ignore',
+    stdout: 'pipe',
+    stderr: 'inherit',
+  });
+  const lines: string[] = [];
+  const done = (async () => {
+    const decoder = new TextDecoder();
+    let rest = '';
+    for await (const chunk of proc.stdout) {
+      const text = rest + decoder.decode(chunk, { stream: true });
+      const parts = text.split('\n');
+      rest = parts.pop()!;
+      lines.push(...parts.filter(Boolean));
+    }
+  })();
+  const server = { name, port, proc, lines, done };
+  servers.push(server);
+  return server;
+}
+
+async function ready(server: Server) {
+  await waitFor(`${server.name} to answer`, async () => {
+    if (server.proc.exitCode !== null) throw new Error(`${server.name} exited with ${server.proc.exitCode}`);
+    return fetch(`http://127.0.0.1:${server.port}/healthz`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
+  });
+}
+
+/** How many events this server's process logged as delivered. */
+const deliveredBy = (server: Server) =>
+  server.lines.filter((line) => {
+    try {
+      return JSON.parse(line).msg === 'webhook delivered';
+    } catch {
+      return false;
+    }
+  }).length;
+
+async function subscribe(server: Server, path: string): Promise<{ id: number; secret: string }> {
+  const res = await documentedFetch(`http://127.0.0.1:${server.port}/webhooks`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ url: receiver.url(path) }),
+  });
+  expect(res.status).toBe(201);
+  return (await res.json()) as { id: number; secret: string };
+}
+
+const ofPath = (path: string) => receiver.received.filter((r) => r.path === path);
+const accepted = (path: string) => ofPath(path).filter((r) => r.answered >= 200 && r.answered < 300);
+
+let a: Server;
+let b: Server;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  receiver = startReceiver();
+  publisher = startPublishing(db.adminUrl);
+  a = spawnServer('a', await freePort());
+  b = spawnServer('b', await freePort());
+  await Promise.all([ready(a), ready(b)]);
+}, 60_000);
+
+afterAll(async () => {
+  for (const s of servers) if (s.proc.exitCode === null && s.proc.signalCode === null) s.proc.kill('SIGTERM');
+  await Promise.all(servers.map((s) => s.proc.exited));
+  await publisher?.stop();
+  await receiver?.stop();
+  await db?.drop();
+}, 30_000);
+
+describe('two server processes', () => {
+  test('deliver a few hundred events each to four subscriptions at once: every event once, in order, none by both', async () => {
+    const paths = ['/s1', '/s2', '/s3', '/s4'];
+    const hooks = await Promise.all(paths.map((path, i) => subscribe(i % 2 ? b : a, path)));
+    const ids: number[] = [];
+    for (let batch = 0; batch < 3; batch++) ids.push(...(await emitCategories(db, 100)));
+    await positionsOf(db, ids);
+    await waitFor('every subscription to get every event', () => paths.every((p) => accepted(p).length >= ids.length), 60_000);
+    paths.forEach((path, i) => {
+      const all = ofPath(path);
+      // No request was ever sent twice: not by one process, not by both.
+      expect(all.map(eventIdOf)).toEqual(ids);
+      for (const request of all) verify(request, hooks[i]!.secret);
+    });
+    // Both processes delivered.
+    expect(deliveredBy(a)).toBeGreaterThan(0);
+    expect(deliveredBy(b)).toBeGreaterThan(0);
+    expect(deliveredBy(a) + deliveredBy(b)).toBe(paths.length * ids.length);
+    for (const [i] of hooks.entries()) {
+      const res = await documentedFetch(`http://127.0.0.1:${a.port}/webhooks/${hooks[i]!.id}`, { method: 'DELETE' });
+      expect(res.status).toBe(204);
+    }
+  }, 90_000);
+
+  test('one killed with SIGKILL mid-delivery and started again: nothing is lost; what arrives twice has the same webhook-id', async () => {
+    const hook = await subscribe(a, '/killed');
+    const ids = await emitCategories(db, 60);
+    await positionsOf(db, ids);
+    // The receiver holds the 30th event open until the process that sent it is dead.
+    const held = ids[29]!;
+    let release: (status: number) => void = () => {};
+    const answer = new Promise<number>((resolve) => {
+      release = resolve;
+    });
+    let holding = true;
+    receiver.behave('/killed', (r: Received) => (holding && eventIdOf(r) === held ? answer : 200));
+    await waitFor('the held request', () => ofPath('/killed').some((r) => eventIdOf(r) === held), 30_000);
+
+    // The process holding the subscription's lease is the one sending it.
+    const [lease] = await db.sql<{ owner: string }[]>`SELECT lease_owner AS owner FROM webhooks WHERE id = ${hook.id}`;
+    const pid = Number(lease!.owner.split(':').at(-1));
+    const victim = servers.find((s) => s.proc.pid === pid && s.proc.exitCode === null)!;
+    expect(victim).toBeDefined();
+    victim.proc.kill('SIGKILL');
+    await victim.proc.exited;
+    holding = false;
+    release(200); // to a dead connection: the answer never arrives
+
+    const restarted = spawnServer(`${victim.name} again`, victim.port);
+    if (victim === a) a = restarted;
+    else b = restarted;
+    await ready(restarted);
+
+    await waitFor('every event after the restart', () => accepted('/killed').length >= ids.length, 60_000);
+    const all = ofPath('/killed');
+    // Each event accepted exactly once, in order.
+    expect(accepted('/killed').map(eventIdOf)).toEqual(ids);
+    // First arrivals in order; only the event in flight at the kill came again.
+    expect([...new Set(all.map(eventIdOf))]).toEqual(ids);
+    const again = all.filter((r, i) => all.findIndex((x) => x.id === r.id) !== i);
+    expect(again.map(eventIdOf)).toEqual([held]);
+    // The same message: same webhook-id, same body; signed anew.
+    const copies = all.filter((r) => eventIdOf(r) === held);
+    expect(copies).toHaveLength(2);
+    expect(copies[1]!.id).toBe(copies[0]!.id);
+    expect(copies[1]!.body).toBe(copies[0]!.body);
+    for (const request of all) verify(request, hook.secret);
+    // The history shows no success for the attempt cut short; the retry succeeded.
+    const [state] = await db.sql<{ position: number; failures: number }[]>`
+      SELECT position, failures FROM webhooks WHERE id = ${hook.id}`;
+    const positions = await positionsOf(db, ids);
+    expect(state).toEqual({ position: positions.get(ids.at(-1)!)!, failures: 0 });
+  }, 90_000);
+});
