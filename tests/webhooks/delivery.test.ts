@@ -192,6 +192,25 @@ describe('at least once, in order', () => {
     await deleteHook(healthy.id);
   });
 
+  test('more slow receivers than slots hold up neither a healthy one nor the API', async () => {
+    const slow = receiver({ hangMs: 1500 });
+    slow.behave('/slow', 'hang');
+    // More of them than WEBHOOK_CONCURRENCY (4), each answering only after WEBHOOK_TIMEOUT_MS (500 ms).
+    const stalled = [];
+    for (let i = 0; i < 6; i++) stalled.push(await createHook(slow.url('/slow')));
+    const good = receiver();
+    const healthy = await createHook(good.url('/healthy'));
+    await withDeliverer({}, async () => {
+      const ids = await emitCategories(db, 5);
+      await waitFor('the healthy receiver to get every event', () => accepted(good, '/healthy').length >= ids.length);
+      expect(accepted(good, '/healthy').map(eventIdOf)).toEqual(ids);
+      expect((await client.request('/webhooks?limit=10')).status).toBe(200);
+      expect(accepted(slow, '/slow')).toEqual([]);
+      expect(ofPath(slow, '/slow').length).toBeGreaterThan(0);
+    });
+    for (const h of [...stalled, healthy]) await deleteHook(h.id);
+  });
+
   test('retries stop after WEBHOOK_GIVE_UP_AFTER_S: the subscription is disabled and says why; enabling resumes it', async () => {
     const port = await freePort();
     const dead = await createHook(`http://127.0.0.1:${port}/dead`);
