@@ -190,7 +190,7 @@ describe('at least once, in order', () => {
     expect((await json(await client.request(next))).map((d: Delivery) => d.event_id)).toEqual([ids[16], ids[15], ids[14]]);
     await deleteHook(failing.id);
     await deleteHook(healthy.id);
-  });
+  }, 60_000);
 
   test('more slow receivers than slots hold up neither a healthy one nor the API', async () => {
     const slow = receiver({ hangMs: 1500 });
@@ -209,7 +209,7 @@ describe('at least once, in order', () => {
       expect(ofPath(slow, '/slow').length).toBeGreaterThan(0);
     });
     for (const h of [...stalled, healthy]) await deleteHook(h.id);
-  });
+  }, 60_000);
 
   test('retries stop after WEBHOOK_GIVE_UP_AFTER_S: the subscription is disabled and says why; enabling resumes it', async () => {
     const port = await freePort();
@@ -244,7 +244,7 @@ describe('at least once, in order', () => {
     });
     await deleteHook(dead.id);
     await deleteHook(witness.id);
-  });
+  }, 60_000);
 });
 
 describe('what is delivered', () => {
@@ -286,7 +286,7 @@ describe('what is delivered', () => {
     });
     await deleteHook(some.id);
     await deleteHook(every.id);
-  });
+  }, 60_000);
 
   test('after a rotation, messages carry both signatures until the grace period ends', async () => {
     const r = receiver();
@@ -317,7 +317,7 @@ describe('what is delivered', () => {
       expect(() => verify({ ...after, body: after.body.replace('category', 'kategory') }, rotated.secret)).toThrow();
     });
     await deleteHook(h.id);
-  });
+  }, 60_000);
 
   test('receivers on private addresses are refused at delivery time too, without WEBHOOK_ALLOW_PRIVATE', async () => {
     const r = receiver();
@@ -336,7 +336,7 @@ describe('what is delivered', () => {
       await waitFor('the delivery once allowed', () => accepted(r, '/private').length >= 1);
     });
     await deleteHook(h.id);
-  });
+  }, 60_000);
 
   test('a replay delivers the events after the given position again, with the same webhook-ids', async () => {
     const r = receiver();
@@ -354,7 +354,7 @@ describe('what is delivered', () => {
       expect(again!.body).toBe(accepted(r, '/replayed')[2]!.body);
     });
     await deleteHook(h.id);
-  });
+  }, 60_000);
 });
 
 describe('logs', () => {
