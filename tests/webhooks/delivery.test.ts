@@ -357,6 +357,32 @@ describe('what is delivered', () => {
   }, 60_000);
 });
 
+describe('leases', () => {
+  test('a replay while an event is in flight takes the lease: the worker writes nothing more, the replay starts where it said', async () => {
+    const r = receiver();
+    const h = await createHook(r.url('/leased'));
+    await withDeliverer({ webhookTimeoutMs: 5000 }, async () => {
+      const ids = await emitCategories(db, 5);
+      const positions = await positionsOf(db, ids);
+      let release: (status: number) => void = () => {};
+      const held = new Promise<number>((resolve) => {
+        release = resolve;
+      });
+      let holding = true;
+      r.behave('/leased', (x) => (holding && eventIdOf(x) === ids[2] ? held : 200));
+      await waitFor('the third event in flight', () => ofPath(r, '/leased').some((x) => eventIdOf(x) === ids[2]));
+      const before = positions.get(ids[0]!)! - 1;
+      expect((await client.post(`/webhooks/${h.id}/replay`, { after: before })).status).toBe(200);
+      holding = false;
+      release(200); // the old worker's success comes after the replay: it must not move the position
+      await waitFor('the replay to end', () => accepted(r, '/leased').length >= 2 + 1 + 5);
+      expect(accepted(r, '/leased').map(eventIdOf)).toEqual([ids[0], ids[1], ids[2], ...ids]);
+      await waitFor('the position to reach the last event', async () => (await hook(h.id)).position === positions.get(ids[4]!));
+    });
+    await deleteHook(h.id);
+  }, 60_000);
+});
+
 describe('logs', () => {
   test('never hold a secret or a signature', () => {
     const signatures = receivers.flatMap((r) => r.received.flatMap((x) => x.signature.split(' ').map((s) => s.slice(3))));
