@@ -191,5 +191,5 @@ export async function positionsOf(db: TestDatabase, ids: number[]): Promise<Map<
   return new Map(rows.map((r) => [r.id, r.position!]));
 }
 
-/** The event id of a webhook-id (`evt_<id>`). */
-export const eventIdOf = (r: Pick<Received, 'id'>) => Number(r.id.replace(/^evt_/, ''));
+/** The event id a webhook-id (`evt_<id>`) names. */
+export const eventIdOf = (r: Pick<Received, 'id'>) => Number(/^evt_(\d+)/.exec(r.id)?.[1]);
