@@ -1481,13 +1481,12 @@ export interface components {
              */
             url?: string;
             /**
-             * @description The event types to deliver; empty or absent: every type
+             * @description The event types to deliver; empty or null: every type
              * @example [
-             *       "stock.low_stock",
-             *       "stock.out_of_stock"
+             *       "stock.low_stock"
              *     ]
              */
-            event_types?: ("product.created" | "product.updated" | "product.archived" | "product.restored" | "category.created" | "category.deleted" | "stock.adjusted" | "stock.transferred" | "stock.fulfilled" | "stock.reserved" | "stock.released" | "stock.expired" | "stock.out_of_stock" | "stock.back_in_stock" | "stock.low_stock" | "import.completed")[];
+            event_types?: ("product.created" | "product.updated" | "product.archived" | "product.restored" | "category.created" | "category.deleted" | "stock.adjusted" | "stock.transferred" | "stock.fulfilled" | "stock.reserved" | "stock.released" | "stock.expired" | "stock.out_of_stock" | "stock.back_in_stock" | "stock.low_stock" | "import.completed")[] | null;
             /** @example Reorder service */
             description?: string | null;
             /**

@@ -112,7 +112,12 @@ export function pinnedTarget(
 async function send(lease: Pick<Lease, 'url' | 'secrets'>, event: FeedEvent, config: DelivererConfig): Promise<Outcome> {
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
-  const url = new URL(lease.url);
+  let url: URL;
+  try {
+    url = new URL(lease.url);
+  } catch {
+    return { ok: false, statusCode: null, error: 'invalid URL', latencyMs: elapsed() };
+  }
   const destination = await resolveReceiver(url, {
     allowPrivate: config.webhookAllowPrivate,
     timeoutMs: config.webhookTimeoutMs,

@@ -93,7 +93,7 @@ export const update =
     if (body.url !== undefined) await checkReceiver(body.url, policy);
     const row = await updateWebhook(c.var.sql, id, {
       url: body.url,
-      eventTypes: body.event_types,
+      eventTypes: body.event_types === null ? [] : body.event_types,
       description: body.description,
       enabled: body.enabled,
     });

@@ -103,7 +103,10 @@ export const WebhookCreateSchema = z
 export const WebhookPatchSchema = z
   .strictObject({
     url: url().optional(),
-    event_types: eventTypes().optional(),
+    event_types: eventTypes()
+      .nullable()
+      .optional()
+      .openapi({ description: 'The event types to deliver; empty or null: every type', example: ['stock.low_stock'] }),
     description: description().optional(),
     enabled: z.boolean().optional().openapi({
       description: 'false stops deliveries; true resumes them at once, its failures forgotten',

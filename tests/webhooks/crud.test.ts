@@ -137,6 +137,9 @@ describe('edit, rotate, delete', () => {
     });
     const moved = await json(await local.patch(`/webhooks/${hook.id}`, { url: 'http://127.0.0.1:10/other', event_types: [] }));
     expect(moved).toMatchObject({ url: 'http://127.0.0.1:10/other', event_types: [] });
+    await local.patch(`/webhooks/${hook.id}`, { event_types: ['stock.adjusted'] });
+    // A merge patch's null removes the filter: every type.
+    expect(await json(await local.patch(`/webhooks/${hook.id}`, { event_types: null }))).toMatchObject({ event_types: [] });
     expect(Date.parse(moved.updated_at)).toBeGreaterThanOrEqual(Date.parse(hook.updated_at));
   });
 

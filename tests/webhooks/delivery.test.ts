@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { freePort } from '../../src/cli/embedded-postgres.ts';
 import type { Config } from '../../src/config.ts';
+import { createPool } from '../../src/db.ts';
 import { type Deliverer, startDeliverer } from '../../src/webhooks/deliverer.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { json, unique } from '../support/values.ts';
@@ -376,10 +377,39 @@ describe('leases', () => {
       holding = false;
       release(200); // the old worker's success comes after the replay: it must not move the position
       await waitFor('the replay to end', () => accepted(r, '/leased').length >= 2 + 1 + 5);
-      expect(accepted(r, '/leased').map(eventIdOf)).toEqual([ids[0], ids[1], ids[2], ...ids]);
+      expect(accepted(r, '/leased').map(eventIdOf)).toEqual([ids[0]!, ids[1]!, ids[2]!, ...ids]);
       await waitFor('the position to reach the last event', async () => (await hook(h.id)).position === positions.get(ids[4]!));
     });
     await deleteHook(h.id);
+  }, 60_000);
+});
+
+describe('trouble', () => {
+  test('a database that cannot be reached is a warning, now and then, never an exception; stop still returns', async () => {
+    const sql = createPool({
+      databaseUrl: `postgres://nobody:pw@127.0.0.1:${await freePort()}/none`,
+      poolMax: 2,
+      connectTimeoutMs: 200,
+    });
+    let statements = 0;
+    const counted = new Proxy(sql, {
+      apply: (target, self, args) => {
+        statements++;
+        return Reflect.apply(target, self, args);
+      },
+    });
+    const seen: string[] = [];
+    const deliverer = startDeliverer({ sql: counted, config: configWith({ webhookPollMs: 10 }), logger: capturingLogger(seen) });
+    try {
+      // Many polls fail; the warning is not repeated every time.
+      await waitFor('ten failed polls', () => statements >= 10);
+    } finally {
+      await deliverer.stop();
+      await sql.end({ timeout: 1 });
+    }
+    expect(seen.map((l) => JSON.parse(l))).toEqual([
+      expect.objectContaining({ level: 'warn', msg: 'webhook deliveries could not be claimed', error: expect.any(Object) }),
+    ]);
   }, 60_000);
 });
 
