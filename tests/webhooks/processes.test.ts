@@ -142,7 +142,8 @@ describe('two server processes', () => {
       expect(all.map(eventIdOf)).toEqual(ids);
       for (const request of all) verify(request, hooks[i]!.secret);
     });
-    // Both processes delivered.
+    // Both processes delivered (their log lines arrive a little after the answers).
+    await waitFor('the log lines', () => deliveredBy(a) + deliveredBy(b) >= paths.length * ids.length);
     expect(deliveredBy(a)).toBeGreaterThan(0);
     expect(deliveredBy(b)).toBeGreaterThan(0);
     expect(deliveredBy(a) + deliveredBy(b)).toBe(paths.length * ids.length);
