@@ -218,11 +218,24 @@ const leaseColumns = (sql: Sql) => sql.unsafe(LEASE_RETURNING);
 const seconds = (ms: number) => ms / 1000;
 
 /**
+ * The published events of type `type` after position `after`, in position
+ * order, read from events_type_idx (type, position) whatever the planner
+ * thinks of the type: a row comparison that starts the index scan at
+ * (type, after), and an upper bound that ends it with the type. (With
+ * `type = $1` the planner may read events_position_key instead and filter by
+ * type, which reads past every other event when the type is rare.)
+ */
+const ofTypeAfter = (sql: Sql, type: ReturnType<Sql>, after: ReturnType<Sql>) => sql`
+  (e.type, e.position) > (${type}, ${after}) AND e.type <= ${type} AND e.position IS NOT NULL`;
+
+/**
  * Claims up to `limit` subscriptions that have something to deliver: enabled,
  * due, not leased (or their lease expired), with a published event of their
- * types after their position. Rows another worker is claiming are skipped
- * (FOR UPDATE SKIP LOCKED), and the lease is set in the same statement, so
- * two workers never hold one subscription. One statement: it commits at once.
+ * types after their position (its first position is looked up in an index:
+ * a plain EXISTS may be planned as a scan of the events). Rows another
+ * worker is claiming are skipped (FOR UPDATE SKIP LOCKED), and the lease is
+ * set in the same statement, so two workers never hold one subscription. One
+ * statement: it commits at once.
  */
 export async function claimDue(sql: Sql, o: { limit: number; leaseMs: number; owner: string }): Promise<Lease[]> {
   return sql<Lease[]>`
@@ -231,9 +244,13 @@ export async function claimDue(sql: Sql, o: { limit: number; leaseMs: number; ow
       WHERE w.enabled AND w.next_attempt_at <= now()
         AND (w.lease_until IS NULL OR w.lease_until < now())
         AND CASE WHEN cardinality(w.event_types) = 0
-              THEN EXISTS (SELECT 1 FROM events e WHERE e.position > w.position)
-              ELSE EXISTS (SELECT 1 FROM events e WHERE e.type = ANY (w.event_types) AND e.position > w.position)
-            END
+              THEN (SELECT e.position FROM events e WHERE e.position > w.position ORDER BY e.position LIMIT 1)
+              ELSE (SELECT min(x.position) FROM unnest(w.event_types) AS t (type)
+                    CROSS JOIN LATERAL (
+                      SELECT e.position FROM events e WHERE ${ofTypeAfter(sql, sql`t.type`, sql`w.position`)}
+                      ORDER BY e.type, e.position LIMIT 1
+                    ) x)
+            END IS NOT NULL
       ORDER BY w.next_attempt_at, w.id
       LIMIT ${o.limit}
       FOR UPDATE OF w SKIP LOCKED
@@ -265,7 +282,8 @@ export async function nextEvents(sql: Sql, o: { after: number; types: string[]; 
     SELECT e.id, e.position, e.type, e.product_id, e.data, e.occurred_at
     FROM unnest(${o.types}::text[]) AS t (type)
     CROSS JOIN LATERAL (
-      SELECT * FROM events e WHERE e.type = t.type AND e.position > ${o.after} ORDER BY e.position LIMIT ${o.limit}
+      SELECT * FROM events e WHERE ${ofTypeAfter(sql, sql`t.type`, sql`${o.after}::bigint`)}
+      ORDER BY e.type, e.position LIMIT ${o.limit}
     ) e
     ORDER BY e.position
     LIMIT ${o.limit}`;
