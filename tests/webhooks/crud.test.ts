@@ -280,6 +280,31 @@ describe('replay', () => {
   });
 });
 
+describe('history retention', () => {
+  test('webhook_deliveries_prune deletes attempts older than `keep`, oldest first, at most `batch` at a time', async () => {
+    const hook = await create();
+    await db.sql`
+      INSERT INTO webhook_deliveries (webhook_id, event_id, event_position, attempt, status_code, latency_ms, ok, attempted_at)
+      SELECT ${hook.id}, g, g, 1, 200, 5, true, now() - make_interval(days => 40 - g) FROM generate_series(1, 12) g`;
+    const left = async () =>
+      (
+        await db.sql<{ event_id: number }[]>`
+          SELECT event_id FROM webhook_deliveries WHERE webhook_id = ${hook.id} ORDER BY event_id`
+      ).map((r) => r.event_id);
+    // Attempts 1..10 are 39 to 30 days old; 11 and 12, 29 and 28.
+    const [first] = await db.sql<
+      { n: number }[]
+    >`SELECT webhook_deliveries_prune(interval '30 days' - interval '1 hour', 4) AS n`;
+    expect(first!.n).toBe(4);
+    expect(await left()).toEqual([5, 6, 7, 8, 9, 10, 11, 12]);
+    const [rest] = await db.sql<
+      { n: number }[]
+    >`SELECT webhook_deliveries_prune(interval '30 days' - interval '1 hour', 100) AS n`;
+    expect(rest!.n).toBe(6);
+    expect(await left()).toEqual([11, 12]);
+  });
+});
+
 describe('keys', () => {
   test('with API_KEYS, reading subscriptions needs a key too', async () => {
     const key = 'webhook-admin-0123456789';
