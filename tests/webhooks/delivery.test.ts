@@ -273,9 +273,11 @@ describe('what is delivered', () => {
       );
       const published = await db.sql<{ id: number; type: string }[]>`
         SELECT id, type FROM events WHERE id > ${before} ORDER BY position`;
-      expect(new Set(published.map((e) => e.type))).toEqual(
-        new Set(['category.created', 'product.created', 'stock.adjusted', 'stock.back_in_stock', 'category.deleted']),
-      );
+      // The types filtered on, and others (category.created, stock.adjusted...) that must not pass the filter.
+      const types = new Set(published.map((e) => e.type));
+      expect(types).toContain('product.created');
+      expect(types).toContain('category.deleted');
+      expect([...types].filter((t) => t !== 'product.created' && t !== 'category.deleted').length).toBeGreaterThan(1);
       const wanted = published.filter((e) => e.type === 'product.created' || e.type === 'category.deleted');
       await waitFor('every event', () => accepted(r, '/every').length >= published.length);
       await waitFor('the filtered events', () => accepted(r, '/some').length >= wanted.length);
