@@ -65,7 +65,7 @@ const PRODUCT_COLUMNS = [
  * in its branch, so a generic plan that would scan reservations for it never does
  * so for them.
  */
-const AVAILABLE_SQL = `(CASE WHEN p.reserved_until > now()
+export const AVAILABLE_SQL = `(CASE WHEN p.reserved_until > now()
   THEN greatest(p.quantity - coalesce((SELECT sum(r.quantity) FROM reservations r
     WHERE r.product_id = p.id AND r.state = 'open' AND r.expires_at > now()), 0), 0)
   ELSE p.quantity END)::int AS available`;
