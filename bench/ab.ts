@@ -20,7 +20,7 @@
  * of one unit for a day before the statistics are taken, in the revisions that have stock_reserve.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveBinary } from 'dbmate';
@@ -192,6 +192,8 @@ try {
   }
   for (const r of revisions) r.server = await startService(r.apiUrl!, { root: r.root, label: `ab-${r.database}-${r.commit}` });
 
+  /** The load average (1 minute) after each measurement: the machine may be shared. */
+  const loads: number[] = [];
   type Result = { service: Sample[]; pgbench: Sample[] };
   const results = new Map<string, Result>(); // by workload key and revision index
   const resultOf = (w: Workload, i: number) => {
@@ -217,6 +219,7 @@ try {
             root: r.root,
           }),
         );
+        loads.push(Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]));
         resultOf(w, i).service.push(service);
         resultOf(w, i).pgbench.push(direct);
         log(
@@ -251,7 +254,8 @@ try {
       (RESERVATIONS ? `, ${RESERVATIONS} of them with an open reservation (where the revision has reservations)` : '') +
       `. wrk: 1 thread, ${CONNECTIONS} connections; pgbench -M prepared, ${POOL} clients, the revision's own bench/sql; ` +
       `${SECONDS} s per measurement, ${ROUNDS} rounds, revisions in turn (reversed every other round); medians over the rounds. ` +
-      'CPU: microseconds per request (or pgbench transaction) from /proc, PostgreSQL with its exited backends.',
+      'CPU: microseconds per request (or pgbench transaction) from /proc, PostgreSQL with its exited backends. ' +
+      `Load average (1 min) after the measurements: min ${fmt(Math.min(...loads), 1)}, median ${fmt(median(loads), 1)}, max ${fmt(Math.max(...loads), 1)}.`,
     '',
     ...revisions.map((r, i) => `- ${String.fromCharCode(65 + i)}: \`${r.name}\` = ${r.commit} (${r.subject})`),
     '',
@@ -320,6 +324,7 @@ try {
         rounds: ROUNDS,
         seconds: SECONDS,
         reservations: RESERVATIONS,
+        loads,
         revisions: revisions.map((r) => ({ name: r.name, commit: r.commit, subject: r.subject })),
         samples: Object.fromEntries(results),
       },
