@@ -215,7 +215,7 @@ CREATE OR REPLACE FUNCTION public.reservations_set_product_reserved_until()
  LANGUAGE plpgsql
 AS $function$
 BEGIN
-  UPDATE products SET reserved_until = NEW.expires_at
+  UPDATE products SET reserved_until = date_trunc('hour', NEW.expires_at, 'UTC') + interval '1 hour'
   WHERE id = NEW.product_id AND (reserved_until IS NULL OR reserved_until < NEW.expires_at);
   RETURN NULL;
 END;
@@ -589,7 +589,8 @@ BEGIN
   r := stock_open_reservation(reservation);
   UPDATE reservations SET state = 'fulfilled', closed_at = now() WHERE id = reservation;
   UPDATE products SET quantity = quantity - r.quantity,
-                      reserved_until = (SELECT max(o.expires_at) FROM reservations o
+                      reserved_until = (SELECT date_trunc('hour', max(o.expires_at), 'UTC') + interval '1 hour'
+                                        FROM reservations o
                                         WHERE o.product_id = r.product_id AND o.state = 'open' AND o.expires_at > now())
   WHERE id = r.product_id RETURNING * INTO p;
   INSERT INTO stock_movements (product_id, location_id, delta, reason, note, reference, reservation_id, quantity_after)

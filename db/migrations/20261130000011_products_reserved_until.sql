@@ -8,12 +8,15 @@
 -- whose reserved_until is NULL or past has nothing reserved, and its quantity
 -- is its availability (src/products/queries.ts AVAILABLE_SQL).
 --
--- It is an upper bound, not the exact latest expiry: a reservation released
--- before its expiry leaves it where it was (the product then takes the
--- subquery until that instant, and the subquery finds nothing). A fulfilment,
--- which updates the product anyway, sets it back to the latest expiry still
--- open. It is no part of the product as the API shows it: setting it changes
--- neither updated_at nor version.
+-- It is an upper bound, not the exact latest expiry. It is set to the end of
+-- the hour (UTC) the expiry falls in, so that a product reserved again and
+-- again is written once an hour, not once a reservation: each write of it is
+-- an update of the product row (and, on a full page, of its indexes). A
+-- reservation released before its expiry leaves it where it was. Until it
+-- passes, the product takes the subquery, which finds what is really open. A
+-- fulfilment, which updates the product anyway, sets it back to cover the
+-- reservations still open only (NULL when none is). It is no part of the
+-- product as the API shows it: setting it changes neither updated_at nor version.
 --
 -- A nullable column without a default: added without rewriting the table.
 ALTER TABLE products ADD COLUMN reserved_until timestamptz;
@@ -40,14 +43,15 @@ BEGIN
 END;
 $$;
 
--- A reservation that is open moves its product's reserved_until up to its
--- expiry: one made by stock_reserve (which holds the product's row lock
--- already), written by hand, reopened or extended. In the same transaction as
--- the reservation, so no snapshot sees the one without the other.
+-- A reservation that is open moves its product's reserved_until up past its
+-- expiry, when it is not there yet: one made by stock_reserve (which holds the
+-- product's row lock already), written by hand, reopened or extended. In the
+-- same transaction as the reservation, so no snapshot sees the one without the
+-- other.
 CREATE FUNCTION reservations_set_product_reserved_until() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  UPDATE products SET reserved_until = NEW.expires_at
+  UPDATE products SET reserved_until = date_trunc('hour', NEW.expires_at, 'UTC') + interval '1 hour'
   WHERE id = NEW.product_id AND (reserved_until IS NULL OR reserved_until < NEW.expires_at);
   RETURN NULL;
 END;
@@ -59,8 +63,8 @@ CREATE TRIGGER reservations_set_product_reserved_until
   EXECUTE FUNCTION reservations_set_product_reserved_until();
 
 -- Fulfils an open reservation: a 'sold' movement of its whole quantity, with its reference.
--- The product's reserved_until becomes the latest expiry of its open reservations left (NULL
--- when none): the product is locked first (stock_lock_level), so every reservation of it
+-- The product's reserved_until comes down to cover its open reservations left only (NULL
+-- when none is): the product is locked first (stock_lock_level), so every reservation of it
 -- that committed is seen here, and one made later waits for this transaction.
 CREATE OR REPLACE FUNCTION stock_fulfil(reservation bigint, note text DEFAULT NULL) RETURNS stock_change
 LANGUAGE plpgsql AS $$
@@ -79,7 +83,8 @@ BEGIN
   r := stock_open_reservation(reservation);
   UPDATE reservations SET state = 'fulfilled', closed_at = now() WHERE id = reservation;
   UPDATE products SET quantity = quantity - r.quantity,
-                      reserved_until = (SELECT max(o.expires_at) FROM reservations o
+                      reserved_until = (SELECT date_trunc('hour', max(o.expires_at), 'UTC') + interval '1 hour'
+                                        FROM reservations o
                                         WHERE o.product_id = r.product_id AND o.state = 'open' AND o.expires_at > now())
   WHERE id = r.product_id RETURNING * INTO p;
   INSERT INTO stock_movements (product_id, location_id, delta, reason, note, reference, reservation_id, quantity_after)
@@ -90,7 +95,7 @@ END;
 $$;
 
 -- The products with open reservations now.
-UPDATE products p SET reserved_until = o.until
+UPDATE products p SET reserved_until = date_trunc('hour', o.until, 'UTC') + interval '1 hour'
 FROM (SELECT product_id, max(expires_at) AS until FROM reservations
       WHERE state = 'open' AND expires_at > now() GROUP BY product_id) o
 WHERE p.id = o.product_id;

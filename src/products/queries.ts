@@ -59,10 +59,11 @@ const PRODUCT_COLUMNS = [
  * What can be sold now, over all locations: the quantity on hand less what open,
  * unexpired reservations hold (never below 0). Only a product whose
  * reserved_until is still ahead can have such a reservation (it is never earlier
- * than any open reservation's expiry: db/migrations/20261130000011_products_reserved_until.sql);
- * only for it is reservations read, one probe of reservations_open_idx. The others,
- * most products, are their quantity: the subquery is a SubPlan that CASE runs only
- * in its branch, so a generic plan that would scan reservations for it never does
+ * than any open reservation's expiry, and at most about an hour later:
+ * db/migrations/20261130000011_products_reserved_until.sql); only for it is
+ * reservations read, one probe of reservations_open_idx. The others, most
+ * products, are their quantity: the subquery is a SubPlan that CASE runs only in
+ * its branch, so a generic plan that would scan reservations for it never does
  * so for them.
  */
 export const AVAILABLE_SQL = `(CASE WHEN p.reserved_until > now()

@@ -180,26 +180,37 @@ describe('a product with a live reservation', () => {
     expect(await seen(released)).toEqual([10, 10, 10]);
     await untilExpired(short!.id);
     expect(await seen(expiring)).toEqual([10, 10, 10]);
-    // The expired one no longer runs it; the released one does until its expiry (reserved_until is an upper bound).
-    expect(reservationSubplanLoops((await explainCached((await listQuiet()).statement)).plan)).toEqual([1]);
+    // Both still run it, and find nothing open: reserved_until is an upper bound, the end of the hour
+    // of the expiry, and a release leaves it where it was.
+    expect(reservationSubplanLoops((await explainCached((await listQuiet()).statement)).plan)).toEqual([2]);
   });
 
-  test('fulfilled, its reserved_until comes down to the latest open reservation left, and to NULL when none is', async () => {
+  test('fulfilled, its reserved_until comes down to cover the open reservations left, and to NULL when none is', async () => {
     const p = quiet[2]!;
     const [first] = await t.sql<{ id: number }[]>`
-      SELECT id FROM stock_reserve(${p.id}, default_location(), 2, now() + interval '1 hour')`;
-    const [second] = await t.sql<{ id: number; expires_at: string }[]>`
-      SELECT id, expires_at FROM stock_reserve(${p.id}, default_location(), 1, now() + interval '30 minutes')`;
+      SELECT id FROM stock_reserve(${p.id}, default_location(), 2, now() + interval '1 day')`;
+    const [second] = await t.sql<{ id: number }[]>`
+      SELECT id FROM stock_reserve(${p.id}, default_location(), 1, now() + interval '30 minutes')`;
     const state = async () => {
-      const [row] = await t.sql<{ reserved_until: string | null }[]>`SELECT reserved_until FROM products WHERE id = ${p.id}`;
+      // Whether reserved_until is past the latest open expiry, by at most an hour (NULL: no hint, or none open).
+      const [row] = await t.sql<{ hint: string | null; covers: boolean | null }[]>`
+        SELECT p.reserved_until AS hint, p.reserved_until >= o.until AND p.reserved_until <= o.until + interval '1 hour' AS covers
+        FROM products p,
+             LATERAL (SELECT max(r.expires_at) AS until FROM reservations r WHERE r.product_id = p.id AND r.state = 'open') o
+        WHERE p.id = ${p.id}`;
       const product = await findProductById(pool, p.id);
-      return { reserved_until: row!.reserved_until, quantity: product!.quantity, available: product!.available };
+      return {
+        hint: row!.hint === null ? null : 'set',
+        covers: row!.covers,
+        quantity: product!.quantity,
+        available: product!.available,
+      };
     };
-    expect((await state()).available).toBe(7);
+    expect(await state()).toEqual({ hint: 'set', covers: true, quantity: 10, available: 7 });
     await t.sql`SELECT stock_fulfil(${first!.id})`;
-    expect(await state()).toEqual({ reserved_until: second!.expires_at, quantity: 8, available: 7 });
+    expect(await state()).toEqual({ hint: 'set', covers: true, quantity: 8, available: 7 });
     await t.sql`SELECT stock_fulfil(${second!.id})`;
-    expect(await state()).toEqual({ reserved_until: null, quantity: 7, available: 7 });
+    expect(await state()).toEqual({ hint: null, covers: null, quantity: 7, available: 7 });
   });
 
   test('written or extended by hand, a reservation moves reserved_until as well', async () => {
@@ -209,9 +220,10 @@ describe('a product with a live reservation', () => {
       VALUES (${p.id}, default_location(), 2, now() + interval '10 minutes') RETURNING id`;
     expect((await findProductById(pool, p.id))!.available).toBe(8);
     await t.admin`UPDATE reservations SET expires_at = now() + interval '2 hours' WHERE id = ${r!.id}`;
-    const [row] = await t.sql<{ same: boolean }[]>`
-      SELECT p.reserved_until = r.expires_at AS same FROM products p, reservations r WHERE p.id = ${p.id} AND r.id = ${r!.id}`;
-    expect(row!.same).toBe(true);
+    const [row] = await t.sql<{ covers: boolean }[]>`
+      SELECT p.reserved_until >= r.expires_at AND p.reserved_until <= r.expires_at + interval '1 hour' AS covers
+      FROM products p, reservations r WHERE p.id = ${p.id} AND r.id = ${r!.id}`;
+    expect(row!.covers).toBe(true);
   });
 });
 
@@ -237,7 +249,7 @@ describe('reserved_until is no part of the product', () => {
 });
 
 describe('the migration', () => {
-  test('gives the products with open reservations their latest expiry, and changes no version', async () => {
+  test('gives the products with open reservations a reserved_until past their latest expiry, and changes no version', async () => {
     const db = await createTestDatabase();
     try {
       const hint = '20261130000011';
@@ -263,13 +275,17 @@ describe('the migration', () => {
       await dbmate(db.adminUrl, ['up'], true);
 
       expect(await versions()).toEqual(before);
-      const hints = await db.admin<{ sku: string; latest: boolean | null }[]>`
-        SELECT p.sku, p.reserved_until = (SELECT max(expires_at) FROM reservations r WHERE r.product_id = p.id AND r.state = 'open') AS latest
-        FROM products p ORDER BY p.sku`;
+      // Past the latest open expiry by at most an hour; NULL without one.
+      const hints = await db.admin<{ sku: string; covers: boolean | null }[]>`
+        SELECT p.sku, p.reserved_until >= o.until AND p.reserved_until <= o.until + interval '1 hour' AS covers,
+               p.reserved_until IS NULL AS none
+        FROM products p,
+             LATERAL (SELECT max(r.expires_at) AS until FROM reservations r WHERE r.product_id = p.id AND r.state = 'open') o
+        ORDER BY p.sku`;
       expect([...hints]).toEqual([
-        { sku: 'BEFORE-1', latest: true },
-        { sku: 'BEFORE-2', latest: null },
-        { sku: 'BEFORE-3', latest: null },
+        { sku: 'BEFORE-1', covers: true, none: false },
+        { sku: 'BEFORE-2', covers: null, none: true },
+        { sku: 'BEFORE-3', covers: null, none: true },
       ]);
     } finally {
       await db.drop();
