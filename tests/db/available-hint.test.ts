@@ -276,7 +276,7 @@ describe('the migration', () => {
 
       expect(await versions()).toEqual(before);
       // Past the latest open expiry by at most an hour; NULL without one.
-      const hints = await db.admin<{ sku: string; covers: boolean | null }[]>`
+      const hints = await db.admin<{ sku: string; covers: boolean | null; none: boolean }[]>`
         SELECT p.sku, p.reserved_until >= o.until AND p.reserved_until <= o.until + interval '1 hour' AS covers,
                p.reserved_until IS NULL AS none
         FROM products p,
