@@ -10,7 +10,7 @@
  *
  * BENCH_PRODUCTS (default 1000000), BENCH_ROUNDS (3), BENCH_SECONDS (10), BENCH_CONNECTIONS (32).
  */
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
@@ -20,86 +20,31 @@ import { ROOT } from '../src/cli/paths.ts';
 import { provisionApiRole, provisionDatabase } from '../src/cli/provision.ts';
 import { freePort, startEmbeddedPostgres } from '../src/cli/embedded-postgres.ts';
 import {
-  postgresChildren,
-  postgresCpuSeconds,
-  postmasterPid,
-  processCpuSeconds,
-  readProfile,
-  summarizeProfile,
-  waitForExit,
-  type ProfileSummary,
-} from './profile.ts';
+  CONNECTIONS,
+  ensurePgbench,
+  ensureWrk,
+  logger,
+  type Measure,
+  measured,
+  median,
+  OUT,
+  peakRssMiB,
+  POOL,
+  runPgbench,
+  runWrk,
+  type Sample,
+  SECONDS,
+  startService,
+  stopServices,
+} from './harness.ts';
+import { postmasterPid, readProfile, summarizeProfile, type ProfileSummary } from './profile.ts';
 
 const PRODUCTS = Number(process.env.BENCH_PRODUCTS ?? 1_000_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
-const POOL = 10;
 const CATEGORIES = 50;
-const OUT = join(ROOT, 'bench/out');
-mkdirSync(OUT, { recursive: true });
-
-const log = (line: string) => process.stdout.write(`bench: ${line}\n`);
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-const percentile = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-};
-
-// ------------------------------------------------------------------ tools
-
-async function sh(cmd: string[], opts: { cwd?: string; env?: Record<string, string | undefined> } = {}) {
-  const proc = Bun.spawn(cmd, { cwd: opts.cwd, env: opts.env ?? process.env, stdout: 'pipe', stderr: 'pipe' });
-  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  // CPU seconds the command used (user + system).
-  const cpu = Number(proc.resourceUsage()?.cpuTime.total ?? 0) / 1e6;
-  return { out, err, code, cpu };
-}
-
-async function ensureWrk(): Promise<string> {
-  const found = Bun.which('wrk');
-  if (found) return found;
-  log('installing wrk from Debian packages');
-  await sh(['apt-get', 'update', '-qq']);
-  const r = await sh(['apt-get', 'install', '-y', '-qq', 'wrk'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-  const wrk = Bun.which('wrk');
-  if (!wrk) throw new Error(`cannot install wrk: ${r.err}`);
-  return wrk;
-}
-
-/** pgbench from PATH or an installed PostgreSQL; otherwise unpacked from Debian's package without installing a server. */
-async function ensurePgbench(): Promise<string> {
-  const candidates = [Bun.which('pgbench'), ...['17', '16', '15'].map((v) => `/usr/lib/postgresql/${v}/bin/pgbench`)];
-  for (const c of candidates) if (c && existsSync(c)) return c;
-  const dir = join(OUT, 'pgbench');
-  const local = readdirSync(dir, { recursive: true })
-    .map(String)
-    .find((f) => f.endsWith('bin/pgbench'));
-  if (local) return join(dir, local);
-  log("unpacking pgbench from Debian's postgresql package");
-  mkdirSync(dir, { recursive: true });
-  await sh(['apt-get', 'update', '-qq']);
-  const policy = await sh(['apt-cache', 'search', '--names-only', '^postgresql-1[0-9]$']);
-  const pkg =
-    policy.out
-      .split('\n')
-      .map((l) => l.split(' ')[0])
-      .filter(Boolean)
-      .sort()
-      .pop() ?? 'postgresql-15';
-  await sh(['apt-get', 'download', pkg!], { cwd: dir });
-  const deb = readdirSync(dir).find((f) => f.endsWith('.deb'));
-  if (!deb) throw new Error('cannot download pgbench');
-  await sh(['dpkg', '-x', deb, 'x'], { cwd: dir });
-  const found = readdirSync(dir, { recursive: true })
-    .map(String)
-    .find((f) => f.endsWith('bin/pgbench'));
-  if (!found) throw new Error('pgbench not found in the package');
-  return join(dir, found);
-}
+const log = logger('bench');
+/** The cursors the page depth test follows: 2,000, or as many as the catalog's pages of 50 allow. */
+const DEPTH = Math.max(0, Math.min(2000, Math.ceil(PRODUCTS / 50) - 1));
 
 // ------------------------------------------------------------------ data
 
@@ -198,190 +143,6 @@ async function searchMatches(ownerUrl: string, searches: Search[]) {
   }
 }
 
-// ------------------------------------------------------------------ the service
-
-type Server = { proc: Bun.Subprocess; base: string; port: number; stop: () => Promise<void> };
-
-type ServiceOptions = {
-  processes?: number;
-  /** The program to serve: the service (default) or the bare reference server. */
-  script?: string;
-  /** Bun flags before the script, such as --cpu-prof. */
-  bunFlags?: string[];
-};
-
-async function startService(apiUrl: string, o: ServiceOptions = {}): Promise<Server> {
-  const processes = o.processes ?? 1;
-  const script = o.script ?? 'src/server.ts';
-  const port = await freePort();
-  const logFile = Bun.file(join(OUT, `server-${script.replace(/\W+/g, '-')}-${processes}p.log`));
-  const proc = Bun.spawn(['bun', ...(o.bunFlags ?? []), script], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH,
-      DATABASE_URL: apiUrl,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      DB_POOL_MAX: String(POOL),
-      LOG_LEVEL: 'info',
-      LOG_FORMAT: 'json',
-      WEB_CONCURRENCY: String(processes),
-      // The heap sizing ./run.sh gives the service (see run.sh).
-      BUN_JSC_forceRAMSize: process.env.BUN_JSC_forceRAMSize,
-    },
-    stdout: logFile,
-    stderr: 'inherit',
-  });
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 300; i++) {
-    if (
-      listeners(port) >= processes &&
-      (await fetch(`${base}/readyz`).then(
-        (r) => r.ok,
-        () => false,
-      ))
-    )
-      break;
-    await Bun.sleep(50);
-  }
-  return {
-    proc,
-    base,
-    port,
-    stop: async () => {
-      proc.kill('SIGTERM');
-      await proc.exited;
-    },
-  };
-}
-
-/** Sockets listening on 127.0.0.1:port (one per server process), from the kernel's table. */
-function listeners(port: number): number {
-  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  return readFileSync('/proc/net/tcp', 'utf8')
-    .split('\n')
-    .filter((l) => {
-      const cols = l.trim().split(/\s+/);
-      return cols[1] === local && cols[3] === '0A';
-    }).length;
-}
-
-/** Peak resident memory (VmHWM) of a process and its children, in MiB. */
-function peakRssMiB(pid: number): number {
-  const pids = [pid, ...readChildren(pid)];
-  return pids.reduce((sum, p) => {
-    try {
-      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
-      return sum + (m ? Number(m[1]) / 1024 : 0);
-    } catch {
-      return sum;
-    }
-  }, 0);
-}
-
-function readChildren(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-// ------------------------------------------------------------------ load
-
-type Measure = { rps: number; p50: number; p99: number; errors: number; requests: number; loaderCpu: number };
-
-/** CPU microseconds per request: the server, PostgreSQL and the load generator (wrk or pgbench). */
-type CpuSplit = { server: number; postgres: number; loader: number };
-
-function parseDuration(text: string): number {
-  const m = /([\d.]+)(us|ms|s)/.exec(text);
-  if (!m) return NaN;
-  const v = Number(m[1]);
-  return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
-}
-
-async function runWrk(
-  wrk: string,
-  base: string,
-  script: string,
-  args: string[] = [],
-  connections = CONNECTIONS,
-): Promise<Measure> {
-  const r = await sh([
-    wrk,
-    '-t1',
-    `-c${connections}`,
-    `-d${SECONDS}s`,
-    '--latency',
-    // A slow search is measured, not given up after wrk's default 2 s and counted as an error.
-    '--timeout',
-    '30s',
-    '-s',
-    join(ROOT, 'bench/wrk', script),
-    base,
-    '--',
-    ...args,
-  ]);
-  const requests = Number(/(\d+) requests in/.exec(r.out)?.[1] ?? 0);
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.out)?.[1]);
-  const p50 = parseDuration(/\n\s+50%\s+(\S+)/.exec(r.out)?.[1] ?? '');
-  const p99 = parseDuration(/\n\s+99%\s+(\S+)/.exec(r.out)?.[1] ?? '');
-  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(r.out)?.[1] ?? 0);
-  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(r.out);
-  const errors = non2xx + (socketErrors ? socketErrors.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
-  if (!rps) throw new Error(`wrk failed: ${r.out}${r.err}`);
-  return { rps, p50, p99, errors, requests, loaderCpu: r.cpu };
-}
-
-async function runPgbench(pgbench: string, url: string, script: string, vars: Record<string, number> = {}): Promise<Measure> {
-  const dir = mkdtempSync(join(tmpdir(), 'pgbench-'));
-  const u = new URL(url);
-  const r = await sh(
-    [
-      pgbench,
-      '-n',
-      '-M',
-      'prepared',
-      '-c',
-      String(POOL),
-      '-j',
-      '1',
-      '-T',
-      String(SECONDS),
-      '-l',
-      '--sampling-rate=0.2',
-      '-f',
-      join(ROOT, 'bench/sql', script),
-      ...Object.entries(vars).flatMap(([k, v]) => ['-D', `${k}=${v}`]),
-      '-h',
-      u.hostname,
-      '-p',
-      u.port,
-      '-U',
-      decodeURIComponent(u.username),
-      u.pathname.slice(1),
-    ],
-    {
-      cwd: dir,
-      // The same session settings as the service's pool (src/db.ts): plans made once per connection.
-      env: { ...process.env, PGPASSWORD: decodeURIComponent(u.password), PGOPTIONS: '-c plan_cache_mode=force_generic_plan' },
-    },
-  );
-  const tps = Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(r.out)?.[1]);
-  if (!tps) throw new Error(`pgbench failed: ${r.out}${r.err}`);
-  const latencies = readdirSync(dir).flatMap((f) =>
-    readFileSync(join(dir, f), 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => Number(l.split(' ')[2]) / 1000),
-  );
-  rmSync(dir, { recursive: true, force: true });
-  const failed = Number(/number of failed transactions: (\d+)/.exec(r.out)?.[1] ?? 0);
-  const requests = Number(/number of transactions actually processed: (\d+)/.exec(r.out)?.[1] ?? 0);
-  return { rps: tps, p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors: failed, requests, loaderCpu: r.cpu };
-}
-
 // ------------------------------------------------------------------ depth
 
 /** Median latency of `first` and of `deep`, fetched alternately so that drift on the machine hits both alike. */
@@ -438,27 +199,31 @@ async function startupTimes() {
       stdout: 'ignore',
       stderr: 'ignore',
     });
-    let ms = NaN;
-    while (performance.now() - t0 < 60_000) {
-      if (
-        await fetch(`http://127.0.0.1:${port}/readyz`).then(
-          (r) => r.ok,
-          () => false,
+    try {
+      while (performance.now() - t0 < 60_000) {
+        if (
+          await fetch(`http://127.0.0.1:${port}/readyz`).then(
+            (r) => r.ok,
+            () => false,
+          )
         )
-      ) {
-        ms = performance.now() - t0;
-        break;
+          return performance.now() - t0;
+        await Bun.sleep(20);
       }
-      await Bun.sleep(20);
+      return NaN;
+    } finally {
+      // ./run.sh stops its PostgreSQL on SIGINT.
+      proc.kill('SIGINT');
+      await proc.exited;
     }
-    proc.kill('SIGINT');
-    await proc.exited;
-    return ms;
   };
-  const cold = await once();
-  const warm = [await once(), await once(), await once()];
-  rmSync(dataDir, { recursive: true, force: true });
-  return { coldMs: cold, warmMs: median(warm) };
+  try {
+    const cold = await once();
+    const warm = [await once(), await once(), await once()];
+    return { coldMs: cold, warmMs: median(warm) };
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 }
 
 // ------------------------------------------------------------------ main
@@ -507,20 +272,6 @@ try {
     { name: 'reserve', wrk: 'reserve.lua', wrkArgs: [String(load.maxId)], sql: 'reserve.sql', vars: { max_id: load.maxId } },
   ];
   const pgPid = postmasterPid(join(dir, 'pgdata'));
-  type Sample = Measure & { cpu: CpuSplit };
-  /** Runs one measurement and charges the CPU the server, PostgreSQL and the load generator used to it. */
-  const measured = async (serverPid: number | undefined, run: () => Promise<Measure>): Promise<Sample> => {
-    const s0 = serverPid ? processCpuSeconds(serverPid) : 0;
-    const p0 = postgresCpuSeconds(pgPid);
-    const children = new Set(postgresChildren(pgPid));
-    const m = await run();
-    // Backends of connections closed by the run (pgbench's) count once they are reaped.
-    await waitForExit(postgresChildren(pgPid).filter((pid) => !children.has(pid)));
-    const s1 = serverPid ? processCpuSeconds(serverPid) : 0;
-    const p1 = postgresCpuSeconds(pgPid);
-    const per = (seconds: number) => (m.requests ? (seconds * 1e6) / m.requests : NaN);
-    return { ...m, cpu: { server: per(s1 - s0), postgres: per(p1 - p0), loader: per(m.loaderCpu) } };
-  };
   const results = new Map<string, { service: Sample[]; reference: Sample[]; ceiling: Sample[]; sameConcurrency: Measure[] }>();
   let server = await startService(apiUrl);
   const reference = await startService(apiUrl, { script: 'bench/reference-server.ts' });
@@ -528,11 +279,11 @@ try {
     for (const s of scenarios) {
       const r = results.get(s.name) ?? { service: [], reference: [], ceiling: [], sameConcurrency: [] };
       const tag = (who: string) => (s.wrk === 'create.lua' ? [`${who}${round}x${Date.now().toString(36)}`] : s.wrkArgs);
-      const service = await measured(server.proc.pid, () => runWrk(wrk, server.base, s.wrk, tag('r')));
-      const bare = await measured(reference.proc.pid, () => runWrk(wrk, reference.base, s.wrk, tag('b')));
-      const ceiling = await measured(undefined, () => runPgbench(pgbench, apiUrl, s.sql, s.vars));
+      const service = await measured(pgPid, server.proc.pid, () => runWrk(wrk, server.base, s.wrk, tag('r')));
+      const bare = await measured(pgPid, reference.proc.pid, () => runWrk(wrk, reference.base, s.wrk, tag('b')));
+      const ceiling = await measured(pgPid, undefined, () => runPgbench(pgbench, apiUrl, s.sql, s.vars));
       // Latency at pgbench's own concurrency (one connection per pgbench client, as many as the pool).
-      const same = await runWrk(wrk, server.base, s.wrk, tag('c'), POOL);
+      const same = await runWrk(wrk, server.base, s.wrk, tag('c'), { connections: POOL });
       r.sameConcurrency.push(same);
       r.service.push(service);
       r.reference.push(bare);
@@ -546,10 +297,10 @@ try {
   const rss = peakRssMiB(server.proc.pid);
   const referenceRss = peakRssMiB(reference.proc.pid);
   await reference.stop();
-  log('page depth');
+  log(DEPTH > 0 ? `page depth (${DEPTH} cursors)` : 'page depth: skipped, the catalog has one page');
   const depth = [];
-  for (const sort of ['name', '-name', 'price', '-price', 'created_at', '-created_at']) {
-    depth.push(await pageDepth(server.base, sort, 2000));
+  for (const sort of DEPTH > 0 ? ['name', '-name', 'price', '-price', 'created_at', '-created_at'] : []) {
+    depth.push(await pageDepth(server.base, sort, DEPTH));
   }
   await server.stop();
 
@@ -697,9 +448,9 @@ try {
     '',
     `Peak RSS during the load: the service ${rss.toFixed(0)} MiB (BUN_JSC_forceRAMSize=${process.env.BUN_JSC_forceRAMSize ?? 'unset'}, as ./run.sh starts it); the bare stack ${referenceRss.toFixed(0)} MiB.`,
     '',
-    '## Page depth (following 2,000 cursors, 50 rows a page, unfiltered; 301 fetches of each, alternating)',
+    `## Page depth (following ${DEPTH.toLocaleString('en')} cursors, 50 rows a page, unfiltered; 301 fetches of each, alternating)`,
     '',
-    '| sort | first page median ms | page 2,001 median ms | ratio |',
+    `| sort | first page median ms | page ${(DEPTH + 1).toLocaleString('en')} median ms | ratio |`,
     '|---|---:|---:|---:|',
     ...depth.map((d) => `| ${d.sort} | ${d.firstMs.toFixed(2)} | ${d.deepMs.toFixed(2)} | ${d.ratio.toFixed(2)} |`),
     '',
@@ -747,6 +498,8 @@ try {
   writeFileSync(join(ROOT, 'bench/PROFILE.md'), profile.join('\n'));
   log('wrote bench/RESULTS.md and bench/PROFILE.md');
 } finally {
+  // Whatever failed: no service, and no PostgreSQL, outlives the run.
+  await stopServices();
   await pg.stop();
   rmSync(dir, { recursive: true, force: true });
 }

@@ -8,7 +8,16 @@ CREATE OR REPLACE FUNCTION public.set_updated_at()
  RETURNS trigger
  LANGUAGE plpgsql
 AS $function$
+DECLARE
+  rest record;
 BEGIN
+  IF NEW.reserved_until IS DISTINCT FROM OLD.reserved_until THEN
+    rest := NEW;
+    rest.reserved_until := OLD.reserved_until;
+    IF rest IS NOT DISTINCT FROM OLD THEN
+      RETURN NEW;
+    END IF;
+  END IF;
   NEW.updated_at := now();
   NEW.version := OLD.version + 1;
   RETURN NEW;
@@ -197,6 +206,17 @@ BEGIN
       USING ERRCODE = '23L02',
             HINT = 'change stock through stock_adjust (or a stock movement), which keeps quantity, levels and ledger together';
   END IF;
+  RETURN NULL;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION public.reservations_set_product_reserved_until()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  UPDATE products SET reserved_until = date_trunc('hour', NEW.expires_at, 'UTC') + interval '1 hour'
+  WHERE id = NEW.product_id AND (reserved_until IS NULL OR reserved_until < NEW.expires_at);
   RETURN NULL;
 END;
 $function$;
@@ -509,6 +529,7 @@ CREATE TABLE products (
   updated_at timestamp with time zone NOT NULL DEFAULT now(),
   archived_at timestamp with time zone,
   version integer NOT NULL DEFAULT 1,
+  reserved_until timestamp with time zone,
   CONSTRAINT products_pkey PRIMARY KEY (id),
   CONSTRAINT products_description_clean CHECK ((description !~ '[\u0001-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]'::text)),
   CONSTRAINT products_description_length CHECK ((char_length(description) <= 2000)),
@@ -870,7 +891,11 @@ BEGIN
   level := stock_lock_level(r.product_id, r.location_id);
   r := stock_open_reservation(reservation);
   UPDATE reservations SET state = 'fulfilled', closed_at = now() WHERE id = reservation;
-  UPDATE products SET quantity = quantity - r.quantity WHERE id = r.product_id RETURNING * INTO p;
+  UPDATE products SET quantity = quantity - r.quantity,
+                      reserved_until = (SELECT date_trunc('hour', max(o.expires_at), 'UTC') + interval '1 hour'
+                                        FROM reservations o
+                                        WHERE o.product_id = r.product_id AND o.state = 'open' AND o.expires_at > now())
+  WHERE id = r.product_id RETURNING * INTO p;
   INSERT INTO stock_movements (product_id, location_id, delta, reason, note, reference, reservation_id, quantity_after)
   VALUES (r.product_id, r.location_id, -r.quantity, 'sold', note, r.reference, r.id, level.on_hand - r.quantity)
   RETURNING * INTO m;
@@ -956,6 +981,7 @@ CREATE TRIGGER products_search_words_changed AFTER UPDATE OF name, description O
 CREATE TRIGGER products_set_updated_at BEFORE UPDATE ON public.products FOR EACH ROW WHEN ((old.* IS DISTINCT FROM new.*)) EXECUTE FUNCTION set_updated_at();
 CREATE TRIGGER events_reservations_closed AFTER UPDATE OF state ON public.reservations FOR EACH ROW WHEN (((old.state = 'open'::text) AND (new.state = ANY (ARRAY['released'::text, 'expired'::text])))) EXECUTE FUNCTION events_reservations();
 CREATE TRIGGER events_reservations_created AFTER INSERT ON public.reservations FOR EACH ROW EXECUTE FUNCTION events_reservations();
+CREATE TRIGGER reservations_set_product_reserved_until AFTER INSERT OR UPDATE OF product_id, state, expires_at ON public.reservations FOR EACH ROW WHEN ((new.state = 'open'::text)) EXECUTE FUNCTION reservations_set_product_reserved_until();
 CREATE CONSTRAINT TRIGGER stock_levels_in_ledger AFTER INSERT OR UPDATE OF on_hand ON public.stock_levels DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION stock_levels_in_ledger();
 CREATE TRIGGER events_stock_moved AFTER INSERT ON public.stock_movements FOR EACH ROW EXECUTE FUNCTION events_stock_moved();
 CREATE TRIGGER stock_movements_append_only BEFORE DELETE OR UPDATE ON public.stock_movements FOR EACH ROW EXECUTE FUNCTION stock_movements_append_only();
@@ -978,5 +1004,6 @@ CREATE TRIGGER stock_movements_set_level AFTER INSERT ON public.stock_movements 
 --   20261130000008
 --   20261130000009
 --   20261130000010
+--   20261130000011
 --   20261130000020
 --   20261130000021

@@ -57,10 +57,19 @@ const PRODUCT_COLUMNS = [
 
 /**
  * What can be sold now, over all locations: the quantity on hand less what open,
- * unexpired reservations hold (never below 0). One probe of reservations_open_idx.
+ * unexpired reservations hold (never below 0). Only a product whose
+ * reserved_until is still ahead can have such a reservation (it is never earlier
+ * than any open reservation's expiry, and at most about an hour later:
+ * db/migrations/20261130000011_products_reserved_until.sql); only for it is
+ * reservations read, one probe of reservations_open_idx. The others, most
+ * products, are their quantity: the subquery is a SubPlan that CASE runs only in
+ * its branch, so a generic plan that would scan reservations for it never does
+ * so for them.
  */
-const AVAILABLE_SQL = `greatest(p.quantity - coalesce((SELECT sum(r.quantity) FROM reservations r
-  WHERE r.product_id = p.id AND r.state = 'open' AND r.expires_at > now()), 0), 0)::int AS available`;
+export const AVAILABLE_SQL = `(CASE WHEN p.reserved_until > now()
+  THEN greatest(p.quantity - coalesce((SELECT sum(r.quantity) FROM reservations r
+    WHERE r.product_id = p.id AND r.state = 'open' AND r.expires_at > now()), 0), 0)
+  ELSE p.quantity END)::int AS available`;
 
 /** One column's SQL; a listing has its price as float8 (see ProductListRow). */
 const columnSql = (column: (typeof PRODUCT_COLUMNS)[number], listing: boolean) =>

@@ -140,6 +140,8 @@ describe('products', () => {
       updated_at: col('timestamp with time zone', true, 'now()'),
       archived_at: col('timestamp with time zone', false),
       version: col('integer', true, '1'),
+      // Not shown by the API: never earlier than any open reservation's expiry (AVAILABLE_SQL).
+      reserved_until: col('timestamp with time zone', false),
     });
   });
 
