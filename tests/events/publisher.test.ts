@@ -87,6 +87,32 @@ describe('in the process', () => {
     }
   });
 
+  test('a batch that the statement timeout cancels is halved until one passes: publishing goes on', async () => {
+    // Numbering an event costs 1 ms here: a whole batch (10,000) takes 10 s, far over a statement timeout of 0.5 s.
+    await db.admin`
+      CREATE FUNCTION slow_publish() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN PERFORM pg_sleep(0.001); RETURN NEW; END $$`;
+    await db.admin`CREATE TRIGGER slow_publish BEFORE UPDATE OF position ON events FOR EACH ROW EXECUTE FUNCTION slow_publish()`;
+    const lines: string[] = [];
+    const sql = createPool({ databaseUrl: db.url, poolMax: 2, statementTimeoutMs: 500 }, 'inventory-background');
+    const jobs = startBackground({
+      sql,
+      config: defaultConfig({ eventsPublishIntervalMs: 10 }),
+      logger: createLogger('info', (line) => lines.push(line), 'json'),
+    });
+    try {
+      await db.sql`INSERT INTO events (type, data) SELECT 'product.updated', '{}' FROM generate_series(1, 800)`;
+      await waitUntil('every event published', async () => (await count('unpublished')) === 0, 30_000);
+      await expectGapFree();
+      expect(lines.some((l) => l.includes('"code":"57014"'))).toBe(true);
+    } finally {
+      await jobs.stop();
+      await sql.end({ timeout: 5 });
+      await db.admin`DROP TRIGGER slow_publish ON events`;
+      await db.admin`DROP FUNCTION slow_publish()`;
+    }
+  }, 60_000);
+
   test('a reservation past its expiry publishes stock.expired without any request', async () => {
     const id = await product(2);
     const [reservation] = await db.sql<{ id: number }[]>`
