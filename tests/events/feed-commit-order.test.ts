@@ -4,11 +4,14 @@
  * published and read; once it commits, a consumer following the feed from
  * where it stopped receives them after what it read, and skips nothing.
  */
-import { afterAll, beforeAll, expect, test } from 'bun:test';
+import { afterAll, beforeAll, expect, test as bunTest } from 'bun:test';
 import type { FeedEvent } from '../../src/events/model.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { json, unique } from '../support/values.ts';
 import { publishAll, readPage } from './support.ts';
+
+/** These tests wait on other processes and connections: longer than the default 5 s on a loaded machine. */
+const test = (name: string, fn: () => Promise<void>, timeout = 30_000) => bunTest(name, fn, timeout);
 
 let t: TestApp;
 beforeAll(async () => {

@@ -205,7 +205,7 @@ test('every event exactly once, in commit order, to a polling and a streaming co
   const all = await t.db.sql<{ id: number; position: number }[]>`SELECT id, position FROM events ORDER BY position`;
   expect(all.map((e) => e.position)).toEqual(Array.from({ length: all.length }, (_, i) => i + 1));
   const ids = all.map((e) => e.id);
-  console.log(`feed under concurrency: ${written!.n} changes written in ${wrote} s, ${all.length} events to each consumer`);
+  console.log(`feed under concurrency: ${written!.n} changes written in ${wrote} s, ${all.length} events in the feed`);
   for (const [name, got] of [
     ['polled', polled],
     ['streamed', streamed],

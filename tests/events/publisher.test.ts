@@ -7,7 +7,7 @@
  * publishers never give a position twice, and SIGTERM stops a server that has
  * a stream open.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { afterAll, beforeAll, describe, expect, test as bunTest } from 'bun:test';
 import { join } from 'node:path';
 import { startBackground, type BackgroundDeps } from '../../src/background.ts';
 import { freePort } from '../../src/cli/embedded-postgres.ts';
@@ -21,6 +21,9 @@ import { documentedFetch } from '../support/contract.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { unique } from '../support/values.ts';
 import { sseReader, waitUntil } from './support.ts';
+
+/** These tests wait on other processes and connections: longer than the default 5 s on a loaded machine. */
+const test = (name: string, fn: () => Promise<void>, timeout = 30_000) => bunTest(name, fn, timeout);
 
 const ROOT = join(import.meta.dir, '../..');
 

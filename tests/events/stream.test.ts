@@ -5,7 +5,7 @@
  * polls; it is bounded per process (503 beyond), holds no pool slot while it
  * waits, ends when the client leaves or the service stops.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { afterAll, beforeAll, describe, expect, test as bunTest } from 'bun:test';
 import { createApp, type App } from '../../src/app.ts';
 import type { Config } from '../../src/config.ts';
 import { createEventStreams, type StreamSink } from '../../src/events/streams.ts';
@@ -16,6 +16,9 @@ import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { expectProblem } from '../support/problem.ts';
 import { unique } from '../support/values.ts';
 import { publishAll, sseReader, waitUntil } from './support.ts';
+
+/** These tests wait on other processes and connections: longer than the default 5 s on a loaded machine. */
+const test = (name: string, fn: () => Promise<void>, timeout = 30_000) => bunTest(name, fn, timeout);
 
 let db: TestDatabase;
 let category: number;
@@ -30,6 +33,11 @@ afterAll(async () => {
 
 /** Long enough that only a notification can wake a stream within a test's waits. */
 const NO_POLL = 60_000;
+/**
+ * How long a test waits for what only a notification delivers: less than the heartbeat (15 s), after which a
+ * quiet stream reads again anyway.
+ */
+const NOTIFIED = 8000;
 const apps: App[] = [];
 const appWith = (config: Partial<Config>): App => {
   const app = checkedApp(createApp({ sql: db.sql, config, logger: createLogger('silent') }));
@@ -168,9 +176,9 @@ describe('waking', () => {
       const end = await feedEnd();
       await change();
       await publishAll(db.sql);
-      const [event] = await stream.events(1, 20_000);
+      const [event] = await stream.events(1, NOTIFIED);
       expect(event!.position).toBe(end + 1);
-      await stream.events((await positions(end)).length - 1, 20_000);
+      await stream.events((await positions(end)).length - 1, NOTIFIED);
     }
     await stream.cancel();
   });
@@ -182,7 +190,7 @@ describe('waking', () => {
     const before = await feedEnd();
     await change();
     await publishAll(db.sql);
-    await stream.events((await positions(before)).length, 20_000);
+    await stream.events((await positions(before)).length, NOTIFIED);
     const listeners = async () =>
       (
         await db.admin<{ pid: number }[]>`
@@ -198,7 +206,7 @@ describe('waking', () => {
     const end = await feedEnd();
     await change();
     await publishAll(db.sql);
-    const [event] = await stream.events(1, 20_000);
+    const [event] = await stream.events(1, NOTIFIED);
     expect(event!.position).toBe(end + 1);
     await stream.cancel();
   });
