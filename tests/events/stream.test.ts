@@ -282,6 +282,25 @@ describe('bounds', () => {
     }
   });
 
+  test("over a real socket, a stream quiet for longer than Bun's idle timeout (10 s) stays open", async () => {
+    const app = appWith({ eventsStreamPollMs: NO_POLL });
+    const server = listen(app);
+    try {
+      const stream = sseReader(await server.fetch('/events/stream'));
+      await stream.next();
+      // Nothing is sent for 11 s (the heartbeat comes at 15 s): Bun.serve would have cut the response at 10 s.
+      await Bun.sleep(11_000);
+      const end = await feedEnd();
+      await change();
+      await publishAll(db.sql);
+      const [event] = await stream.events(1, NOTIFIED);
+      expect(event!.position).toBe(end + 1);
+      await stream.cancel();
+    } finally {
+      server.stop();
+    }
+  });
+
   test('an open stream holds no connection slot while it waits: with one slot, requests still get it', async () => {
     const app = appWith({ poolMax: 1, poolWaitMs: 500, eventsStreamPollMs: NO_POLL });
     const stream = sseReader(await open(app));
