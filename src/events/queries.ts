@@ -60,12 +60,17 @@ function pageOf(sql: Sql, f: FeedFilter) {
       ORDER BY position LIMIT ${take}`;
   }
   if (f.types) {
+    // Each type's events from (type, position) in events_type_idx: `(type, position) > (t, after) AND type <= t`
+    // is `type = t AND position > after` spelled as that index's range. Spelled so, the planner cannot take the
+    // feed's own order (events_position_key) and filter by type, which it otherwise prefers for any type in a
+    // generic plan (it assumes each type is as common as the others) and which reads the whole feed's tail to
+    // find a rare type's page.
     return sql`
       SELECT x.* FROM unnest(${f.types}::text[]) AS t(type)
       CROSS JOIN LATERAL (
         SELECT ${cols} FROM events
-        WHERE type = t.type AND position IS NOT NULL AND position > ${f.after}
-        ORDER BY position LIMIT ${take}
+        WHERE (type, position) > (t.type, ${f.after}::bigint) AND type <= t.type AND position IS NOT NULL
+        ORDER BY type, position LIMIT ${take}
       ) x
       ORDER BY x.position LIMIT ${take}`;
   }
