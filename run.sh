@@ -3,6 +3,7 @@
 #   ./run.sh          set up everything and serve the API on http://localhost:8000
 #   ./run.sh test     set up everything and run the test suites on a throwaway database
 #   ./run.sh check    set up everything and run the static checks: type check (tsc) and lint (Biome)
+#   ./run.sh worker   run the background jobs (event publisher, expiry, pruning) without HTTP, on DATABASE_URL
 # Needs only Node.js/npm when Bun is not installed. See README.md.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -77,12 +78,16 @@ case "$mode" in
     "$BUN" run lint || status=1
     exit "$status"
     ;;
+  worker)
+    # The background jobs alone, for API processes started with BACKGROUND_JOBS=false (README.md, Events).
+    exec "$BUN" src/worker.ts
+    ;;
   bench)
     # The performance benchmark (minutes): writes bench/RESULTS.md. Never part of `test`.
     exec "$BUN" bench/run.ts
     ;;
   *)
-    echo "usage: ./run.sh [serve|test|check|typecheck|lint|bench]" >&2
+    echo "usage: ./run.sh [serve|test|check|typecheck|lint|worker|bench]" >&2
     exit 2
     ;;
 esac

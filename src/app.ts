@@ -14,6 +14,8 @@ import {
   type ProblemCode,
 } from './errors.ts';
 import { categoriesApi } from './categories/index.ts';
+import { eventsApi } from './events/index.ts';
+import { createEventStreams } from './events/streams.ts';
 import { healthApi } from './health/index.ts';
 import { createKeyMatcher, requireApiKey } from './http/auth.ts';
 import type { AppEnv } from './http/context.ts';
@@ -26,6 +28,7 @@ import { createRouteTable, type RequestPolicy } from './http/route-table.ts';
 import { createRouter } from './http/router.ts';
 import { idempotency } from './idempotency/middleware.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { Gauge } from 'prom-client';
 import { createMetrics } from './metrics/registry.ts';
 import { metricsRoute } from './metrics/routes.ts';
 import { productsApi } from './products/index.ts';
@@ -116,6 +119,21 @@ export function createApp(deps: AppDeps) {
   // With a rate limit, one connection is kept for its counting statement (one at a time).
   const gate = createPoolGate(config.poolMax, config.poolWaitMs, config.rateLimitMax > 0 ? 1 : 0);
   const metrics = createMetrics(gate.stats);
+  // Streams read the feed through the gate, one read at a time, and hold no slot while they wait.
+  const eventStreams = createEventStreams(sql, logger, {
+    max: config.eventsStreamMax,
+    pollMs: config.eventsStreamPollMs,
+    listen: config.eventsListen,
+    gate: gate.run,
+  });
+  new Gauge({
+    name: 'events_streams_open',
+    help: 'Event streams (GET /events/stream) open',
+    registers: [metrics.registry],
+    collect() {
+      this.set(eventStreams.count());
+    },
+  });
 
   // strict: false makes "/products/" answer like "/products".
   const app = createRouter({ strict: false });
@@ -128,8 +146,8 @@ export function createApp(deps: AppDeps) {
       '*',
       cors({
         origin: config.corsOrigins,
-        allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'If-Match', 'X-Request-Id'],
-        exposeHeaders: ['ETag', 'Link', 'Location', 'Idempotent-Replayed', 'X-Request-Id', 'Retry-After'],
+        allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'If-Match', 'X-Request-Id', 'Last-Event-ID'],
+        exposeHeaders: ['ETag', 'Link', 'Location', 'Idempotent-Replayed', 'X-Request-Id', 'Retry-After', 'Events-Last-Position'],
         maxAge: 600,
       }),
     );
@@ -137,6 +155,7 @@ export function createApp(deps: AppDeps) {
   app.use('*', limitRequestLine);
   app.use('*', async (c, next) => {
     c.set('sql', sql);
+    c.set('eventStreams', eventStreams);
     await next();
   });
   app.use('*', limitBody);
@@ -166,6 +185,7 @@ export function createApp(deps: AppDeps) {
   app.route('/', categoriesApi);
   app.route('/', reportsApi);
   app.route('/', locationsApi);
+  app.route('/', eventsApi);
   app.route('/', webhooksApi({ allowPrivate: config.webhookAllowPrivate }));
   app.openapi(metricsRoute, async (c) =>
     c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }),
@@ -195,6 +215,7 @@ export function createApp(deps: AppDeps) {
       { name: 'Categories', description: 'The categories products belong to' },
       { name: 'Locations', description: 'Where stock is kept, and the stock levels of each product at each location' },
       { name: 'Reports', description: 'Stock totals and low-stock lists' },
+      { name: 'Events', description: 'Every change, in commit order: a feed to poll and a live stream' },
       { name: 'Webhooks', description: 'Events POSTed to your receivers, signed (Standard Webhooks), at least once, in order' },
       { name: 'Health', description: 'Liveness and readiness probes' },
     ],
@@ -253,7 +274,7 @@ export function createApp(deps: AppDeps) {
     return problemResponse(new ApiError('internal_error', 'an unexpected error occurred'), c.req.path);
   });
 
-  return Object.assign(app, { poolStats: gate.stats, metrics: metrics.registry });
+  return Object.assign(app, { poolStats: gate.stats, metrics: metrics.registry, eventStreams });
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -11,10 +11,10 @@ const integer = (fallback: number, min: number, max: number) => (name: string) =
     v.maxValue(max, `${name} must be at most ${max}`),
   );
 
-/** true/1 or false/0, false when unset. */
-const flag = (name: string) =>
+/** true/1 or false/0, `fallback` (false) when unset. */
+const flag = (name: string, fallback = false) =>
   v.pipe(
-    v.optional(v.picklist(['true', 'false', '1', '0'], `${name} must be true or false`), 'false'),
+    v.optional(v.picklist(['true', 'false', '1', '0'], `${name} must be true or false`), fallback ? 'true' : 'false'),
     v.transform((s) => s === 'true' || s === '1'),
   );
 
@@ -66,6 +66,18 @@ const SETTINGS = {
   rateLimitWindowS: setting('RATE_LIMIT_WINDOW_S', integer(60, 1, 86_400)),
   trustProxy: setting('TRUST_PROXY', flag),
   webConcurrency: setting('WEB_CONCURRENCY', integer(1, 1, 64)),
+  // Events
+  /** Run the background jobs (event publisher, reservation expiry, event pruning) in this process; false with `bun run worker`. */
+  backgroundJobs: setting('BACKGROUND_JOBS', (name) => flag(name, true)),
+  eventsPublishIntervalMs: setting('EVENTS_PUBLISH_INTERVAL_MS', integer(100, 10, 60_000)),
+  eventsPruneIntervalS: setting('EVENTS_PRUNE_INTERVAL_S', integer(3600, 1, 604_800)),
+  eventRetentionDays: setting('EVENT_RETENTION_DAYS', integer(30, 1, 36_500)),
+  /** Open event streams (GET /events/stream) per process; 0 turns the stream off. */
+  eventsStreamMax: setting('EVENTS_STREAM_MAX', integer(100, 0, 100_000)),
+  /** The longest a stream waits before reading the feed again when no notification wakes it. */
+  eventsStreamPollMs: setting('EVENTS_STREAM_POLL_MS', integer(1000, 10, 60_000)),
+  /** LISTEN for the publisher's notifications (false behind a pooler in transaction mode: streams then poll). */
+  eventsListen: setting('EVENTS_LISTEN', (name) => flag(name, true)),
   // Webhooks
   /** Whether this process delivers webhooks (any number of processes may). */
   webhookDelivery: setting('WEBHOOK_DELIVERY', (name) =>

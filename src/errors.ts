@@ -81,6 +81,11 @@ export const problems = {
   },
   internal_error: { status: 500, title: 'Internal server error', detail: 'an unexpected error occurred' },
   database_unavailable: { status: 503, title: 'Database unavailable', detail: 'the database is not available; retry shortly' },
+  too_many_streams: {
+    status: 503,
+    title: 'Too many streams',
+    detail: 'this process serves 100 event streams already; retry shortly',
+  },
 } as const satisfies Record<string, { status: ContentfulStatusCode; title: string; detail: string }>;
 
 export type ProblemCode = keyof typeof problems;
@@ -271,6 +276,7 @@ const whenAnswered: Record<ProblemCode, string> = {
   request_header_fields_too_large: 'The request headers are larger than 16 KiB',
   internal_error: 'Unexpected error, no internals disclosed',
   database_unavailable: 'The database is unavailable or busy; see Retry-After',
+  too_many_streams: 'The process serves EVENTS_STREAM_MAX event streams already, or is stopping; see Retry-After',
 };
 
 const counter = (example: string) => ({ type: 'string', pattern: '^\\d+$', example });

@@ -1,5 +1,6 @@
 import { maxHeaderSize } from 'node:http';
 import { createApp } from './app.ts';
+import { backgroundPool, startBackground } from './background.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createPool } from './db.ts';
 import { MAX_HEADER_BYTES, MAX_URL_BYTES, SERVER_HEADER_BYTES } from './http/middleware.ts';
@@ -50,6 +51,9 @@ export async function startServer(env: Record<string, string | undefined> = proc
   const deliverer = config.webhookDelivery ? startDeliverer({ sql, config, logger }) : undefined;
 
   const workers = worker ? [] : spawnWorkers(config.webConcurrency - 1, { ...env, PORT: String(server.port) });
+  // Every process runs the background jobs unless BACKGROUND_JOBS=false: the publisher is single-flight in SQL.
+  const backgroundSql = backgroundPool(config);
+  const background = startBackground({ sql: backgroundSql, config, logger });
   if (!worker) {
     logger.info('listening', {
       url: `http://${config.host}:${server.port}`,
@@ -63,9 +67,12 @@ export async function startServer(env: Record<string, string | undefined> = proc
     (stopping ??= (async () => {
       logger.info('shutting down', { signal });
       for (const w of workers) w.kill('SIGTERM');
-      await server.stop(); // stop accepting, let in-flight requests finish
-      await deliverer?.stop(); // webhooks: let requests in flight finish, give the leases back
-      await sql.end({ timeout: 5 });
+      const stopped = server.stop(); // stop accepting, let in-flight requests finish
+      await app.eventStreams.close(); // streams end (clients reconnect with Last-Event-ID elsewhere)
+      await stopped;
+      // webhooks: let requests in flight finish, give the leases back; the background jobs: their current step
+      await Promise.all([deliverer?.stop(), background.stop()]);
+      await Promise.all([sql.end({ timeout: 5 }), backgroundSql.end({ timeout: 5 })]);
       await Promise.all(workers.map((w) => w.exited));
       logger.info('stopped');
     })());

@@ -435,6 +435,46 @@ export interface paths {
         patch: operations["setReorderPoint"];
         trace?: never;
     };
+    "/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read the event feed
+         * @description Every change of products, categories, stock and reservations, as events in the order their changes committed: the events after position `after`, oldest first, optionally of some types (`type`) and/or one product (`product`). An event enters the feed shortly after its change commits (the publisher runs every 100 ms) and is kept for EVENT_RETENTION_DAYS (30 days). To follow the feed, poll with `after` set to the `Events-Last-Position` of the previous answer: no event is skipped or repeated, whatever commits meanwhile or in what order. `Link` rel="next" names the next page while more may follow. An event's `id` identifies it (de-duplicate on it); its `position` orders it. `GET /events/stream` delivers the same events as they come.
+         */
+        get: operations["listEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/events/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Follow the event feed live
+         * @description The feed of `GET /events` as Server-Sent Events (text/event-stream), each event as it is published: `id:` its position, `event:` its type, `data:` the event as JSON. It starts after the position in `Last-Event-ID` (an EventSource sends the last `id` it received when it reconnects, so it resumes without a gap or a repeat), else after `after`, else at the current end of the feed (only new events). `type` and `product` filter as in `GET /events`. A comment line is sent every 15 s while nothing happens, so that proxies keep the connection open. Each process serves at most EVENTS_STREAM_MAX streams (100); more are refused with 503 `too_many_streams`. When the service stops, streams end: reconnect with `Last-Event-ID`.
+         */
+        get: operations["streamEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/webhooks": {
         parameters: {
             query?: never;
@@ -624,7 +664,7 @@ export interface components {
              * @example validation_failed
              * @enum {string}
              */
-            code: "malformed_json" | "unauthorized" | "not_found" | "method_not_allowed" | "duplicate_sku" | "duplicate_name" | "duplicate_category" | "duplicate_location" | "category_not_empty" | "insufficient_stock" | "quantity_changed" | "reservation_closed" | "location_in_use" | "request_in_progress" | "precondition_failed" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_failed" | "idempotency_key_reused" | "address_not_allowed" | "host_not_found" | "rate_limited" | "request_header_fields_too_large" | "internal_error" | "database_unavailable";
+            code: "malformed_json" | "unauthorized" | "not_found" | "method_not_allowed" | "duplicate_sku" | "duplicate_name" | "duplicate_category" | "duplicate_location" | "category_not_empty" | "insufficient_stock" | "quantity_changed" | "reservation_closed" | "location_in_use" | "request_in_progress" | "precondition_failed" | "payload_too_large" | "uri_too_long" | "unsupported_media_type" | "validation_failed" | "idempotency_key_reused" | "address_not_allowed" | "host_not_found" | "rate_limited" | "request_header_fields_too_large" | "internal_error" | "database_unavailable" | "too_many_streams";
             /** @example the request has 1 invalid field */
             detail: string;
             /** @example /products */
@@ -1241,6 +1281,58 @@ export interface components {
              * @example 10
              */
             reorder_point: number | null;
+        };
+        Event: {
+            /**
+             * @description The event's identity: the same event always has the same id
+             * @example 5120
+             */
+            id: number;
+            /**
+             * @description The event's place in the feed, in the order its changes committed; continue after it with `after`
+             * @example 5118
+             */
+            position: number;
+            /**
+             * @example stock.adjusted
+             * @enum {string}
+             */
+            type: "product.created" | "product.updated" | "product.archived" | "product.restored" | "category.created" | "category.deleted" | "stock.adjusted" | "stock.transferred" | "stock.fulfilled" | "stock.reserved" | "stock.released" | "stock.expired" | "stock.out_of_stock" | "stock.back_in_stock" | "stock.low_stock" | "import.completed";
+            /**
+             * @description The product it concerns; null for categories and imports
+             * @example 42
+             */
+            product_id: number | null;
+            /**
+             * @description What a consumer needs without calling back. `product.*`: the product (id, sku, name, description, price, quantity, category, archived, created_at, updated_at; `product.updated` adds `changed`, the fields that changed). `category.*`: id, name, description. `stock.*`: the level after the change (product_id, sku, location_id, location_code, on_hand, reserved, available, available_before, reorder_point) with the change's own fields: a movement's (movement_id, delta, reason, note, reference, transfer_id, reservation_id) for adjusted, transferred and fulfilled; a reservation's (reservation_id, quantity, reference, expires_at, state) for reserved, released and expired; `cause`, the main event, for out_of_stock, back_in_stock and low_stock. `import.completed`: file, rows, inserted, updated, unchanged, categories_created, invalid_rows (each product and movement of the import has its own events before it).
+             * @example {
+             *       "product_id": 42,
+             *       "sku": "HAMMER-01",
+             *       "location_id": 1,
+             *       "location_code": "MAIN",
+             *       "on_hand": 83,
+             *       "reserved": 2,
+             *       "available": 81,
+             *       "available_before": 83,
+             *       "reorder_point": null,
+             *       "movement_id": 1201,
+             *       "delta": -2,
+             *       "reason": "sold",
+             *       "note": null,
+             *       "reference": "order-1042",
+             *       "transfer_id": null,
+             *       "reservation_id": null
+             *     }
+             */
+            data: {
+                [key: string]: unknown;
+            };
+            /**
+             * Format: date-time
+             * @description When the transaction that made the change began
+             * @example 2026-11-30T09:00:00.123456Z
+             */
+            occurred_at: string;
         };
         /** @description A webhook subscription (never with its secret) */
         Webhook: {
@@ -6268,6 +6360,290 @@ export interface operations {
                 };
             };
             /** @description The database is unavailable or busy; see Retry-After (`database_unavailable`) */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listEvents: {
+        parameters: {
+            query?: {
+                /** @description Only events after this position: 0 (the default) for the whole feed, or the `Events-Last-Position` of the previous answer */
+                after?: number;
+                /** @description Only events of these types, comma-separated (e.g. stock.out_of_stock,stock.back_in_stock); one of product.created, product.updated, product.archived, product.restored, category.created, category.deleted, stock.adjusted, stock.transferred, stock.fulfilled, stock.reserved, stock.released, stock.expired, stock.out_of_stock, stock.back_in_stock, stock.low_stock, import.completed */
+                type?: string;
+                /** @description Only events of this product (e.g. 42) */
+                product?: number;
+                /** @description Page size */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of events, oldest first */
+            200: {
+                headers: {
+                    Link?: string;
+                    /** @description The position this answer accounts for: send it as `after` to continue. The last event's position when more may follow (`Link` rel="next"); otherwise the end of the feed as it was read (never less than `after`), so that a filtered consumer skips the events it does not take, and an empty page still says where to poll from */
+                    "Events-Last-Position": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Event"][];
+                };
+            };
+            /** @description The service runs with API_KEYS and no valid `Authorization: Bearer <key>` was sent (writes; reads too with API_READS_REQUIRE_KEY=true) (`unauthorized`) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than 64 KiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The URL is longer than 8 KiB (`uri_too_long`) */
+            414: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input, every bad field listed in `errors` (`validation_failed`) */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this client (RATE_LIMIT_MAX); see Retry-After (`rate_limited`) */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request headers are larger than 16 KiB (`request_header_fields_too_large`) */
+            431: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error, no internals disclosed (`internal_error`) */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is unavailable or busy; see Retry-After (`database_unavailable`) */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    streamEvents: {
+        parameters: {
+            query?: {
+                /** @description Start after this position (ignored when `Last-Event-ID` is sent); without either, only new events follow */
+                after?: number;
+                /** @description Only events of these types, comma-separated (e.g. stock.out_of_stock,stock.back_in_stock); one of product.created, product.updated, product.archived, product.restored, category.created, category.deleted, stock.adjusted, stock.transferred, stock.fulfilled, stock.reserved, stock.released, stock.expired, stock.out_of_stock, stock.back_in_stock, stock.low_stock, import.completed */
+                type?: string;
+                /** @description Only events of this product (e.g. 42) */
+                product?: number;
+            };
+            header?: {
+                /** @description Resume after this position: the `id` of the last message received (an EventSource sends it when it reconnects) */
+                "last-event-id"?: number;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The stream: one message per event, until the client or the service closes it */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description The service runs with API_KEYS and no valid `Authorization: Bearer <key>` was sent (writes; reads too with API_READS_REQUIRE_KEY=true) (`unauthorized`) */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than 64 KiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The URL is longer than 8 KiB (`uri_too_long`) */
+            414: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input, every bad field listed in `errors` (`validation_failed`) */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this client (RATE_LIMIT_MAX); see Retry-After (`rate_limited`) */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request headers are larger than 16 KiB (`request_header_fields_too_large`) */
+            431: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unexpected error, no internals disclosed (`internal_error`) */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The process serves EVENTS_STREAM_MAX event streams already, or is stopping; see Retry-After (`too_many_streams`); The database is unavailable or busy; see Retry-After (`database_unavailable`) */
             503: {
                 headers: {
                     "Retry-After": components["headers"]["Retry-After"];

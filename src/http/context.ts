@@ -1,4 +1,5 @@
 import type { Sql } from '../db.ts';
+import type { EventStreams } from '../events/streams.ts';
 import type { Logger } from '../logger.ts';
 import type { RequestPolicy } from './route-table.ts';
 
@@ -13,5 +14,7 @@ export type AppEnv = {
     client?: string;
     /** What the layers before the handler do for this request, from its route's declaration. */
     policy?: RequestPolicy;
+    /** The app's event streams (GET /events/stream). */
+    eventStreams: EventStreams;
   };
 };

@@ -4,6 +4,8 @@ import type { AppEnv } from './context.ts';
 
 export type PoolGate = {
   middleware: MiddlewareHandler<AppEnv>;
+  /** Runs `fn` holding a slot, as a request would: for work outside a request, such as an event stream's reads. */
+  run: <T>(fn: () => Promise<T>) => Promise<T>;
   /** Requests holding a connection slot, and requests waiting for one. */
   stats: () => { inUse: number; waiting: number; size: number };
 };
@@ -63,5 +65,15 @@ export function createPoolGate(size: number, waitMs: number, reserved = 0): Pool
     }
   };
 
-  return { middleware, stats: () => ({ inUse, waiting: waiting.length, size }) };
+  const run = async <T>(fn: () => Promise<T>): Promise<T> => {
+    const wait = acquire();
+    if (wait) await wait;
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  };
+
+  return { middleware, run, stats: () => ({ inUse, waiting: waiting.length, size }) };
 }

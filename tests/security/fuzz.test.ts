@@ -854,7 +854,10 @@ async function inspect(o: Op, d: Draft, answer: { status: number; text: string }
   counts.set(res.status, (counts.get(res.status) ?? 0) + 1);
   tally.set(id, counts);
 
-  const text = await res.text();
+  // A stream (Server-Sent Events) does not end: its head is checked, not its body (src/events).
+  const streaming = (res.headers.get('content-type') ?? '').startsWith('text/event-stream');
+  if (streaming) res.body?.cancel().catch(() => {});
+  const text = streaming ? '' : await res.text();
   answer.status = res.status;
   answer.text = text;
   const problems: string[] = [];

@@ -1,0 +1,34 @@
+/**
+ * The work a process does besides answering requests: publishing events,
+ * expiring reservations, pruning old events. Every API process runs it
+ * (BACKGROUND_JOBS, on by default: the publisher is single-flight in SQL, so
+ * several processes are safe), or `bun run worker` does for API processes
+ * started with BACKGROUND_JOBS=false.
+ */
+import type { BackgroundDeps, BackgroundJob } from './background-loop.ts';
+import type { Config } from './config.ts';
+import { createPool } from './db.ts';
+import { startPublisher } from './events/publisher.ts';
+
+export type { BackgroundDeps, BackgroundJob };
+
+/** The jobs, each started with the same dependencies. */
+const JOBS: ((deps: BackgroundDeps) => BackgroundJob)[] = [startPublisher];
+
+/** Starts every background job, unless the configuration turns them off; stop() ends them all. */
+export function startBackground(deps: BackgroundDeps, jobs = JOBS): BackgroundJob {
+  if (!deps.config.backgroundJobs) return { stop: async () => {} };
+  const running = jobs.map((start) => start(deps));
+  let stopping: Promise<void> | undefined;
+  return {
+    stop: () => (stopping ??= Promise.all(running.map((job) => job.stop())).then(() => {})),
+  };
+}
+
+/**
+ * The background jobs' own pool (two connections, opened on first use), apart
+ * from the requests' pool so that the pool gate's count of that one stays exact.
+ */
+export function backgroundPool(config: Config) {
+  return createPool({ ...config, poolMax: 2 }, 'inventory-background');
+}
