@@ -55,3 +55,10 @@ export function every(name: string, intervalMs: number, step: Step, logger: Logg
     },
   };
 }
+
+/** Calls `call` (which returns how many rows it handled) again while it handles full batches. */
+export async function untilShort(call: () => Promise<number>, batch: number, stopping: () => boolean): Promise<void> {
+  while ((await call()) >= batch && !stopping()) {
+    // a full batch: more are waiting
+  }
+}

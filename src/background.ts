@@ -1,6 +1,7 @@
 /**
  * The work a process does besides answering requests: publishing events,
- * expiring reservations, pruning old events. Every API process runs it
+ * expiring reservations, delivering webhooks, pruning old events and delivery
+ * attempts. Every API process runs it
  * (BACKGROUND_JOBS, on by default: the publisher is single-flight in SQL, so
  * several processes are safe), or `bun run worker` does for API processes
  * started with BACKGROUND_JOBS=false.
@@ -9,11 +10,13 @@ import type { BackgroundDeps, BackgroundJob } from './background-loop.ts';
 import type { Config } from './config.ts';
 import { createPool } from './db.ts';
 import { startPublisher } from './events/publisher.ts';
+import { startDeliverer } from './webhooks/deliverer.ts';
+import { startDeliveriesPruner } from './webhooks/pruner.ts';
 
 export type { BackgroundDeps, BackgroundJob };
 
 /** The jobs, each started with the same dependencies. */
-const JOBS: ((deps: BackgroundDeps) => BackgroundJob)[] = [startPublisher];
+const JOBS: ((deps: BackgroundDeps) => BackgroundJob)[] = [startPublisher, startDeliverer, startDeliveriesPruner];
 
 /** Starts every background job, unless the configuration turns them off; stop() ends them all. */
 export function startBackground(deps: BackgroundDeps, jobs = JOBS): BackgroundJob {
@@ -26,9 +29,10 @@ export function startBackground(deps: BackgroundDeps, jobs = JOBS): BackgroundJo
 }
 
 /**
- * The background jobs' own pool (two connections, opened on first use), apart
+ * The background jobs' own pool (four connections, opened on first use), apart
  * from the requests' pool so that the pool gate's count of that one stays exact.
+ * Their statements are short: a delivery holds none while its request is out.
  */
 export function backgroundPool(config: Config) {
-  return createPool({ ...config, poolMax: 2 }, 'inventory-background');
+  return createPool({ ...config, poolMax: 4 }, 'inventory-background');
 }

@@ -79,13 +79,6 @@ const SETTINGS = {
   /** LISTEN for the publisher's notifications (false behind a pooler in transaction mode: streams then poll). */
   eventsListen: setting('EVENTS_LISTEN', (name) => flag(name, true)),
   // Webhooks
-  /** Whether this process delivers webhooks (any number of processes may). */
-  webhookDelivery: setting('WEBHOOK_DELIVERY', (name) =>
-    v.pipe(
-      v.optional(v.picklist(['true', 'false', '1', '0'], `${name} must be true or false`), 'true'),
-      v.transform((s) => s === 'true' || s === '1'),
-    ),
-  ),
   /** Let receivers be on loopback, private, link-local and other non-public addresses (local use, tests). */
   webhookAllowPrivate: setting('WEBHOOK_ALLOW_PRIVATE', flag),
   /** Requests in flight at once, per process. */

@@ -5,7 +5,6 @@ import { ConfigError, loadConfig } from './config.ts';
 import { createPool } from './db.ts';
 import { MAX_HEADER_BYTES, MAX_URL_BYTES, SERVER_HEADER_BYTES } from './http/middleware.ts';
 import { createLogger } from './logger.ts';
-import { startDeliverer } from './webhooks/deliverer.ts';
 
 /** The address to listen on is taken by another program. */
 export class PortInUseError extends Error {
@@ -47,8 +46,6 @@ export async function startServer(env: Record<string, string | undefined> = proc
     if ((error as { code?: string }).code === 'EADDRINUSE') throw new PortInUseError(config.host, config.port);
     throw error;
   }
-  // Webhooks: this process delivers too, when WEBHOOK_DELIVERY (the default); stopped before the pool ends.
-  const deliverer = config.webhookDelivery ? startDeliverer({ sql, config, logger }) : undefined;
 
   const workers = worker ? [] : spawnWorkers(config.webConcurrency - 1, { ...env, PORT: String(server.port) });
   // Every process runs the background jobs unless BACKGROUND_JOBS=false: the publisher is single-flight in SQL.
@@ -70,8 +67,8 @@ export async function startServer(env: Record<string, string | undefined> = proc
       const stopped = server.stop(); // stop accepting, let in-flight requests finish
       await app.eventStreams.close(); // streams end (clients reconnect with Last-Event-ID elsewhere)
       await stopped;
-      // webhooks: let requests in flight finish, give the leases back; the background jobs: their current step
-      await Promise.all([deliverer?.stop(), background.stop()]);
+      // the background jobs: their current step (webhooks: requests in flight finish, leases given back)
+      await background.stop();
       await Promise.all([sql.end({ timeout: 5 }), backgroundSql.end({ timeout: 5 })]);
       await Promise.all(workers.map((w) => w.exited));
       logger.info('stopped');

@@ -30,7 +30,6 @@ describe('configuration', () => {
       eventsStreamMax: 100,
       eventsStreamPollMs: 1000,
       eventsListen: true,
-      webhookDelivery: true,
       webhookAllowPrivate: false,
       webhookConcurrency: 16,
       webhookPollMs: 200,
@@ -57,7 +56,6 @@ describe('configuration', () => {
     [{ DATABASE_URL: url, API_KEYS_FILE: '/nonexistent/keys' }, 'API_KEYS_FILE'],
     [{ DATABASE_URL: url, API_READS_REQUIRE_KEY: 'yes' }, 'API_READS_REQUIRE_KEY'],
     [{ DATABASE_URL: url, DB_STATEMENT_TIMEOUT_MS: '5' }, 'DB_STATEMENT_TIMEOUT_MS'],
-    [{ DATABASE_URL: url, WEBHOOK_DELIVERY: 'no' }, 'WEBHOOK_DELIVERY'],
     [{ DATABASE_URL: url, WEBHOOK_TIMEOUT_MS: '50' }, 'WEBHOOK_TIMEOUT_MS'],
   ])('refuses %p naming %s', (env, name) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);

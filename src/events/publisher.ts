@@ -1,4 +1,4 @@
-import { every, type BackgroundDeps, type BackgroundJob } from '../background-loop.ts';
+import { every, untilShort, type BackgroundDeps, type BackgroundJob } from '../background-loop.ts';
 import { expireReservations, publishEvents, pruneEvents } from './queries.ts';
 
 /** Events numbered per call; a full batch is followed at once by the next. */
@@ -23,11 +23,6 @@ const QUERY_CANCELED = '57014';
  * lock, the others find it taken and publish nothing.
  */
 export function startPublisher({ sql, config, logger }: BackgroundDeps): BackgroundJob {
-  const untilShort = async (call: () => Promise<number>, batch: number, stopping: () => boolean) => {
-    while ((await call()) >= batch && !stopping()) {
-      // a full batch: more are waiting
-    }
-  };
   // A batch the statement timeout cancels (a loaded database) would be tried again whole, forever: halve it
   // until one passes, then grow back.
   let batch = PUBLISH_BATCH;

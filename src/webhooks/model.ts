@@ -1,30 +1,7 @@
 /** What a webhook subscription is, apart from HTTP. */
 
-/**
- * The event types a subscription may name: those the triggers of
- * db/migrations/20261130000020_events.sql write, and the import's
- * import.completed (src/import/queries.ts). Kept here until the events feed's
- * own list (src/events/model.ts) exists; then this one should be it.
- */
-export const EVENT_TYPES = [
-  'product.created',
-  'product.updated',
-  'product.archived',
-  'product.restored',
-  'category.created',
-  'category.deleted',
-  'stock.adjusted',
-  'stock.transferred',
-  'stock.fulfilled',
-  'stock.reserved',
-  'stock.released',
-  'stock.expired',
-  'stock.out_of_stock',
-  'stock.back_in_stock',
-  'stock.low_stock',
-  'import.completed',
-] as const;
-export type EventType = (typeof EVENT_TYPES)[number];
+/** The event types a subscription may name: the feed's. */
+export { EVENT_TYPES, type EventType } from '../events/model.ts';
 
 /** The longest receiver URL, in characters (webhooks_url_format). */
 export const MAX_URL_LENGTH = 2000;

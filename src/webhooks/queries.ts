@@ -373,3 +373,10 @@ export async function releaseLease(sql: Sql, lease: Pick<Lease, 'id' | 'token'>)
     UPDATE webhooks SET lease_until = NULL, lease_token = NULL, lease_owner = NULL, next_attempt_at = now()
     WHERE id = ${lease.id} AND lease_token = ${lease.token}::uuid`;
 }
+
+/** Deletes delivery attempts older than `days` days, at most `batch`; how many. */
+export async function pruneDeliveries(sql: Sql, days: number, batch: number): Promise<number> {
+  const [row] = await sql<{ pruned: number }[]>`
+    SELECT webhook_deliveries_prune(make_interval(days => ${days}::int), ${batch}::int) AS pruned`;
+  return row!.pruned;
+}
