@@ -100,6 +100,8 @@ export type ServiceOptions = {
   label?: string;
   /** Bun flags before the script, such as --cpu-prof. */
   bunFlags?: string[];
+  /** More environment for the service (settings). */
+  env?: Record<string, string>;
 };
 
 /** Every service started here and not stopped yet. */
@@ -137,6 +139,7 @@ export async function startService(apiUrl: string, o: ServiceOptions = {}): Prom
       WEB_CONCURRENCY: String(processes),
       // The heap sizing ./run.sh gives the service (see run.sh).
       BUN_JSC_forceRAMSize: process.env.BUN_JSC_forceRAMSize,
+      ...o.env,
     },
     stdout: Bun.file(logPath),
     stderr: 'inherit',
