@@ -26,7 +26,7 @@ app.get('/products', async (c) => {
   const q = c.req.query('q');
   if (q !== undefined) return c.json((await searchPage(q, limit)).slice(0, limit));
   const rows = await sql`
-    SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, (CASE WHEN p.reserved_until > now() THEN greatest(p.quantity - coalesce((SELECT sum(r.quantity) FROM reservations r WHERE r.product_id = p.id AND r.state = 'open' AND r.expires_at > now()), 0), 0) ELSE p.quantity END)::int AS available, c.name AS category,
+    SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, (CASE WHEN p.reserved_until > now() THEN greatest(p.quantity - product_reserved(p.id), 0) ELSE p.quantity END)::int AS available, c.name AS category,
            p.created_at, p.updated_at, p.version
     FROM (
       SELECT * FROM products p
@@ -45,7 +45,7 @@ function skuPrefixPage(prefix: string, limit: number) {
   const from = prefix.toLowerCase();
   const to = from.slice(0, -1) + String.fromCharCode(from.charCodeAt(from.length - 1) + 1);
   return sql`
-    SELECT p.id, p.sku, p.name, p.description, p.price::float8 AS price, p.quantity, (CASE WHEN p.reserved_until > now() THEN greatest(p.quantity - coalesce((SELECT sum(r.quantity) FROM reservations r WHERE r.product_id = p.id AND r.state = 'open' AND r.expires_at > now()), 0), 0) ELSE p.quantity END)::int AS available, c.name AS category, p.created_at, p.updated_at
+    SELECT p.id, p.sku, p.name, p.description, p.price::float8 AS price, p.quantity, (CASE WHEN p.reserved_until > now() THEN greatest(p.quantity - product_reserved(p.id), 0) ELSE p.quantity END)::int AS available, c.name AS category, p.created_at, p.updated_at
     FROM (
       SELECT * FROM products p
       WHERE lower(p.sku) COLLATE "C" >= ${from} AND lower(p.sku) COLLATE "C" < ${to}
@@ -64,7 +64,7 @@ function searchPage(q: string, limit: number) {
   const pattern = sku === null ? null : `%${sku.replace(/[\\%_]/g, '\\$&')}%`;
   return sql`
     WITH query AS MATERIALIZED (SELECT product_search_query(${text}) AS q, search_text(${text}) AS text)
-    SELECT p.id, p.sku, p.name, p.description, p.price::float8 AS price, p.quantity, (CASE WHEN p.reserved_until > now() THEN greatest(p.quantity - coalesce((SELECT sum(r.quantity) FROM reservations r WHERE r.product_id = p.id AND r.state = 'open' AND r.expires_at > now()), 0), 0) ELSE p.quantity END)::int AS available, c.name AS category, p.created_at, p.updated_at, p.rank
+    SELECT p.id, p.sku, p.name, p.description, p.price::float8 AS price, p.quantity, (CASE WHEN p.reserved_until > now() THEN greatest(p.quantity - product_reserved(p.id), 0) ELSE p.quantity END)::int AS available, c.name AS category, p.created_at, p.updated_at, p.rank
     FROM (
       SELECT m.* FROM query, LATERAL (
         SELECT p.*,
@@ -92,7 +92,7 @@ function searchPage(q: string, limit: number) {
 
 app.get('/products/:id', async (c) => {
   const [row] = await sql`
-    SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, (CASE WHEN p.reserved_until > now() THEN greatest(p.quantity - coalesce((SELECT sum(r.quantity) FROM reservations r WHERE r.product_id = p.id AND r.state = 'open' AND r.expires_at > now()), 0), 0) ELSE p.quantity END)::int AS available, c.name AS category,
+    SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, (CASE WHEN p.reserved_until > now() THEN greatest(p.quantity - product_reserved(p.id), 0) ELSE p.quantity END)::int AS available, c.name AS category,
            p.created_at, p.updated_at, p.version
     FROM products p JOIN categories c ON c.id = p.category_id
     WHERE p.id = ${Number(c.req.param('id'))} AND p.archived_at IS NULL`;
@@ -112,7 +112,7 @@ app.post('/products', async (c) => {
       INSERT INTO stock_movements (product_id, delta, reason, quantity_after)
       SELECT p.id, p.quantity, 'initial', p.quantity FROM p WHERE p.quantity > 0
     )
-    SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, (CASE WHEN p.reserved_until > now() THEN greatest(p.quantity - coalesce((SELECT sum(r.quantity) FROM reservations r WHERE r.product_id = p.id AND r.state = 'open' AND r.expires_at > now()), 0), 0) ELSE p.quantity END)::int AS available,
+    SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, (CASE WHEN p.reserved_until > now() THEN greatest(p.quantity - product_reserved(p.id), 0) ELSE p.quantity END)::int AS available,
            c.name AS category, p.created_at, p.updated_at, p.version FROM p JOIN c ON c.id = p.category_id`;
   return c.json(row, 201);
 });
@@ -120,7 +120,7 @@ app.post('/products', async (c) => {
 app.post('/products/:id/stock-adjustments', async (c) => {
   const b = await c.req.json();
   const [row] = await sql`
-    SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, (CASE WHEN p.reserved_until > now() THEN greatest(p.quantity - coalesce((SELECT sum(r.quantity) FROM reservations r WHERE r.product_id = p.id AND r.state = 'open' AND r.expires_at > now()), 0), 0) ELSE p.quantity END)::int AS available,
+    SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, (CASE WHEN p.reserved_until > now() THEN greatest(p.quantity - product_reserved(p.id), 0) ELSE p.quantity END)::int AS available,
            c.name AS category, p.created_at, p.updated_at, p.version,
            m.id AS movement_id, m.product_id AS movement_product_id, m.location_id AS movement_location_id,
            m.delta AS movement_delta, m.reason AS movement_reason, m.note AS movement_note,

@@ -210,6 +210,17 @@ BEGIN
 END;
 $function$;
 
+CREATE OR REPLACE FUNCTION public.product_reserved(product bigint)
+ RETURNS integer
+ LANGUAGE plpgsql
+ STABLE PARALLEL SAFE
+AS $function$
+BEGIN
+  RETURN (SELECT coalesce(sum(r.quantity), 0)::integer FROM reservations r
+          WHERE r.product_id = product AND r.state = 'open' AND r.expires_at > now());
+END;
+$function$;
+
 CREATE OR REPLACE FUNCTION public.reservations_set_product_reserved_until()
  RETURNS trigger
  LANGUAGE plpgsql

@@ -2,7 +2,7 @@
 -- as POST /products/{id}/stock-adjustments {"delta":1,"reason":"received","location":2} sends it.
 \set id random(1, :max_id)
 SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity,
-       (CASE WHEN p.reserved_until > now() THEN greatest(p.quantity - coalesce((SELECT sum(r.quantity) FROM reservations r WHERE r.product_id = p.id AND r.state = 'open' AND r.expires_at > now()), 0), 0) ELSE p.quantity END)::int AS available,
+       (CASE WHEN p.reserved_until > now() THEN greatest(p.quantity - product_reserved(p.id), 0) ELSE p.quantity END)::int AS available,
        c.name AS category, p.created_at, p.updated_at, p.version,
        m.id AS movement_id, m.product_id AS movement_product_id, m.location_id AS movement_location_id,
        m.delta AS movement_delta, m.reason AS movement_reason, m.note AS movement_note,

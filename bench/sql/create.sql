@@ -11,6 +11,6 @@ WITH c AS (
   INSERT INTO stock_movements (product_id, delta, reason, quantity_after)
   SELECT p.id, p.quantity, 'initial', p.quantity FROM p WHERE p.quantity > 0
 )
-SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, (CASE WHEN p.reserved_until > now() THEN greatest(p.quantity - coalesce((SELECT sum(r.quantity) FROM reservations r WHERE r.product_id = p.id AND r.state = 'open' AND r.expires_at > now()), 0), 0) ELSE p.quantity END)::int AS available, c.name AS category,
+SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, (CASE WHEN p.reserved_until > now() THEN greatest(p.quantity - product_reserved(p.id), 0) ELSE p.quantity END)::int AS available, c.name AS category,
        p.created_at, p.updated_at, p.version
 FROM p JOIN c ON c.id = p.category_id;

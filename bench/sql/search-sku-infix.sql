@@ -13,7 +13,7 @@ FROM (SELECT (ARRAY[
   'GL-07994', 'AL-08241', 'SM-08487', 'MA-08734', 'OR-08981', 'BA-09228', 'LI-09474', 'WI-09721'
 ])[:k] AS t) s \gset
 WITH query AS MATERIALIZED (SELECT product_search_query(:text) AS q, search_text(:text) AS text)
-SELECT p.id, p.sku, p.name, p.description, p.price::float8 AS price, p.quantity, (CASE WHEN p.reserved_until > now() THEN greatest(p.quantity - coalesce((SELECT sum(r.quantity) FROM reservations r WHERE r.product_id = p.id AND r.state = 'open' AND r.expires_at > now()), 0), 0) ELSE p.quantity END)::int AS available, c.name AS category, p.created_at, p.updated_at, p.rank
+SELECT p.id, p.sku, p.name, p.description, p.price::float8 AS price, p.quantity, (CASE WHEN p.reserved_until > now() THEN greatest(p.quantity - product_reserved(p.id), 0) ELSE p.quantity END)::int AS available, c.name AS category, p.created_at, p.updated_at, p.rank
 FROM (
   SELECT m.* FROM query, LATERAL (
     SELECT p.*,

@@ -8,7 +8,7 @@
 -- here that round trip would cost about a fifth of the statement.)
 \set k random(1, 40)
 \set lim 21
-SELECT p.id, p.sku, p.name, p.description, p.price::float8 AS price, p.quantity, (CASE WHEN p.reserved_until > now() THEN greatest(p.quantity - coalesce((SELECT sum(r.quantity) FROM reservations r WHERE r.product_id = p.id AND r.state = 'open' AND r.expires_at > now()), 0), 0) ELSE p.quantity END)::int AS available, c.name AS category, p.created_at, p.updated_at
+SELECT p.id, p.sku, p.name, p.description, p.price::float8 AS price, p.quantity, (CASE WHEN p.reserved_until > now() THEN greatest(p.quantity - product_reserved(p.id), 0) ELSE p.quantity END)::int AS available, c.name AS category, p.created_at, p.updated_at
 FROM (
   SELECT * FROM products p
   WHERE lower(p.sku) COLLATE "C" >= (ARRAY[

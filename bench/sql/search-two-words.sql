@@ -18,7 +18,7 @@ FROM (SELECT (ARRAY[
   'brass trousers', 'plastic stapler', 'vintage sprinkler', 'heavy adapter'
 ])[:k] AS t) s \gset
 WITH query AS MATERIALIZED (SELECT product_search_query(:text) AS q, search_text(:text) AS text)
-SELECT p.id, p.sku, p.name, p.description, p.price::float8 AS price, p.quantity, (CASE WHEN p.reserved_until > now() THEN greatest(p.quantity - coalesce((SELECT sum(r.quantity) FROM reservations r WHERE r.product_id = p.id AND r.state = 'open' AND r.expires_at > now()), 0), 0) ELSE p.quantity END)::int AS available, c.name AS category, p.created_at, p.updated_at, p.rank
+SELECT p.id, p.sku, p.name, p.description, p.price::float8 AS price, p.quantity, (CASE WHEN p.reserved_until > now() THEN greatest(p.quantity - product_reserved(p.id), 0) ELSE p.quantity END)::int AS available, c.name AS category, p.created_at, p.updated_at, p.rank
 FROM (
   SELECT m.* FROM query, LATERAL (
     SELECT p.*,

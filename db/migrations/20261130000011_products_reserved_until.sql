@@ -6,7 +6,8 @@
 -- reservation at all. reserved_until spares them the subquery: it is never
 -- earlier than the expiry of any open reservation of the product, so a product
 -- whose reserved_until is NULL or past has nothing reserved, and its quantity
--- is its availability (src/products/queries.ts AVAILABLE_SQL).
+-- is its availability (src/products/queries.ts AVAILABLE_SQL); the others
+-- call product_reserved.
 --
 -- It is an upper bound, not the exact latest expiry. It is set to the end of
 -- the hour (UTC) the expiry falls in, so that a product reserved again and
@@ -20,6 +21,20 @@
 --
 -- A nullable column without a default: added without rewriting the table.
 ALTER TABLE products ADD COLUMN reserved_until timestamptz;
+
+-- What a product's open, unexpired reservations hold now, at every location.
+-- PL/pgSQL, not SQL, so that it is never inlined: a statement that calls it
+-- only in a CASE branch (AVAILABLE_SQL) neither opens nor locks reservations
+-- when no row takes that branch, where a subquery in its place is set up on
+-- every execution. STABLE: it reads with the snapshot of the statement that
+-- calls it, as a subquery would.
+CREATE FUNCTION product_reserved(product bigint) RETURNS integer
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+BEGIN
+  RETURN (SELECT coalesce(sum(r.quantity), 0)::integer FROM reservations r
+          WHERE r.product_id = product AND r.state = 'open' AND r.expires_at > now());
+END;
+$$;
 
 -- The hint alone changing is no change of the product: updated_at and version
 -- (its ETag) stay. The rest of the row is compared as the trigger's WHEN
@@ -135,4 +150,5 @@ BEGIN
   RETURN NEW;
 END;
 $$;
+DROP FUNCTION product_reserved(bigint);
 ALTER TABLE products DROP COLUMN reserved_until;
