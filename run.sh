@@ -61,7 +61,8 @@ case "$mode" in
     bash scripts/ensure-chromium.sh || log "chromium is missing: the explorer tests will fail"
     # bun test starts its own throwaway PostgreSQL (tests/support/preload.ts)
     # unless TEST_DATABASE_URL names a server; it never touches .data/.
-    exec "$BUN" test "$@"
+    # --timeout: each test's limit unless it sets its own (bunfig.toml's [test] timeout is not read).
+    exec "$BUN" test --timeout 30000 "$@"
     ;;
   typecheck)
     # Bun runs TypeScript without checking its types: tsc --noEmit does.
