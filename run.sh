@@ -59,6 +59,9 @@ case "$mode" in
     # The explorer tests drive Debian's chromium; install it when missing (root
     # with apt-get). If it still is missing, those tests fail and say why.
     bash scripts/ensure-chromium.sh || log "chromium is missing: the explorer tests will fail"
+    # The suites on several servers (failover, PgBouncer, the local cluster) use
+    # Debian's PgBouncer, HAProxy and pg_auto_failover; installed the same way.
+    bash scripts/ensure-cluster-tools.sh || log "PgBouncer/HAProxy/pg_auto_failover missing: those suites report themselves skipped"
     # bun test starts its own throwaway PostgreSQL (tests/support/preload.ts)
     # unless TEST_DATABASE_URL names a server; it never touches .data/.
     # --timeout: each test's limit unless it sets its own (bunfig.toml's [test] timeout is not read).
