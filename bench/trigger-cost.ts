@@ -1,7 +1,8 @@
 /**
  * What a set of triggers costs: the same database with the set's triggers enabled and disabled,
  * alternated in one run. The sets: `ledger`, the stock ledger's checks
- * (db/migrations/20261130000001_stock_ledger_guards.sql), and `events`, the triggers that write
+ * (db/migrations/20261130000001_stock_ledger_guards.sql), `levels`, the check of each level written
+ * against its latest movement (db/migrations/20261130000009_stock_locations.sql), and `events`, the triggers that write
  * every change's events (db/migrations/20261130000020_events.sql).
  *   - pgbench -M prepared running the service's create (bench/sql/create.sql), stock
  *     adjustment (bench/sql/adjust.sql) and reservation (bench/sql/reserve.sql) SQL: transactions
@@ -10,7 +11,7 @@
  *   - `importFile` (what `bun run import` runs) of new products, then of every quantity changed
  *     (a count_correction each), into a fresh copy: seconds and PostgreSQL CPU seconds.
  * Prints medians and on/off ratios.
- *   BENCH_TRIGGERS=ledger|events bun bench/trigger-cost.ts [products=100000] [rounds=5] [transactions per client=3000]
+ *   BENCH_TRIGGERS=ledger|levels|events bun bench/trigger-cost.ts [products=100000] [rounds=5] [transactions per client=3000]
  *                                [import rows=100000] [clients=2] [import rounds=rounds]
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -35,6 +36,7 @@ const TRIGGER_SETS = {
     ['stock_movements', 'stock_movements_append_only'],
     ['stock_movements', 'stock_movements_no_truncate'],
   ],
+  levels: [['stock_levels', 'stock_levels_in_ledger']],
   events: [
     ['products', 'events_products_created'],
     ['products', 'events_products_changed'],

@@ -993,7 +993,7 @@ CREATE TRIGGER products_set_updated_at BEFORE UPDATE ON public.products FOR EACH
 CREATE TRIGGER events_reservations_closed AFTER UPDATE OF state ON public.reservations FOR EACH ROW WHEN (((old.state = 'open'::text) AND (new.state = ANY (ARRAY['released'::text, 'expired'::text])))) EXECUTE FUNCTION events_reservations();
 CREATE TRIGGER events_reservations_created AFTER INSERT ON public.reservations FOR EACH ROW EXECUTE FUNCTION events_reservations();
 CREATE TRIGGER reservations_set_product_reserved_until AFTER INSERT OR UPDATE OF product_id, state, expires_at ON public.reservations FOR EACH ROW WHEN ((new.state = 'open'::text)) EXECUTE FUNCTION reservations_set_product_reserved_until();
-CREATE CONSTRAINT TRIGGER stock_levels_in_ledger AFTER INSERT OR UPDATE OF on_hand ON public.stock_levels DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION stock_levels_in_ledger();
+CREATE CONSTRAINT TRIGGER stock_levels_in_ledger AFTER INSERT OR UPDATE OF on_hand ON public.stock_levels DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ((pg_trigger_depth() = 0)) EXECUTE FUNCTION stock_levels_in_ledger();
 CREATE TRIGGER events_stock_moved AFTER INSERT ON public.stock_movements FOR EACH ROW EXECUTE FUNCTION events_stock_moved();
 CREATE TRIGGER stock_movements_append_only BEFORE DELETE OR UPDATE ON public.stock_movements FOR EACH ROW EXECUTE FUNCTION stock_movements_append_only();
 CREATE CONSTRAINT TRIGGER stock_movements_follow_ledger AFTER INSERT ON public.stock_movements DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION stock_movements_follow_ledger();
@@ -1018,3 +1018,4 @@ CREATE TRIGGER stock_movements_set_level AFTER INSERT ON public.stock_movements 
 --   20261130000011
 --   20261130000020
 --   20261130000021
+--   20261201000001

@@ -278,6 +278,47 @@ describe('PostgreSQL keeps the ledger for every client, not only the API', () =>
     expect((await refusal(() => t.db.admin`UPDATE products SET quantity = 0 WHERE id = ${id}`)).code).toBe(LEDGER);
   });
 
+  test("a level's on hand changed without a movement is refused at commit, with SQLSTATE 23L02", async () => {
+    const { id } = await createProduct({ quantity: 5 });
+    const before = await state(id);
+    const error = await refusal(() => api`UPDATE stock_levels SET on_hand = on_hand + 1 WHERE product_id = ${id}`);
+    expect(error.code).toBe(LEDGER);
+    expect(error.message).toMatch(
+      new RegExp(
+        `^product ${id} at location \\d+: on hand 6 is not explained by the stock ledger, whose latest movement leaves 5$`,
+      ),
+    );
+    expect(await state(id)).toEqual(before);
+  });
+
+  test('a movement has its level checked once, by its own check, not again by the check of levels written outside it', async () => {
+    const { id } = await createProduct({ quantity: 5 });
+    // Counted by this session only (track_functions is off for the others); the checks run at its commit.
+    const session = await t.db.admin.reserve();
+    try {
+      await session`SET track_functions = 'pl'`;
+      const counts = async () => {
+        await session`SELECT pg_stat_force_next_flush()`;
+        await session`SELECT pg_stat_clear_snapshot()`;
+        const rows = await session<{ funcname: string; calls: number }[]>`
+          SELECT funcname::text, calls::int FROM pg_stat_user_functions
+          WHERE funcname IN ('stock_levels_in_ledger', 'stock_movements_follow_ledger')`;
+        return Object.fromEntries(rows.map((r) => [r.funcname, r.calls]));
+      };
+      const before = await counts();
+      await session`SELECT stock_adjust(${id}, default_location(), 2, 'received')`;
+      const after = await counts();
+      const called = (name: string) => (after[name] ?? 0) - (before[name] ?? 0);
+      expect({ follow: called('stock_movements_follow_ledger'), levels: called('stock_levels_in_ledger') }).toEqual({
+        follow: 1,
+        levels: 0,
+      });
+    } finally {
+      session.release();
+    }
+    expect((await state(id)).quantity).toBe(7);
+  });
+
   test('INSERT of a product with a quantity and no movement is refused', async () => {
     const sku = `LEDGER-NO-MOVEMENT-${Date.now()}`;
     const error = await refusal(
