@@ -14,7 +14,8 @@
  * medians over the rounds and each revision's ratio to the first, and to the one before it, and
  * writes them with every sample to bench/out/ab-<time>.md and .json.
  *
- * BENCH_PRODUCTS (100000), BENCH_ROUNDS (3), BENCH_SECONDS (10), BENCH_CONNECTIONS (32);
+ * BENCH_PRODUCTS (100000), BENCH_ROUNDS (3), BENCH_SECONDS (10), BENCH_CONNECTIONS (32), BENCH_PIN (shared, or
+ * separate: PostgreSQL on core 0, services and load generators on core 1; bench/harness.ts);
  * AB_WORKLOADS (list,get,create; also reserve, measured only where a revision has it);
  * AB_RESERVATIONS (0): that many products, spread over the catalog, get an open reservation
  * of one unit for a day before the statistics are taken, in the revisions that have stock_reserve.
@@ -38,6 +39,9 @@ import {
   measured,
   median,
   OUT,
+  pinBenchmark,
+  pinPostgres,
+  placement,
   POOL,
   runPgbench,
   runWrk,
@@ -179,8 +183,10 @@ try {
     symlinkSync(realpathSync(join(ROOT, 'node_modules')), join(r.root, 'node_modules'));
   }
   log('starting a throwaway PostgreSQL');
+  pinBenchmark();
   pg = await startEmbeddedPostgres({ dir: pgDir, port: await freePort(), persistent: false });
   const pgPid = postmasterPid(join(pgDir, 'pgdata'));
+  pinPostgres(pgPid);
   for (const r of revisions) {
     const spec = { ...DEFAULT_DATABASE, database: r.database };
     r.ownerUrl = await provisionDatabase(pg.adminUrl, spec);
@@ -249,7 +255,7 @@ try {
     '# A/B of revisions, one run',
     '',
     `Run ${started.toISOString()} by \`bun bench/ab.ts ${process.argv.slice(2).join(' ')}\` on ${cpus().length} cores ` +
-      `(${cpus()[0]?.model ?? 'unknown cpu'}), Bun ${Bun.version}; load generator, services and PostgreSQL share the machine. ` +
+      `(${cpus()[0]?.model ?? 'unknown cpu'}), Bun ${Bun.version}; ${placement()}. ` +
       `${PRODUCTS.toLocaleString('en')} products in ${CATEGORIES} categories, the same catalog in each revision's database` +
       (RESERVATIONS ? `, ${RESERVATIONS} of them with an open reservation (where the revision has reservations)` : '') +
       `. wrk: 1 thread, ${CONNECTIONS} connections; pgbench -M prepared, ${POOL} clients, the revision's own bench/sql; ` +

@@ -21,6 +21,40 @@ export const OUT = join(ROOT, 'bench/out');
 mkdirSync(OUT, { recursive: true });
 
 /** A line on stdout, after the script's name. */
+/**
+ * BENCH_PIN=separate: the nearest this machine comes to a database on a host of its own.
+ * PostgreSQL (its postmaster, so every backend it forks later, pgbench's too) runs on core 0;
+ * the benchmark, the services it starts and the load generators (wrk, pgbench's client) on
+ * core 1. Unset (or `shared`): everything shares every core. Needs taskset and 2 cores or more.
+ */
+export const PIN = (process.env.BENCH_PIN ?? 'shared') as 'shared' | 'separate';
+if (PIN !== 'shared' && PIN !== 'separate') throw new Error('BENCH_PIN must be shared or separate');
+
+/** Sets the CPU affinity of a process and all its threads. */
+function taskset(cpu: number, pid: number) {
+  const r = Bun.spawnSync(['taskset', '-a', '-p', '-c', String(cpu), String(pid)], { stdout: 'ignore', stderr: 'pipe' });
+  if (r.exitCode !== 0) throw new Error(`taskset -c ${cpu} ${pid} failed: ${r.stderr.toString().trim()}`);
+}
+
+/** In the separate mode, moves this process (and so whatever it starts from now on) to core 1. */
+export function pinBenchmark(): void {
+  if (PIN === 'separate') taskset(1, process.pid);
+}
+
+/** In the separate mode, moves PostgreSQL (postmaster and its running processes) to core 0; backends it forks later follow. */
+export function pinPostgres(postmaster: number): void {
+  if (PIN !== 'separate') return;
+  for (const pid of [postmaster, ...postgresChildren(postmaster)]) taskset(0, pid);
+  const cores = (pid: number) => /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  log(`PostgreSQL on core ${cores(postmaster)}, the benchmark on core ${cores(process.pid)}`);
+}
+
+/** How the run placed its processes, for the reports. */
+export const placement = () =>
+  PIN === 'separate'
+    ? 'PostgreSQL pinned to core 0, the services and load generators to core 1 (BENCH_PIN=separate)'
+    : 'load generator, services and PostgreSQL share the machine';
+
 export const logger = (name: string) => (line: string) => process.stdout.write(`${name}: ${line}\n`);
 const log = logger('bench');
 

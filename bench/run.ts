@@ -6,9 +6,10 @@
  * process, and interleaves, for several rounds, the service under wrk, the bare reference server
  * (bench/reference-server.ts) and pgbench running the service's own SQL (the ceiling): the listing,
  * a lookup, a create, and searches (a SKU prefix, a SKU infix, two words). Then page depth, bulk import vs
- * raw COPY, 1 vs 2 server processes and start-up time. Writes bench/RESULTS.md.
+ * raw COPY, 1 vs 2 server processes and start-up time. Writes bench/RESULTS.md (bench/RESULTS-separate.md
+ * with BENCH_PIN=separate: PostgreSQL on one core, the rest on the other; bench/harness.ts).
  *
- * BENCH_PRODUCTS (default 1000000), BENCH_ROUNDS (3), BENCH_SECONDS (10), BENCH_CONNECTIONS (32).
+ * BENCH_PRODUCTS (default 1000000), BENCH_ROUNDS (3), BENCH_SECONDS (10), BENCH_CONNECTIONS (32), BENCH_PIN (shared).
  */
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -28,7 +29,11 @@ import {
   measured,
   median,
   OUT,
+  PIN,
   peakRssMiB,
+  pinBenchmark,
+  pinPostgres,
+  placement,
   POOL,
   runPgbench,
   runWrk,
@@ -43,6 +48,8 @@ const PRODUCTS = Number(process.env.BENCH_PRODUCTS ?? 1_000_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CATEGORIES = 50;
 const log = logger('bench');
+/** The reports this run writes: each placement of processes (BENCH_PIN) has its own. */
+const [RESULTS, PROFILE] = PIN === 'separate' ? ['RESULTS-separate', 'PROFILE-separate'] : ['RESULTS', 'PROFILE'];
 /** The cursors the page depth test follows: 2,000, or as many as the catalog's pages of 50 allow. */
 const DEPTH = Math.max(0, Math.min(2000, Math.ceil(PRODUCTS / 50) - 1));
 
@@ -233,7 +240,9 @@ const pgbench = await ensurePgbench();
 const dir = mkdtempSync(join(tmpdir(), 'inventory-bench-pg-'));
 chmodSync(dir, 0o755);
 log('starting a throwaway PostgreSQL');
+pinBenchmark();
 const pg = await startEmbeddedPostgres({ dir, port: await freePort(), persistent: false });
+pinPostgres(postmasterPid(join(dir, 'pgdata')));
 const report: string[] = [];
 try {
   const ownerUrl = await provisionDatabase(pg.adminUrl);
@@ -345,7 +354,7 @@ try {
     '# Benchmark results',
     '',
     `Run ${new Date().toISOString()} by \`./run.sh bench\` on ${cpus().length} cores (${cpu}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Bun ${Bun.version}; ` +
-      `load generator, server and PostgreSQL share the machine.`,
+      `${placement()}.`,
     `${PRODUCTS.toLocaleString('en')} products in ${CATEGORIES} categories (loaded with COPY in ${load.seconds.toFixed(1)} s). ` +
       `wrk: 1 thread, ${CONNECTIONS} connections, ${SECONDS} s per measurement; service pool ${POOL}, one process, info logging on. ` +
       `pgbench -M prepared with ${POOL} clients running the service's own SQL (bench/sql). ${ROUNDS} interleaved rounds; medians.`,
@@ -444,7 +453,7 @@ try {
   }
   report.push(
     '',
-    'Profiles of the service under each load (`bun --cpu-prof`, self time by package and the hottest functions): [PROFILE.md](PROFILE.md).',
+    `Profiles of the service under each load (\`bun --cpu-prof\`, self time by package and the hottest functions): [${PROFILE}.md](${PROFILE}.md).`,
     '',
     `Peak RSS during the load: the service ${rss.toFixed(0)} MiB (BUN_JSC_forceRAMSize=${process.env.BUN_JSC_forceRAMSize ?? 'unset'}, as ./run.sh starts it); the bare stack ${referenceRss.toFixed(0)} MiB.`,
     '',
@@ -471,11 +480,11 @@ try {
     `\`./run.sh\` until /readyz answers 200: cold first run (initdb, migrations, seeds) ${(startup.coldMs / 1000).toFixed(1)} s; warm ${(startup.warmMs / 1000).toFixed(1)} s (median of 3).`,
     '',
   );
-  writeFileSync(join(ROOT, 'bench/RESULTS.md'), report.join('\n'));
+  writeFileSync(join(ROOT, `bench/${RESULTS}.md`), report.join('\n'));
   const profile = [
     '# Where the service spends its CPU',
     '',
-    `From the same run as [RESULTS.md](RESULTS.md): the service started with \`bun --cpu-prof\`, driven by the same wrk script for ${SECONDS} s ` +
+    `From the same run as [${RESULTS}.md](${RESULTS}.md): the service started with \`bun --cpu-prof\`, driven by the same wrk script for ${SECONDS} s ` +
       'per query, self time of the sampled JavaScript thread (idle gaps between samples are not counted). ' +
       '"Bun runtime (native)" is code without JavaScript source: the HTTP server, socket reads and writes, ' +
       'string decoding, JSON.stringify, garbage collection.',
@@ -495,8 +504,8 @@ try {
       '',
     );
   }
-  writeFileSync(join(ROOT, 'bench/PROFILE.md'), profile.join('\n'));
-  log('wrote bench/RESULTS.md and bench/PROFILE.md');
+  writeFileSync(join(ROOT, `bench/${PROFILE}.md`), profile.join('\n'));
+  log(`wrote bench/${RESULTS}.md and bench/${PROFILE}.md`);
 } finally {
   // Whatever failed: no service, and no PostgreSQL, outlives the run.
   await stopServices();
