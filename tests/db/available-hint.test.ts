@@ -116,7 +116,9 @@ async function explainCached(statement: { query: string; parameters: unknown[] }
       return row!.calls;
     };
     const before = await calls();
-    const [row] = await tx.unsafe(`EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE ${prepared!.name} (${literals.join(', ')})`);
+    // The driver's statement names may start with a digit: quoted, as an identifier.
+    const name = `"${prepared!.name.replaceAll('"', '""')}"`;
+    const [row] = await tx.unsafe(`EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE ${name} (${literals.join(', ')})`);
     const plan = (row!['QUERY PLAN'] as [{ Plan: Node }])[0].Plan;
     const called = (await calls()) - before;
     const loops = nodesOf(plan)
