@@ -49,6 +49,12 @@ const SETTINGS = {
   statementTimeoutMs: setting('DB_STATEMENT_TIMEOUT_MS', integer(5000, 100, 600_000)),
   connectTimeoutMs: setting('DB_CONNECT_TIMEOUT_MS', integer(2000, 100, 60_000)),
   poolWaitMs: setting('DB_POOL_WAIT_MS', integer(2000, 1, 60_000)),
+  /**
+   * Named prepared statements, and the session settings sent at connection start-up;
+   * false behind a pooler in transaction mode (PgBouncer 1.18): unnamed statements, only
+   * the start-up parameters PgBouncer passes on, the timeouts from the role (see README).
+   */
+  dbPrepare: setting('DB_PREPARE', (name) => flag(name, true)),
   logLevel: setting('LOG_LEVEL', (name) =>
     v.optional(v.picklist(LOG_LEVELS, `${name} must be one of ${LOG_LEVELS.join(', ')}`), 'info'),
   ),
@@ -76,7 +82,7 @@ const SETTINGS = {
   eventsStreamMax: setting('EVENTS_STREAM_MAX', integer(100, 0, 100_000)),
   /** The longest a stream waits before reading the feed again when no notification wakes it. */
   eventsStreamPollMs: setting('EVENTS_STREAM_POLL_MS', integer(1000, 10, 60_000)),
-  /** LISTEN for the publisher's notifications (false behind a pooler in transaction mode: streams then poll). */
+  /** LISTEN for the publisher's notifications (false behind a pooler in transaction mode: streams then poll); false by default with DB_PREPARE=false. */
   eventsListen: setting('EVENTS_LISTEN', (name) => flag(name, true)),
   // Webhooks
   /** Let receivers be on loopback, private, link-local and other non-public addresses (local use, tests). */
@@ -132,6 +138,17 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const short = apiKeys.find((k) => k.length < 16);
   if (short !== undefined) {
     throw new ConfigError(`invalid configuration:\n  ${SETTINGS.apiKeys.env}: every key must be at least 16 characters`);
+  }
+  if (!settings.dbPrepare) {
+    // Through a pooler in transaction mode a LISTEN holds no connection: notifications reach
+    // whichever client happens to use that server connection next, never the listener.
+    if (env[SETTINGS.eventsListen.env] === undefined) settings.eventsListen = false;
+    else if (settings.eventsListen) {
+      throw new ConfigError(
+        `invalid configuration:\n  ${SETTINGS.eventsListen.env}: must be false with ${SETTINGS.dbPrepare.env}=false ` +
+          '(LISTEN needs a session of its own, which a pooler in transaction mode does not keep; event streams poll instead)',
+      );
+    }
   }
   return { ...settings, apiKeys };
 }

@@ -8,6 +8,8 @@ export type Pool = postgres.Sql;
 export type Sql = Pool | postgres.TransactionSql;
 
 const TIMESTAMPTZ = 1184;
+/** A transaction left open this long (a stuck client) is ended by the server, freeing its locks. */
+export const IDLE_IN_TRANSACTION_MS = 60_000;
 const INT8 = 20;
 
 /**
@@ -21,6 +23,22 @@ export function rfc3339(text: string): string {
 }
 
 /**
+ * Settings the pool sends at connection start-up with DB_PREPARE (as text: postgres.js
+ * leaves out a parameter whose value is 0, and 0 must override the role's default).
+ */
+function sessionSettings(statementTimeoutMs: number): Record<string, string> {
+  return {
+    // Plan each prepared statement once per connection: re-planning a listing (eight
+    // candidate indexes) cost more than running it. The listings' generic plans are
+    // index scans too (tests/db/explain.test.ts checks both).
+    plan_cache_mode: 'force_generic_plan',
+    // A stuck statement is cancelled by the server and answered with 503 (0: none, for import and export).
+    statement_timeout: String(statementTimeoutMs),
+    idle_in_transaction_session_timeout: String(IDLE_IN_TRANSACTION_MS),
+  };
+}
+
+/**
  * Opens the service's one connection pool. Sessions run in UTC. A URL may list
  * several hosts (a primary and its standbys, `host1:5432,host2:5432`): the pool
  * then connects only to the one that takes writes (target_session_attrs=read-write
@@ -28,9 +46,11 @@ export function rfc3339(text: string): string {
  * connect timeout; when none does, the query fails at once (503) instead of waiting.
  */
 export function createPool(
-  config: Pick<Config, 'databaseUrl' | 'poolMax'> & Partial<Pick<Config, 'statementTimeoutMs' | 'connectTimeoutMs'>>,
+  config: Pick<Config, 'databaseUrl' | 'poolMax'> &
+    Partial<Pick<Config, 'statementTimeoutMs' | 'connectTimeoutMs' | 'dbPrepare'>>,
   appName = 'inventory-api',
 ): Pool {
+  const prepare = config.dbPrepare ?? true;
   return postgres(forWrites(config.databaseUrl), {
     max: config.poolMax,
     idle_timeout: 60,
@@ -40,17 +60,17 @@ export function createPool(
     // 20 s, during which requests would wait instead of being answered 503.
     backoff: () => 0.25,
     onnotice: () => {},
+    // Behind a pooler in transaction mode (DB_PREPARE=false) consecutive statements may run
+    // on different server connections: a named statement would be missing on the next one.
+    prepare,
     connection: {
       TimeZone: 'UTC',
       DateStyle: 'ISO',
-      // Plan each prepared statement once per connection: re-planning a listing (eight
-      // candidate indexes) cost more than running it. The listings' generic plans are
-      // index scans too (tests/db/explain.test.ts checks both).
-      plan_cache_mode: 'force_generic_plan',
       application_name: appName,
-      // A stuck statement is cancelled by the server and answered with 503.
-      statement_timeout: config.statementTimeoutMs ?? 5000,
-      idle_in_transaction_session_timeout: 60_000,
+      // PgBouncer passes on only the parameters above (and client_encoding) and refuses a
+      // connection that sends any other; behind it the role's defaults set these
+      // (provisioning: src/cli/provision.ts), and with unnamed statements there is no plan to cache.
+      ...(prepare && sessionSettings(config.statementTimeoutMs ?? 5000)),
     },
     types: {
       rfc3339: {

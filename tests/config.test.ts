@@ -16,6 +16,7 @@ describe('configuration', () => {
       statementTimeoutMs: 5000,
       connectTimeoutMs: 2000,
       poolWaitMs: 2000,
+      dbPrepare: true,
       apiKeys: [],
       readsRequireKey: false,
       corsOrigins: [],
@@ -56,10 +57,20 @@ describe('configuration', () => {
     [{ DATABASE_URL: url, API_KEYS_FILE: '/nonexistent/keys' }, 'API_KEYS_FILE'],
     [{ DATABASE_URL: url, API_READS_REQUIRE_KEY: 'yes' }, 'API_READS_REQUIRE_KEY'],
     [{ DATABASE_URL: url, DB_STATEMENT_TIMEOUT_MS: '5' }, 'DB_STATEMENT_TIMEOUT_MS'],
+    [{ DATABASE_URL: url, DB_PREPARE: 'no' }, 'DB_PREPARE'],
     [{ DATABASE_URL: url, WEBHOOK_TIMEOUT_MS: '50' }, 'WEBHOOK_TIMEOUT_MS'],
   ])('refuses %p naming %s', (env, name) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(new RegExp(`${name}:`));
+  });
+
+  test('DB_PREPARE=false (a pooler in transaction mode) turns LISTEN off unless told, and refuses EVENTS_LISTEN=true', () => {
+    expect(loadConfig({ DATABASE_URL: url, DB_PREPARE: 'false' })).toMatchObject({ dbPrepare: false, eventsListen: false });
+    expect(loadConfig({ DATABASE_URL: url, DB_PREPARE: 'false', EVENTS_LISTEN: 'false' }).eventsListen).toBe(false);
+    expect(loadConfig({ DATABASE_URL: url, DB_PREPARE: 'true' })).toMatchObject({ dbPrepare: true, eventsListen: true });
+    const env = { DATABASE_URL: url, DB_PREPARE: '0', EVENTS_LISTEN: 'true' };
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(/EVENTS_LISTEN: must be false with DB_PREPARE=false/);
   });
 
   test('reads API keys from the environment and from a file', async () => {

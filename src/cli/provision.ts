@@ -4,6 +4,7 @@
  * only read. Safe to run on every start.
  */
 import postgres from 'postgres';
+import { IDLE_IN_TRANSACTION_MS } from '../db.ts';
 import { DEFAULT_DATABASE, type DatabaseSpec } from './database.ts';
 import { withDatabase, writableUrl } from './database-url.ts';
 
@@ -33,17 +34,26 @@ export const API_ROLE = { user: 'inventory_api', password: 'inventory_api_pass' 
 /**
  * Makes sure the API's least-privilege role exists and may use every table
  * the owner creates, now and in future migrations. Returns its connection URL.
+ *
+ * The role's own defaults are the API's session timeouts: the pool sends them
+ * when it connects, except through PgBouncer in transaction mode (DB_PREPARE=false),
+ * which refuses such start-up parameters; there these defaults are what applies.
  */
 export async function provisionApiRole(
   adminUrl: string,
   spec: DatabaseSpec = DEFAULT_DATABASE,
   api = { user: API_ROLE.user, password: process.env.API_DB_PASSWORD ?? API_ROLE.password },
+  timeouts: { statementTimeoutMs?: number } = {},
 ): Promise<string> {
   const admin = postgres(await writableUrl(adminUrl), { max: 1, onnotice: () => {} });
   try {
     const [role] = await admin`SELECT 1 FROM pg_roles WHERE rolname = ${api.user}`;
     if (!role) await admin`CREATE ROLE ${admin(api.user)} LOGIN PASSWORD ${admin.unsafe(quoteLiteral(api.password))}`;
     await admin`GRANT CONNECT ON DATABASE ${admin(spec.database)} TO ${admin(api.user)}`;
+    // ALTER ROLE ... SET takes no bind parameters: the values are whole numbers of milliseconds.
+    const statementTimeout = Math.trunc(timeouts.statementTimeoutMs ?? 5000);
+    await admin`ALTER ROLE ${admin(api.user)} SET statement_timeout = ${admin.unsafe(String(statementTimeout))}`;
+    await admin`ALTER ROLE ${admin(api.user)} SET idle_in_transaction_session_timeout = ${admin.unsafe(String(IDLE_IN_TRANSACTION_MS))}`;
   } finally {
     await admin.end();
   }

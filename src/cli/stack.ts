@@ -137,7 +137,7 @@ async function main() {
       stopDatabase = pg.stop;
     }
     ownerUrl = await provisionDatabase(adminUrl);
-    apiUrl = await provisionApiRole(adminUrl);
+    apiUrl = await provisionApiRole(adminUrl, undefined, undefined, { statementTimeoutMs: config.statementTimeoutMs });
   }
 
   try {

@@ -1,7 +1,8 @@
 import { createApp, type App } from '../../src/app.ts';
+import { createPool } from '../../src/db.ts';
 import { createLogger } from '../../src/logger.ts';
 import { checkedApp, documentedFetch } from './contract.ts';
-import { createTestDatabase, type TestDatabase } from './db.ts';
+import { createTestDatabase, type TestDatabase, throughPooler } from './db.ts';
 
 export type TestApp = {
   app: App;
@@ -17,7 +18,14 @@ export type TestApp = {
 export async function createTestApp(options: { poolMax?: number } = {}): Promise<TestApp> {
   const db = await createTestDatabase(options);
   const level = (process.env.TEST_LOG_LEVEL ?? 'silent') as 'silent';
-  const app = checkedApp(createApp({ sql: db.sql, logger: createLogger(level) }));
+  // Through a pooler in transaction mode (TEST_POOLER_PORT), the app's pool and settings are those
+  // the service runs with there; the test's own connections (db.sql: fixtures, locks held on
+  // purpose, checks) stay direct, like another process's.
+  const pooled = throughPooler(db.url);
+  const poolMax = options.poolMax ?? 10;
+  const sql = pooled ? createPool({ databaseUrl: pooled.url, poolMax, dbPrepare: pooled.prepare }, 'inventory-test') : db.sql;
+  const config = pooled && { dbPrepare: pooled.prepare, eventsListen: pooled.prepare };
+  const app = checkedApp(createApp({ sql, logger: createLogger(level), ...(config && { config }) }));
   const request = async (path: string, init?: RequestInit) => app.request(path, init);
   return {
     app,
@@ -29,7 +37,10 @@ export async function createTestApp(options: { poolMax?: number } = {}): Promise
         headers: { 'content-type': 'application/json', ...headers },
         body: JSON.stringify(body),
       }),
-    close: () => db.drop(),
+    close: async () => {
+      if (sql !== db.sql) await sql.end({ timeout: 5 });
+      await db.drop();
+    },
   };
 }
 

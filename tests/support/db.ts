@@ -63,6 +63,20 @@ export async function withAdmin<T>(fn: (sql: postgres.Sql) => Promise<T>): Promi
 }
 
 /**
+ * With TEST_POOLER_PORT set (tests/pgbouncer runs suites so), where the app of
+ * createTestApp connects instead of `url`: the PgBouncer listening there on
+ * 127.0.0.1, with DB_PREPARE as TEST_DB_PREPARE says (false when unset).
+ */
+export function throughPooler(url: string): { url: string; prepare: boolean } | undefined {
+  const port = process.env.TEST_POOLER_PORT;
+  if (!port) return undefined;
+  const u = new URL(url);
+  u.hostname = '127.0.0.1';
+  u.port = port;
+  return { url: u.toString(), prepare: process.env.TEST_DB_PREPARE === 'true' };
+}
+
+/**
  * A fresh database with every migration applied (a clone of the suite's
  * template), where `url` and `sql` are the API role's. An `empty` one has no
  * schema and no grants for the API role: there `url` and `sql` are the
