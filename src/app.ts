@@ -130,9 +130,9 @@ const CONSISTENCY_TOKEN_PARAMETER = {
   required: false,
   description:
     'With DATABASE_READ_URL (reads on standbys): the `Consistency-Token` of a write this client made, such as ' +
-    '`0/3000148`. The read is ' +
-    'then answered from a server that has that write (a standby that replayed that far, or else the primary). ' +
-    'Without it, a standby serves the read only while it lags at most DB_READ_MAX_LAG_MS. Ignored without DATABASE_READ_URL.',
+    '`0/3000148`. The read is then answered from a server that has that write (a standby that replayed that far, ' +
+    'or else the primary). Without it, a standby serves the read only while it lags at most DB_READ_MAX_LAG_MS. ' +
+    'Ignored without DATABASE_READ_URL.',
   // No example: the explorer would send it with every read.
   schema: { type: 'string', pattern: TOKEN_PATTERN },
 };
