@@ -109,7 +109,8 @@ export function createReadRouting(
   const samples: { at: number; lsn: bigint }[] = [];
   /** What the last poll found: every read host's least position, and since when they hold every answered write. */
   let known: { replay: bigint; freshAt: number | undefined } | undefined;
-  let polling = false;
+  /** The poll under way: the timer starts none while one runs. */
+  let inFlight: Promise<void> | undefined;
   let closed = false;
 
   const reads = new Counter({
@@ -127,48 +128,48 @@ export function createReadRouting(
     },
   });
 
-  async function poll() {
-    if (polling || closed) return;
-    polling = true;
+  const poll = (): Promise<void> =>
+    (inFlight ??= pollOnce().finally(() => {
+      inFlight = undefined;
+    }));
+
+  async function pollOnce() {
+    if (closed) return;
     const at = performance.now();
-    try {
-      const [current, ...replays] = await Promise.all([
-        primaryProbe<{ lsn: string }[]>`SELECT pg_current_wal_lsn()::text AS lsn`.then(
-          ([row]) => parseLsn(row!.lsn),
+    const [current, ...replays] = await Promise.all([
+      primaryProbe<{ lsn: string }[]>`SELECT pg_current_wal_lsn()::text AS lsn`.then(
+        ([row]) => parseLsn(row!.lsn),
+        () => undefined,
+      ),
+      ...hosts.map((host) =>
+        host<{ standby: boolean; replay: string | null }[]>`
+          SELECT pg_is_in_recovery() AS standby, pg_last_wal_replay_lsn()::text AS replay`.then(
+          ([row]) => (row!.standby ? (parseLsn(row!.replay ?? '0/0') ?? 0n) : CURRENT),
           () => undefined,
         ),
-        ...hosts.map((host) =>
-          host<{ standby: boolean; replay: string | null }[]>`
-            SELECT pg_is_in_recovery() AS standby, pg_last_wal_replay_lsn()::text AS replay`.then(
-            ([row]) => (row!.standby ? (parseLsn(row!.replay ?? '0/0') ?? 0n) : CURRENT),
-            () => undefined,
-          ),
-        ),
-      ]);
-      if (current !== undefined) samples.push({ at, lsn: current });
-      // Samples older than the bound can no longer make the standbys fresh enough; keep the newest regardless.
-      const oldest = performance.now() - config.readMaxLagMs - config.readPollMs;
-      while (samples.length > 1 && samples[0]!.at < oldest) samples.shift();
-      const before = known;
-      if (replays.some((r) => r === undefined)) {
-        known = undefined;
-      } else {
-        let replay = CURRENT;
-        for (const r of replays as bigint[]) if (r < replay) replay = r;
-        let freshAt: number | undefined;
-        for (let i = samples.length - 1; i >= 0; i--) {
-          if (samples[i]!.lsn <= replay) {
-            freshAt = samples[i]!.at;
-            break;
-          }
+      ),
+    ]);
+    if (current !== undefined) samples.push({ at, lsn: current });
+    // Samples older than the bound can no longer make the standbys fresh enough; keep the newest regardless.
+    const oldest = performance.now() - config.readMaxLagMs - config.readPollMs;
+    while (samples.length > 1 && samples[0]!.at < oldest) samples.shift();
+    const before = known;
+    if (replays.some((r) => r === undefined)) {
+      known = undefined;
+    } else {
+      let replay = CURRENT;
+      for (const r of replays as bigint[]) if (r < replay) replay = r;
+      let freshAt: number | undefined;
+      for (let i = samples.length - 1; i >= 0; i--) {
+        if (samples[i]!.lsn <= replay) {
+          freshAt = samples[i]!.at;
+          break;
         }
-        known = { replay, freshAt: freshAt ?? before?.freshAt };
       }
-      if (before && !known) logger.warn('standby reads paused: a host of DATABASE_READ_URL does not answer');
-      if (!before && known) logger.info('standby reads available');
-    } finally {
-      polling = false;
+      known = { replay, freshAt: freshAt ?? before?.freshAt };
     }
+    if (before && !known) logger.warn('standby reads paused: a host of DATABASE_READ_URL does not answer');
+    if (!before && known) logger.info('standby reads available');
   }
   const timer = setInterval(() => void poll(), config.readPollMs);
   timer.unref();
@@ -251,8 +252,11 @@ export function createReadRouting(
   return {
     route,
     token,
-    /** Runs one poll now (tests). */
-    poll,
+    /** Runs a poll that starts now, after the one under way (tests). */
+    poll: async () => {
+      await inFlight;
+      await poll();
+    },
     /** Where a read with this token (or none) would go now. */
     decide,
     close: async () => {

@@ -17,7 +17,10 @@ import { withDatabase } from '../../src/cli/database-url.ts';
 import { dbmate } from '../../src/cli/dbmate.ts';
 import { freePort } from '../../src/cli/embedded-postgres.ts';
 import { provisionApiRole, provisionDatabase } from '../../src/cli/provision.ts';
+import { createApp } from '../../src/app.ts';
+import { createPool } from '../../src/db.ts';
 import { parseLsn } from '../../src/db-read.ts';
+import { createLogger } from '../../src/logger.ts';
 import { HEADER_SIZE_FLAG } from '../../src/server.ts';
 import { documentedFetch } from '../support/contract.ts';
 import { type Cluster, PG15_AVAILABLE, SKIPPED, startCluster, waitFor } from '../failover/cluster.ts';
@@ -301,6 +304,53 @@ describe('reads on a standby (DATABASE_READ_URL)', () => {
       expect(problem.errors).toEqual([expect.objectContaining({ path: 'consistency-token' })]);
     }
   });
+
+  pgTest(
+    'several read hosts: checked against the least advanced; one that does not answer sends every read to the primary',
+    async () => {
+      const { a, b } = cluster;
+      const closedPort = await freePort(); // nothing listens there
+      const hosts = (ports: number[]) =>
+        apiUrl.replace(`127.0.0.1:${a.port}/`, `${ports.map((p) => `127.0.0.1:${p}`).join(',')}/`);
+      const sql = createPool({ databaseUrl: apiUrl, poolMax: 2 }, 'standby-reads-test');
+      const appWith = (databaseReadUrl: string) =>
+        createApp({
+          sql,
+          config: { databaseUrl: apiUrl, databaseReadUrl, readPollMs: 50, readMaxLagMs: 60_000 },
+          logger: createLogger('silent'),
+        });
+      const both = appWith(hosts([a.port, b.port]));
+      const oneDown = appWith(hosts([b.port, closedPort]));
+      try {
+        const routing = both.readRouting!;
+        await waitFor('the primary and the standby to be in sync', async () => {
+          await routing.poll();
+          return routing.decide(undefined) === 'in_sync';
+        });
+        await oneDown.readRouting!.poll();
+        expect(oneDown.readRouting!.decide(undefined)).toBe('unavailable');
+
+        await pause();
+        try {
+          const { id, token } = await createProduct('Least advanced');
+          await routing.poll();
+          // The primary, listed first, has the write; the paused standby does not: the token is ahead.
+          expect(routing.decide(parseLsn(token))).toBe('token_ahead');
+          const res = await both.request(`/products/${id}`, { headers: { 'consistency-token': token } });
+          expect(res.status).toBe(200);
+          await resume();
+          await replayedTo(token);
+          await routing.poll();
+          expect(routing.decide(parseLsn(token))).toBe('in_sync');
+        } finally {
+          await resume();
+        }
+      } finally {
+        await Promise.all([both.close(), oneDown.close()]);
+        await sql.end({ timeout: 1 });
+      }
+    },
+  );
 
   pgTest('the standby down: reads are answered from the primary', async () => {
     const { id, token } = await createProduct('Still readable');
