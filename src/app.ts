@@ -4,6 +4,7 @@ import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
 import { defaultConfig, type Config } from './config.ts';
 import type { Pool } from './db.ts';
+import { createReadRouting, TOKEN_HEADER, TOKEN_PATTERN } from './db-read.ts';
 import {
   addProblemResponses,
   ApiError,
@@ -23,7 +24,7 @@ import { DOCS_AREA, mountDocs } from './http/docs.ts';
 import { locationsApi } from './locations/index.ts';
 import { limitBody, limitRequestLine, requestLog } from './http/middleware.ts';
 import { createPoolGate } from './http/pool-gate.ts';
-import { policyOf, POOLED, type RoutePolicy } from './http/route-policy.ts';
+import { policyOf, POOLED, READ_FROM, type RoutePolicy } from './http/route-policy.ts';
 import { createRouteTable, type RequestPolicy } from './http/route-table.ts';
 import { createRouter } from './http/router.ts';
 import { idempotency } from './idempotency/middleware.ts';
@@ -59,6 +60,8 @@ const UNROUTED: RoutePolicy = { key: 'always', pooled: true };
 /** Statuses a replayed Idempotency-Key answer can have: those of the operation itself, not of the layers before it. */
 const REPLAYABLE = /^(2..|400|404|409|412|415|422)$/;
 const RATE_LIMIT_HEADERS = ['RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'] as const;
+/** The methods that write: their 2xx answers carry a Consistency-Token with DATABASE_READ_URL. */
+const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 /** Headers that describe a successful answer's representation. */
 const SUCCESS_HEADERS = ['etag', 'location', 'link'];
 
@@ -68,18 +71,26 @@ const SUCCESS_HEADERS = ['etag', 'location', 'link'];
  * 413 everywhere (limitBody: any request may carry a body), 429/503 and RateLimit-* wherever the
  * pool gate and the rate limit run, 401 wherever a key can be required (both as
  * each operation declares them: src/http/route-policy.ts), Idempotent-Replayed
- * where an Idempotency-Key is taken, X-Request-Id on every response.
+ * where an Idempotency-Key is taken, X-Request-Id on every response,
+ * Consistency-Token on the 2xx answers of writes and as a request header of
+ * the reads a standby may serve (src/db-read.ts; sent only with DATABASE_READ_URL).
  */
 function documentMiddlewareAnswers(document: Record<string, any>) {
-  const documentOperation = (operation: Record<string, any>, { key, pooled }: RoutePolicy) => {
+  const documentOperation = (operation: Record<string, any>, { key, pooled, standby }: RoutePolicy, method?: string) => {
     delete operation[POOLED];
+    delete operation[READ_FROM];
     const responses: Record<string, any> = (operation.responses ??= {});
     const codes: ProblemCode[] = ['uri_too_long', 'request_header_fields_too_large'];
     // Every method: a GET may carry a body too, and one over the limit is refused like any other.
     codes.push('payload_too_large');
     if (pooled) codes.push('rate_limited', 'database_unavailable');
     if (key !== 'never') codes.push('unauthorized');
+    if (standby) {
+      codes.push('validation_failed');
+      (operation.parameters ??= []).push(CONSISTENCY_TOKEN_PARAMETER);
+    }
     addProblemResponses(responses, codes);
+    const write = pooled && method !== undefined && WRITES.has(method);
     const idempotent = (operation.parameters ?? []).some(
       (p: { name: string; in: string }) => p.in === 'header' && p.name === 'idempotency-key',
     );
@@ -88,11 +99,12 @@ function documentMiddlewareAnswers(document: Record<string, any>) {
       headers['X-Request-Id'] = headerRef('X-Request-Id');
       if (pooled) for (const name of RATE_LIMIT_HEADERS) headers[name] = headerRef(name);
       if (idempotent && REPLAYABLE.test(status)) headers['Idempotent-Replayed'] = headerRef('Idempotent-Replayed');
+      if (write && status.startsWith('2')) headers[TOKEN_HEADER] = headerRef(TOKEN_HEADER);
     }
   };
   for (const [path, item] of Object.entries<Record<string, any>>(document.paths ?? {})) {
     for (const [method, operation] of Object.entries<Record<string, any>>(item)) {
-      documentOperation(operation, policyOf(`${method.toUpperCase()} ${path}`, operation));
+      documentOperation(operation, policyOf(`${method.toUpperCase()} ${path}`, operation), method.toUpperCase());
     }
   }
   // A request no operation takes: an unknown path (404) or a method the path does not take (405).
@@ -111,6 +123,20 @@ function documentMiddlewareAnswers(document: Record<string, any>) {
   return document;
 }
 
+/** The Consistency-Token a read may send (src/db-read.ts). */
+const CONSISTENCY_TOKEN_PARAMETER = {
+  name: TOKEN_HEADER.toLowerCase(),
+  in: 'header',
+  required: false,
+  description:
+    'With DATABASE_READ_URL (reads on standbys): the `Consistency-Token` of a write this client made, such as ' +
+    '`0/3000148`. The read is then answered from a server that has that write (a standby that replayed that far, ' +
+    'or else the primary). Without it, a standby serves the read only while it lags at most DB_READ_MAX_LAG_MS. ' +
+    'Ignored without DATABASE_READ_URL.',
+  // No example: the explorer would send it with every read.
+  schema: { type: 'string', pattern: TOKEN_PATTERN },
+};
+
 /** Builds the whole HTTP API on a connection pool; the server and the tests both use it. */
 export function createApp(deps: AppDeps) {
   const config = defaultConfig(deps.config);
@@ -119,6 +145,11 @@ export function createApp(deps: AppDeps) {
   // With a rate limit, one connection is kept for its counting statement (one at a time).
   const gate = createPoolGate(config.poolMax, config.poolWaitMs, config.rateLimitMax > 0 ? 1 : 0);
   const metrics = createMetrics(gate.stats);
+  // Reads on standbys: nothing of it, not even a header read, without DATABASE_READ_URL.
+  const { databaseReadUrl } = config;
+  const readRouting = databaseReadUrl
+    ? createReadRouting(sql, { ...config, databaseReadUrl }, logger, metrics.registry)
+    : undefined;
   // Streams read the feed through the gate, one read at a time, and hold no slot while they wait.
   const eventStreams = createEventStreams(sql, logger, {
     max: config.eventsStreamMax,
@@ -146,8 +177,25 @@ export function createApp(deps: AppDeps) {
       '*',
       cors({
         origin: config.corsOrigins,
-        allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'If-Match', 'X-Request-Id', 'Last-Event-ID'],
-        exposeHeaders: ['ETag', 'Link', 'Location', 'Idempotent-Replayed', 'X-Request-Id', 'Retry-After', 'Events-Last-Position'],
+        allowHeaders: [
+          'Authorization',
+          'Content-Type',
+          'Idempotency-Key',
+          'If-Match',
+          'X-Request-Id',
+          'Last-Event-ID',
+          TOKEN_HEADER,
+        ],
+        exposeHeaders: [
+          'ETag',
+          'Link',
+          'Location',
+          'Idempotent-Replayed',
+          'X-Request-Id',
+          'Retry-After',
+          'Events-Last-Position',
+          TOKEN_HEADER,
+        ],
         maxAge: 600,
       }),
     );
@@ -174,6 +222,12 @@ export function createApp(deps: AppDeps) {
   if (config.apiKeys.length) {
     const checkKey = requireApiKey(matchKey);
     app.use('*', (c, next) => (policyFor(c).needsKey ? checkKey(c, next) : next()));
+  }
+  if (readRouting) {
+    const { route, token } = readRouting;
+    // The token is asked after the idempotent transaction (the next layer) committed.
+    app.use('*', (c, next) => (WRITES.has(c.req.method) && policyFor(c).pooled ? token(c, next) : next()));
+    app.use('*', (c, next) => (policyFor(c).standby ? route(c, next) : next()));
   }
   app.use('*', idempotency);
 
@@ -274,7 +328,16 @@ export function createApp(deps: AppDeps) {
     return problemResponse(new ApiError('internal_error', 'an unexpected error occurred'), c.req.path);
   });
 
-  return Object.assign(app, { poolStats: gate.stats, metrics: metrics.registry, eventStreams });
+  return Object.assign(app, {
+    poolStats: gate.stats,
+    metrics: metrics.registry,
+    eventStreams,
+    readRouting,
+    /** Ends what the app opened itself (the standbys' pool and its poll); the caller ends `sql`. */
+    close: async () => {
+      await readRouting?.close();
+    },
+  });
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -1,5 +1,6 @@
 import * as v from 'valibot';
 import { readFileSync } from 'node:fs';
+import { parseDatabaseUrl } from './cli/database-url.ts';
 
 /** A whole number in min..max, `fallback` when unset. */
 const integer = (fallback: number, min: number, max: number) => (name: string) =>
@@ -43,6 +44,29 @@ const SETTINGS = {
       v.regex(/^postgres(ql)?:\/\//, `${name} must start with postgres:// or postgresql://`),
     ),
   ),
+  // Reads on standbys (src/db-read.ts): all off when DATABASE_READ_URL is unset.
+  /** Standbys for GET reads: one host, or several (target_session_attrs=prefer-standby unless it says otherwise). */
+  databaseReadUrl: setting('DATABASE_READ_URL', (name) =>
+    v.optional(
+      v.pipe(
+        v.string(),
+        v.regex(/^postgres(ql)?:\/\//, `${name} must start with postgres:// or postgresql://`),
+        v.check((url) => {
+          try {
+            parseDatabaseUrl(url);
+            return true;
+          } catch {
+            return false;
+          }
+        }, `${name} must look like postgres://user:password@host:port/database (several hosts: host1:port,host2:port)`),
+      ),
+    ),
+  ),
+  readPoolMax: setting('DB_READ_POOL_MAX', integer(10, 1, 1000)),
+  /** A read without a token goes to the primary when the standbys may miss writes acknowledged longer ago than this. */
+  readMaxLagMs: setting('DB_READ_MAX_LAG_MS', integer(1000, 10, 3_600_000)),
+  /** How often each process asks the primary and every read host for their WAL positions. */
+  readPollMs: setting('DB_READ_POLL_MS', integer(100, 10, 10_000)),
   host: setting('HOST', (name) => v.optional(v.pipe(v.string(), v.nonEmpty(`${name} must not be empty`)), '127.0.0.1')),
   port: setting('PORT', integer(8000, 0, 65535)),
   poolMax: setting('DB_POOL_MAX', integer(10, 1, 1000)),
@@ -149,6 +173,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
           '(LISTEN needs a session of its own, which a pooler in transaction mode does not keep; event streams poll instead)',
       );
     }
+  }
+  if (settings.databaseReadUrl !== undefined && settings.readMaxLagMs <= settings.readPollMs) {
+    // The lag is known one poll late at best: a smaller bound would send every read without a token to the primary.
+    throw new ConfigError(
+      `invalid configuration:\n  ${SETTINGS.readMaxLagMs.env}: must be more than ${SETTINGS.readPollMs.env} (${settings.readPollMs})`,
+    );
   }
   return { ...settings, apiKeys };
 }

@@ -299,6 +299,12 @@ export const responseHeaders = {
     description: 'Present on the stored answer to an earlier request with the same Idempotency-Key; nothing ran again',
     schema: { type: 'string', enum: ['true'], example: 'true' },
   },
+  'Consistency-Token': {
+    description:
+      "With DATABASE_READ_URL (reads on standbys): the primary's WAL position once this write committed. Send it " +
+      'back as the `consistency-token` header of a read to be answered from a server that has this write.',
+    schema: { type: 'string', pattern: '^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$', example: '0/3000148' },
+  },
   Allow: {
     description: 'The methods the path takes',
     required: true,

@@ -69,7 +69,7 @@ export async function startServer(env: Record<string, string | undefined> = proc
       await stopped;
       // the background jobs: their current step (webhooks: requests in flight finish, leases given back)
       await background.stop();
-      await Promise.all([sql.end({ timeout: 5 }), backgroundSql.end({ timeout: 5 })]);
+      await Promise.all([sql.end({ timeout: 5 }), backgroundSql.end({ timeout: 5 }), app.close()]);
       await Promise.all(workers.map((w) => w.exited));
       logger.info('stopped');
     })());

@@ -8,6 +8,10 @@ describe('configuration', () => {
   test('applies defaults', () => {
     expect(loadConfig({ DATABASE_URL: url })).toEqual({
       databaseUrl: url,
+      databaseReadUrl: undefined,
+      readPoolMax: 10,
+      readMaxLagMs: 1000,
+      readPollMs: 100,
       host: '127.0.0.1',
       port: 8000,
       poolMax: 10,
@@ -59,6 +63,9 @@ describe('configuration', () => {
     [{ DATABASE_URL: url, DB_STATEMENT_TIMEOUT_MS: '5' }, 'DB_STATEMENT_TIMEOUT_MS'],
     [{ DATABASE_URL: url, DB_PREPARE: 'no' }, 'DB_PREPARE'],
     [{ DATABASE_URL: url, WEBHOOK_TIMEOUT_MS: '50' }, 'WEBHOOK_TIMEOUT_MS'],
+    [{ DATABASE_URL: url, DATABASE_READ_URL: 'mysql://x' }, 'DATABASE_READ_URL'],
+    [{ DATABASE_URL: url, DATABASE_READ_URL: 'postgres://u@[::1/db' }, 'DATABASE_READ_URL'],
+    [{ DATABASE_URL: url, DATABASE_READ_URL: url, DB_READ_MAX_LAG_MS: '100', DB_READ_POLL_MS: '100' }, 'DB_READ_MAX_LAG_MS'],
   ])('refuses %p naming %s', (env, name) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(new RegExp(`${name}:`));

@@ -1604,6 +1604,8 @@ export interface components {
         "RateLimit-Reset": string;
         /** @description Present on the stored answer to an earlier request with the same Idempotency-Key; nothing ran again */
         "Idempotent-Replayed": "true";
+        /** @description With DATABASE_READ_URL (reads on standbys): the primary's WAL position once this write committed. Send it back as the `consistency-token` header of a read to be answered from a server that has this write. */
+        "Consistency-Token": string;
         /** @description The authentication scheme to use */
         "WWW-Authenticate": string;
     };
@@ -1743,7 +1745,10 @@ export interface operations {
                 /** @description true lists archived products instead of active ones */
                 archived?: "true" | "false";
             };
-            header?: never;
+            header?: {
+                /** @description With DATABASE_READ_URL (reads on standbys): the `Consistency-Token` of a write this client made, such as `0/3000148`. The read is then answered from a server that has that write (a standby that replayed that far, or else the primary). Without it, a standby serves the read only while it lags at most DB_READ_MAX_LAG_MS. Ignored without DATABASE_READ_URL. */
+                "consistency-token"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1899,6 +1904,7 @@ export interface operations {
                     "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
                     "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    "Consistency-Token": components["headers"]["Consistency-Token"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2060,7 +2066,10 @@ export interface operations {
     getProduct: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description With DATABASE_READ_URL (reads on standbys): the `Consistency-Token` of a write this client made, such as `0/3000148`. The read is then answered from a server that has that write (a standby that replayed that far, or else the primary). Without it, a standby serves the read only while it lags at most DB_READ_MAX_LAG_MS. Ignored without DATABASE_READ_URL. */
+                "consistency-token"?: string;
+            };
             path: {
                 /** @description Written in digits without a leading zero (e.g. 42, not 042, 42.0 or 4.2e1) */
                 id: number;
@@ -2228,6 +2237,7 @@ export interface operations {
                     "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
                     "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
                     "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Consistency-Token": components["headers"]["Consistency-Token"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2396,6 +2406,7 @@ export interface operations {
                     "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
                     "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
                     "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Consistency-Token": components["headers"]["Consistency-Token"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2601,6 +2612,7 @@ export interface operations {
                     "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
                     "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    "Consistency-Token": components["headers"]["Consistency-Token"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2774,6 +2786,7 @@ export interface operations {
                     "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
                     "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    "Consistency-Token": components["headers"]["Consistency-Token"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2970,6 +2983,7 @@ export interface operations {
                     "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
                     "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    "Consistency-Token": components["headers"]["Consistency-Token"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3150,7 +3164,10 @@ export interface operations {
                 /** @description Opaque cursor from the previous page's Link rel="next" */
                 cursor?: string;
             };
-            header?: never;
+            header?: {
+                /** @description With DATABASE_READ_URL (reads on standbys): the `Consistency-Token` of a write this client made, such as `0/3000148`. The read is then answered from a server that has that write (a standby that replayed that far, or else the primary). Without it, a standby serves the read only while it lags at most DB_READ_MAX_LAG_MS. Ignored without DATABASE_READ_URL. */
+                "consistency-token"?: string;
+            };
             path: {
                 /** @description Written in digits without a leading zero (e.g. 42, not 042, 42.0 or 4.2e1) */
                 id: number;
@@ -3307,7 +3324,10 @@ export interface operations {
                 /** @description Opaque cursor from the previous page's Link rel="next" */
                 cursor?: string;
             };
-            header?: never;
+            header?: {
+                /** @description With DATABASE_READ_URL (reads on standbys): the `Consistency-Token` of a write this client made, such as `0/3000148`. The read is then answered from a server that has that write (a standby that replayed that far, or else the primary). Without it, a standby serves the read only while it lags at most DB_READ_MAX_LAG_MS. Ignored without DATABASE_READ_URL. */
+                "consistency-token"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3460,6 +3480,7 @@ export interface operations {
                     "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
                     "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    "Consistency-Token": components["headers"]["Consistency-Token"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3648,7 +3669,10 @@ export interface operations {
                 /** @description Opaque cursor from the previous page's Link rel="next" */
                 cursor?: string;
             };
-            header?: never;
+            header?: {
+                /** @description With DATABASE_READ_URL (reads on standbys): the `Consistency-Token` of a write this client made, such as `0/3000148`. The read is then answered from a server that has that write (a standby that replayed that far, or else the primary). Without it, a standby serves the read only while it lags at most DB_READ_MAX_LAG_MS. Ignored without DATABASE_READ_URL. */
+                "consistency-token"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3801,6 +3825,7 @@ export interface operations {
                     "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
                     "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    "Consistency-Token": components["headers"]["Consistency-Token"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3976,7 +4001,10 @@ export interface operations {
     getReservation: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description With DATABASE_READ_URL (reads on standbys): the `Consistency-Token` of a write this client made, such as `0/3000148`. The read is then answered from a server that has that write (a standby that replayed that far, or else the primary). Without it, a standby serves the read only while it lags at most DB_READ_MAX_LAG_MS. Ignored without DATABASE_READ_URL. */
+                "consistency-token"?: string;
+            };
             path: {
                 /** @description Written in digits without a leading zero (e.g. 42, not 042, 42.0 or 4.2e1) */
                 id: number;
@@ -4139,6 +4167,7 @@ export interface operations {
                     "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
                     "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
                     "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Consistency-Token": components["headers"]["Consistency-Token"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4309,6 +4338,7 @@ export interface operations {
                     "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
                     "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    "Consistency-Token": components["headers"]["Consistency-Token"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4484,7 +4514,10 @@ export interface operations {
     listCategories: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description With DATABASE_READ_URL (reads on standbys): the `Consistency-Token` of a write this client made, such as `0/3000148`. The read is then answered from a server that has that write (a standby that replayed that far, or else the primary). Without it, a standby serves the read only while it lags at most DB_READ_MAX_LAG_MS. Ignored without DATABASE_READ_URL. */
+                "consistency-token"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -4532,6 +4565,19 @@ export interface operations {
             };
             /** @description The URL is longer than 8 KiB (`uri_too_long`) */
             414: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid input, every bad field listed in `errors` (`validation_failed`) */
+            422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
@@ -4623,6 +4669,7 @@ export interface operations {
                     "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
                     "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    "Consistency-Token": components["headers"]["Consistency-Token"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4800,6 +4847,7 @@ export interface operations {
                     "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
                     "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
                     "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Consistency-Token": components["headers"]["Consistency-Token"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -4945,7 +4993,10 @@ export interface operations {
                 /** @description List active products with fewer units than this, by category (e.g. 10); products with a reorder point at any location are listed by below_reorder_point instead */
                 low_stock_below?: number;
             };
-            header?: never;
+            header?: {
+                /** @description With DATABASE_READ_URL (reads on standbys): the `Consistency-Token` of a write this client made, such as `0/3000148`. The read is then answered from a server that has that write (a standby that replayed that far, or else the primary). Without it, a standby serves the read only while it lags at most DB_READ_MAX_LAG_MS. Ignored without DATABASE_READ_URL. */
+                "consistency-token"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -5083,7 +5134,10 @@ export interface operations {
                 /** @description Opaque cursor from the previous page's Link rel="next" */
                 cursor?: string;
             };
-            header?: never;
+            header?: {
+                /** @description With DATABASE_READ_URL (reads on standbys): the `Consistency-Token` of a write this client made, such as `0/3000148`. The read is then answered from a server that has that write (a standby that replayed that far, or else the primary). Without it, a standby serves the read only while it lags at most DB_READ_MAX_LAG_MS. Ignored without DATABASE_READ_URL. */
+                "consistency-token"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -5238,6 +5292,7 @@ export interface operations {
                     "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
                     "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    "Consistency-Token": components["headers"]["Consistency-Token"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5399,7 +5454,10 @@ export interface operations {
     getLocation: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description With DATABASE_READ_URL (reads on standbys): the `Consistency-Token` of a write this client made, such as `0/3000148`. The read is then answered from a server that has that write (a standby that replayed that far, or else the primary). Without it, a standby serves the read only while it lags at most DB_READ_MAX_LAG_MS. Ignored without DATABASE_READ_URL. */
+                "consistency-token"?: string;
+            };
             path: {
                 /** @description Written in digits without a leading zero (e.g. 42, not 042, 42.0 or 4.2e1) */
                 id: number;
@@ -5562,6 +5620,7 @@ export interface operations {
                     "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
                     "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
                     "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Consistency-Token": components["headers"]["Consistency-Token"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -5725,6 +5784,7 @@ export interface operations {
                     "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
                     "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
                     "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Consistency-Token": components["headers"]["Consistency-Token"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5895,7 +5955,10 @@ export interface operations {
     listProductLevels: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description With DATABASE_READ_URL (reads on standbys): the `Consistency-Token` of a write this client made, such as `0/3000148`. The read is then answered from a server that has that write (a standby that replayed that far, or else the primary). Without it, a standby serves the read only while it lags at most DB_READ_MAX_LAG_MS. Ignored without DATABASE_READ_URL. */
+                "consistency-token"?: string;
+            };
             path: {
                 /** @description Written in digits without a leading zero (e.g. 42, not 042, 42.0 or 4.2e1) */
                 id: number;
@@ -6049,7 +6112,10 @@ export interface operations {
                 /** @description Opaque cursor from the previous page's Link rel="next" */
                 cursor?: string;
             };
-            header?: never;
+            header?: {
+                /** @description With DATABASE_READ_URL (reads on standbys): the `Consistency-Token` of a write this client made, such as `0/3000148`. The read is then answered from a server that has that write (a standby that replayed that far, or else the primary). Without it, a standby serves the read only while it lags at most DB_READ_MAX_LAG_MS. Ignored without DATABASE_READ_URL. */
+                "consistency-token"?: string;
+            };
             path: {
                 /** @description Written in digits without a leading zero (e.g. 42, not 042, 42.0 or 4.2e1) */
                 id: number;
@@ -6221,6 +6287,7 @@ export interface operations {
                     "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
                     "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
                     "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Consistency-Token": components["headers"]["Consistency-Token"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6387,7 +6454,10 @@ export interface operations {
                 /** @description Page size */
                 limit?: number;
             };
-            header?: never;
+            header?: {
+                /** @description With DATABASE_READ_URL (reads on standbys): the `Consistency-Token` of a write this client made, such as `0/3000148`. The read is then answered from a server that has that write (a standby that replayed that far, or else the primary). Without it, a standby serves the read only while it lags at most DB_READ_MAX_LAG_MS. Ignored without DATABASE_READ_URL. */
+                "consistency-token"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -6822,6 +6892,7 @@ export interface operations {
                     "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
                     "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    "Consistency-Token": components["headers"]["Consistency-Token"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7161,6 +7232,7 @@ export interface operations {
                     "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
                     "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    "Consistency-Token": components["headers"]["Consistency-Token"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7356,6 +7428,7 @@ export interface operations {
                     "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
                     "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    "Consistency-Token": components["headers"]["Consistency-Token"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7666,6 +7739,7 @@ export interface operations {
                     "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
                     "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
                     "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Consistency-Token": components["headers"]["Consistency-Token"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -7816,6 +7890,7 @@ export interface operations {
                     "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
                     "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
                     "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Consistency-Token": components["headers"]["Consistency-Token"];
                     [name: string]: unknown;
                 };
                 content: {

@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { bodyErrors, errorResponses } from '../errors.ts';
 import { IdempotencyKeyHeader, IdParam } from '../http/params.ts';
-import { KEY, KEY_FOR_READS } from '../http/route-policy.ts';
+import { KEY, KEY_FOR_READS, READ_FROM } from '../http/route-policy.ts';
 import { CategoryCreateSchema, CategorySchema } from './schemas.ts';
 
 const tags = ['Categories'];
@@ -14,6 +14,7 @@ export const listCategoriesRoute = createRoute({
   description: 'Every category, ordered by name, with the number of products in it.',
   tags,
   security: KEY_FOR_READS,
+  [READ_FROM]: 'standby',
   responses: {
     200: { description: 'All categories', content: { 'application/json': { schema: z.array(CategorySchema) } } },
     ...errorResponses([]),

@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { errorResponses } from '../errors.ts';
-import { KEY_FOR_READS } from '../http/route-policy.ts';
+import { KEY_FOR_READS, READ_FROM } from '../http/route-policy.ts';
 import { EventListQuery, EventSchema, EventStreamHeaders, EventStreamQuery } from './schemas.ts';
 
 const tags = ['Events'];
@@ -79,6 +79,7 @@ export const listEventsRoute = createRoute({
     '(de-duplicate on it); its `position` orders it. `GET /events/stream` delivers the same events as they come.',
   tags,
   security: KEY_FOR_READS,
+  [READ_FROM]: 'standby',
   request: { query: EventListQuery },
   responses: {
     200: {

@@ -10,6 +10,10 @@
  * - `x-pooled: false`: the route takes no connection slot and is not rate
  *   limited (it answers without the database, or only pings it with its own
  *   timeout). The key is read when the document is built and removed from it.
+ * - `x-read-from: 'standby'`: the route only reads, so with DATABASE_READ_URL its
+ *   handler's `sql` may be a standby's pool (src/db-read.ts); it then takes a
+ *   Consistency-Token request header. Every other route uses the primary. The
+ *   key is read when the document is built and removed from it.
  */
 
 export type Security = Record<string, string[]>[];
@@ -24,18 +28,28 @@ export const KEY: Security = [{ apiKey: [] }];
 /** The extension a route declares `false` in when it runs outside the pool gate and the rate limit. */
 export const POOLED = 'x-pooled' as const;
 
+/** The extension a read-only route declares `'standby'` in when a standby may serve it. */
+export const READ_FROM = 'x-read-from' as const;
+
 /** Who must send a key: nobody, only with API_READS_REQUIRE_KEY, or every client (when keys are configured). */
 export type KeyRule = 'never' | 'reads' | 'always';
 
-export type RoutePolicy = { key: KeyRule; pooled: boolean };
+export type RoutePolicy = { key: KeyRule; pooled: boolean; standby?: boolean };
 
 /** The policy a route's declaration (an operation of the document, or a createRoute config) states. */
-export function policyOf(where: string, route: { security?: Security; [POOLED]?: unknown }): RoutePolicy {
+export function policyOf(
+  where: string,
+  route: { security?: Security; [POOLED]?: unknown; [READ_FROM]?: unknown; method?: unknown },
+): RoutePolicy {
   const { security } = route;
   if (!security) throw new Error(`${where} declares no security: say who needs a key (src/http/route-policy.ts)`);
   const key: KeyRule =
     security.length === 0 ? 'never' : security.some((requirement) => Object.keys(requirement).length === 0) ? 'reads' : 'always';
-  return { key, pooled: route[POOLED] !== false };
+  const standby = route[READ_FROM] === 'standby';
+  if (standby && String(route.method ?? 'get').toLowerCase() !== 'get') {
+    throw new Error(`${where} declares ${READ_FROM}: standby but is not a GET: only reads may go to a standby`);
+  }
+  return { key, pooled: route[POOLED] !== false, standby };
 }
 
 /** Whether a request to a route with this rule needs a key, given the service's configuration. */

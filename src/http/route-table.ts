@@ -11,6 +11,8 @@ export type RequestPolicy = {
   needsKey: boolean;
   /** Counted by the rate limit and takes a connection slot from the pool gate. */
   pooled: boolean;
+  /** A read a standby may serve (with DATABASE_READ_URL): its route declares `x-read-from: 'standby'`. */
+  standby?: boolean;
   /** For a request no operation takes: the methods its path takes (405), or undefined (404). */
   allow?: string[];
 };
@@ -58,11 +60,11 @@ export function createRouteTable(routes: readonly RouterRoute[], declarations: D
 
   const open: RequestPolicy = { needsKey: false, pooled: false };
   const toRequest = new Map<string, RequestPolicy>();
-  const requestPolicy = ({ key, pooled }: RoutePolicy): RequestPolicy => {
+  const requestPolicy = ({ key, pooled, standby = false }: RoutePolicy): RequestPolicy => {
     const needsKey = keyNeeded(key, readsRequireKey);
-    const name = `${needsKey} ${pooled}`;
+    const name = `${needsKey} ${pooled} ${standby}`;
     let found = toRequest.get(name);
-    if (!found) toRequest.set(name, (found = { needsKey, pooled }));
+    if (!found) toRequest.set(name, (found = { needsKey, pooled, ...(standby ? { standby } : {}) }));
     return found;
   };
 

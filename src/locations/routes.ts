@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { bodyErrors, errorResponses } from '../errors.ts';
 import { IdempotencyKeyHeader, IdParam } from '../http/params.ts';
-import { KEY, KEY_FOR_READS } from '../http/route-policy.ts';
+import { KEY, KEY_FOR_READS, READ_FROM } from '../http/route-policy.ts';
 import {
   LevelParams,
   LevelPatchSchema,
@@ -34,6 +34,7 @@ export const listLocationsRoute = createRoute({
     'carries the next page (`rel="next"`); following it visits every location exactly once.',
   tags,
   security: KEY_FOR_READS,
+  [READ_FROM]: 'standby',
   request: { query: LocationListQuery },
   responses: {
     200: {
@@ -77,6 +78,7 @@ export const getLocationRoute = createRoute({
   description: 'A location, active or archived (`archived_at` tells): stock movements keep naming archived ones.',
   tags,
   security: KEY_FOR_READS,
+  [READ_FROM]: 'standby',
   request: { params: IdParam },
   responses: {
     200: { description: 'The location', content: { 'application/json': { schema: LocationSchema } } },
@@ -130,6 +132,7 @@ export const listProductLevelsRoute = createRoute({
     "An archived product's levels are shown too.",
   tags,
   security: KEY_FOR_READS,
+  [READ_FROM]: 'standby',
   request: { params: IdParam },
   responses: {
     200: { description: 'Every level of the product', content: { 'application/json': { schema: z.array(StockLevelSchema) } } },
@@ -148,6 +151,7 @@ export const listLocationLevelsRoute = createRoute({
     'follow, the `Link` header carries the next page (`rel="next"`); following it visits every level exactly once.',
   tags,
   security: KEY_FOR_READS,
+  [READ_FROM]: 'standby',
   request: { params: IdParam, query: LocationLevelsQuery },
   responses: {
     200: {

@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { bodyErrors, errorResponses } from '../errors.ts';
 import { IdempotencyKeyHeader, IdParam, IfMatchHeader } from '../http/params.ts';
-import { KEY, KEY_FOR_READS } from '../http/route-policy.ts';
+import { KEY, KEY_FOR_READS, READ_FROM } from '../http/route-policy.ts';
 import { ProductCreateSchema, ProductListQueryWithArchive, ProductPatchSchema, ProductSchema } from './schemas.ts';
 
 const tags = ['Products'];
@@ -50,6 +50,7 @@ export const listProductsRoute = createRoute({
     'carries the next page (`rel="next"`); following it visits every product exactly once.',
   tags,
   security: KEY_FOR_READS,
+  [READ_FROM]: 'standby',
   request: { query: ProductListQueryWithArchive },
   responses: {
     200: {
@@ -70,6 +71,7 @@ export const getProductRoute = createRoute({
   summary: 'Get a product',
   tags,
   security: KEY_FOR_READS,
+  [READ_FROM]: 'standby',
   request: { params: IdParam },
   responses: {
     200: productResponse('The product'),

@@ -1,6 +1,6 @@
 import { createRoute } from '@hono/zod-openapi';
 import { errorResponses } from '../errors.ts';
-import { KEY_FOR_READS } from '../http/route-policy.ts';
+import { KEY_FOR_READS, READ_FROM } from '../http/route-policy.ts';
 import { InventoryReportQuery, InventoryReportSchema } from './schemas.ts';
 
 export const inventoryReportRoute = createRoute({
@@ -12,6 +12,7 @@ export const inventoryReportRoute = createRoute({
     'Products, units and stock value per category and in total, computed exactly in SQL; optionally the products low on stock.',
   tags: ['Reports'],
   security: KEY_FOR_READS,
+  [READ_FROM]: 'standby',
   request: { query: InventoryReportQuery },
   responses: {
     200: { description: 'The report', content: { 'application/json': { schema: InventoryReportSchema } } },

@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { bodyErrors, errorResponses } from '../errors.ts';
 import { IdempotencyKeyHeader, IdParam } from '../http/params.ts';
-import { KEY, KEY_FOR_READS } from '../http/route-policy.ts';
+import { KEY, KEY_FOR_READS, READ_FROM } from '../http/route-policy.ts';
 import {
   ReservationCreateSchema,
   ReservationFulfilmentSchema,
@@ -65,6 +65,7 @@ export const getReservationRoute = createRoute({
   description: 'The reservation as stored, except that an open one past its expiry is shown `expired`.',
   tags,
   security: KEY_FOR_READS,
+  [READ_FROM]: 'standby',
   request: { params: IdParam },
   responses: {
     200: reservationJson('The reservation'),
@@ -137,6 +138,7 @@ export const listReservationsRoute = createRoute({
     'header (`rel="next"`).',
   tags,
   security: KEY_FOR_READS,
+  [READ_FROM]: 'standby',
   request: { query: ReservationListQuery },
   responses: {
     200: {

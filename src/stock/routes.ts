@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { bodyErrors, errorResponses } from '../errors.ts';
 import { IdempotencyKeyHeader, IdParam } from '../http/params.ts';
-import { KEY, KEY_FOR_READS } from '../http/route-policy.ts';
+import { KEY, KEY_FOR_READS, READ_FROM } from '../http/route-policy.ts';
 import {
   BATCH_MAX,
   MovementListQuery,
@@ -93,6 +93,7 @@ export const listMovementsRoute = createRoute({
     'The product\'s stock history, newest first, archived products included. More pages follow through the `Link` header (`rel="next"`).',
   tags,
   security: KEY_FOR_READS,
+  [READ_FROM]: 'standby',
   request: { params: IdParam, query: MovementListQuery },
   responses: {
     200: {

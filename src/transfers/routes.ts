@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { bodyErrors, errorResponses } from '../errors.ts';
 import { IdempotencyKeyHeader } from '../http/params.ts';
-import { KEY, KEY_FOR_READS } from '../http/route-policy.ts';
+import { KEY, KEY_FOR_READS, READ_FROM } from '../http/route-policy.ts';
 import { TransferCreateSchema, TransferListQuery, TransferResultSchema, TransferSchema } from './schemas.ts';
 
 const tags = ['Transfers'];
@@ -55,6 +55,7 @@ export const listTransfersRoute = createRoute({
     'More pages follow through the `Link` header (`rel="next"`).',
   tags,
   security: KEY_FOR_READS,
+  [READ_FROM]: 'standby',
   request: { query: TransferListQuery },
   responses: {
     200: {

@@ -165,6 +165,7 @@ export const CONTRACT_HEADERS = [
   'etag',
   'allow',
   'www-authenticate',
+  'consistency-token',
 ];
 
 /** Served by the service but not operations of the API: the document itself and the explorer. */
