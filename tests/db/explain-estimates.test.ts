@@ -14,11 +14,15 @@ let t: TestDatabase;
 beforeAll(async () => {
   t = await createTestDatabase();
   await t.sql`INSERT INTO categories (name) SELECT 'Bulk ' || i FROM generate_series(1, 50) i`;
-  // One statement, one now(): every row gets the same created_at.
-  await t.sql`
-    INSERT INTO products (sku, name, price, category_id)
-    SELECT 'BULK-' || i, 'Bulk product ' || i, 1, (SELECT min(id) FROM categories) + i % 50
-    FROM generate_series(1, 20000) i`;
+  // One statement, one now(): every row gets the same created_at. 20,000 rows with their search
+  // words: on a busy machine longer than the service's statement timeout.
+  await t.sql.begin(async (tx) => {
+    await tx`SET LOCAL statement_timeout = 0`;
+    await tx`
+      INSERT INTO products (sku, name, price, category_id)
+      SELECT 'BULK-' || i, 'Bulk product ' || i, 1, (SELECT min(id) FROM categories) + i % 50
+      FROM generate_series(1, 20000) i`;
+  });
   await t.admin`ANALYZE`; // the owner's: the API role's ANALYZE skips the tables it does not own
   // Products created after the statistics were taken.
   await t.sql`
