@@ -42,6 +42,7 @@ import {
   pinBenchmark,
   pinPostgres,
   placement,
+  publishLoadedEvents,
   POOL,
   runPgbench,
   runWrk,
@@ -160,6 +161,7 @@ async function load(r: Revision) {
         WHERE p.quantity > 0 AND p.id % greatest(${Math.floor(PRODUCTS / RESERVATIONS)}::int, 1) = 0
         LIMIT ${RESERVATIONS}`;
     }
+    await publishLoadedEvents(sql);
     await sql`VACUUM ANALYZE`;
     const [row] = await sql<{ max: number }[]>`SELECT max(id)::int AS max FROM products`;
     r.maxId = row!.max;
@@ -196,6 +198,10 @@ try {
     await load(r);
     log(`${r.name}: ${PRODUCTS} products loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
+  // The loads' dirty pages written now, not during the first measurements.
+  const admin = postgres(pg.adminUrl, { max: 1, onnotice: () => {} });
+  await admin`CHECKPOINT`;
+  await admin.end();
   for (const r of revisions) r.server = await startService(r.apiUrl!, { root: r.root, label: `ab-${r.database}-${r.commit}` });
 
   /** The load average (1 minute) after each measurement: the machine may be shared. */
