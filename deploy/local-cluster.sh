@@ -67,8 +67,8 @@ find_bun() {
 need_tools() {
   local missing=()
   for p in /usr/bin/pg_autoctl /usr/sbin/haproxy "$PG_BIN/pg_ctl"; do [ -x "$p" ] || missing+=("$p"); done
-  command -v ip >/dev/null 2>&1 || missing+=(ip)
-  [ ${#missing[@]} -eq 0 ] || die "missing ${missing[*]}: install pg-auto-failover-cli postgresql-15-auto-failover haproxy iproute2 (scripts/ensure-cluster-tools.sh)"
+  for c in ip ss curl setpriv setsid; do command -v "$c" >/dev/null 2>&1 || missing+=("$c"); done
+  [ ${#missing[@]} -eq 0 ] || die "missing ${missing[*]}: install pg-auto-failover-cli postgresql-15-auto-failover haproxy iproute2 curl util-linux (scripts/ensure-cluster-tools.sh)"
   [ "$EUID" -eq 0 ] || die "network namespaces need root: run it as root"
   id -u postgres >/dev/null 2>&1 || useradd --system --user-group --no-create-home --shell /usr/sbin/nologin postgres
 }

@@ -9,7 +9,7 @@
  * Skipped (and saying why) without pg_autoctl, HAProxy, PostgreSQL 15 or root.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { readFileSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitFor } from '../failover/cluster.ts';
 import {
@@ -120,7 +120,16 @@ describe('across the hosts', () => {
 
 // ---------------------------------------------------------------- keyed writes under faults
 
-type Attempt = { started: number; ended: number; status: number; code?: string; error?: string; movementId?: number };
+type Attempt = {
+  started: number;
+  ended: number;
+  status: number;
+  code?: string;
+  error?: string;
+  movementId?: number;
+  contentType?: string | null;
+  retryAfter?: string | null;
+};
 type Operation = { key: string; product: number; delta: number; attempts: Attempt[]; acknowledged?: Attempt };
 
 const ok = (a: Attempt) => a.status >= 200 && a.status < 300;
@@ -149,7 +158,15 @@ function writeLoad(prefix: string, products: number[], clients: number) {
       } catch {
         // HAProxy's own pages (502, 504) are not JSON
       }
-      return { started, ended: performance.now(), status: res.status, code: body.code, movementId: body.movement?.id };
+      return {
+        started,
+        ended: performance.now(),
+        status: res.status,
+        code: body.code,
+        movementId: body.movement?.id,
+        contentType: res.headers.get('content-type'),
+        retryAfter: res.headers.get('retry-after'),
+      };
     } catch (error) {
       return { started, ended: performance.now(), status: 0, error: error instanceof Error ? error.message : String(error) };
     }
@@ -346,6 +363,13 @@ describe('a planned failover, then the new primary killed hard, under keyed writ
       expect(attempts.filter(({ a }) => !ok(a) && !retryable(a)).map(({ op, a }) => describeAttempt(op, a))).toEqual([]);
       // The outage was real: some writes needed more than one request.
       expect(load.operations.filter((op) => op.attempts.length > 1).length).toBeGreaterThan(0);
+      // Refusals are the API's 503, or HAProxy's while no host is ready: the same problem+json, with Retry-After.
+      const refusals = attempts.filter(({ a }) => !ok(a));
+      expect(
+        refusals
+          .filter(({ a }) => a.status !== 503 || a.contentType !== 'application/problem+json' || a.retryAfter !== '1')
+          .map(({ op, a }) => `${describeAttempt(op, a)} ${a.contentType} retry-after ${a.retryAfter}`),
+      ).toEqual([]);
     },
     20_000,
   );
@@ -375,5 +399,43 @@ describe('a planned failover, then the new primary killed hard, under keyed writ
       expect(await ledgerBreaks(cluster)).toEqual([]);
     },
     30_000,
+  );
+});
+
+describe('down', () => {
+  clusterTest(
+    'stops every process, removes the namespaces, links and data directory; a second down changes nothing',
+    async () => {
+      const names = ['monitor', 'node1', 'node2', 'haproxy', 'api1', 'api2', 'api3'];
+      const pids = names.map((name) => cluster.pid(name));
+      const postmaster = Number(readFileSync(join(cluster.state.pgroot, 'node1', 'postmaster.pid'), 'utf8').split('\n')[0]);
+      const first = await cluster.down();
+      expect(first.code).toBe(0);
+      const alive = (pid: number) => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      expect([...pids, postmaster].filter(alive)).toEqual([]);
+      const prefix = `${cluster.env.CLUSTER_NAME}-`;
+      const ip = (args: string[]) => Bun.spawnSync(['ip', ...args]).stdout.toString();
+      expect(
+        ip(['netns', 'list'])
+          .split('\n')
+          .filter((l) => l.startsWith(prefix)),
+      ).toEqual([]);
+      expect(
+        ip(['-o', 'link', 'show'])
+          .split('\n')
+          .filter((l) => l.includes(` ${prefix}`)),
+      ).toEqual([]);
+      expect(existsSync(cluster.state.pgroot)).toBe(false);
+      const second = await cluster.down();
+      expect({ code: second.code, output: second.output.trim() }).toEqual({ code: 0, output: 'local-cluster: down' });
+    },
+    180_000,
   );
 });

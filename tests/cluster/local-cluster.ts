@@ -75,8 +75,10 @@ export async function startLocalCluster({ hosts = 3, name = 'ict', subnet = '10.
   const down = async () => {
     const result = await run(['down'], 120_000);
     // The logs (the script keeps them on down) go to tests/output/ for a look after the run.
-    rmSync(LOGS, { recursive: true, force: true });
-    if (existsSync(env.CLUSTER_DIR)) cpSync(env.CLUSTER_DIR, LOGS, { recursive: true });
+    if (existsSync(env.CLUSTER_DIR)) {
+      rmSync(LOGS, { recursive: true, force: true });
+      cpSync(env.CLUSTER_DIR, LOGS, { recursive: true });
+    }
     rmSync(dir, { recursive: true, force: true });
     return result;
   };
