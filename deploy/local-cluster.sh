@@ -77,17 +77,23 @@ need_tools() {
 state_get() { saved "$1" || true; }
 state_set() { echo "$1=$2" >>"$STATE/env"; }
 
-port_free() { [ -z "$(ss -Htln "sport = :$1")" ]; }
+port_free() { [ -z "$(ss -Htan "sport = :$1")" ]; }
+# A port no socket uses, below the range the kernel picks outgoing connections' ports from.
 free_port() {
-  local p
+  local p low
+  low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  [ "$low" -gt 11000 ] || die "no port range below the kernel's ephemeral ports ($low): lower net.ipv4.ip_local_port_range"
   for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 30000))
+    p=$((10000 + RANDOM % (low - 10000)))
     port_free "$p" && ! grep -q "=$p\$" "$STATE/env" 2>/dev/null && { echo "$p"; return; }
   done
   die "no free TCP port found"
 }
 
-alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+# Whether a process runs (a zombie, ended but not yet reaped by its new parent, does not).
+alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" != Z ]; }
+
+dead() { ! alive "$1"; }
 
 # Waits until a command succeeds, at most $1 seconds.
 wait_until() {
@@ -124,8 +130,8 @@ stop_service() {
   pid=$(cat "$STATE/$name.pid" 2>/dev/null || true)
   if alive "$pid"; then
     kill -TERM -- "-$pid" 2>/dev/null || true
-    wait_until "$grace" bash -c "! kill -0 $pid" || kill -KILL -- "-$pid" 2>/dev/null || true
-    wait_until 5 bash -c "! kill -0 $pid" || true
+    wait_until "$grace" dead "$pid" || kill -KILL -- "-$pid" 2>/dev/null || true
+    wait_until 5 dead "$pid" || true
   fi
   rm -f "$STATE/$name.pid"
 }
@@ -226,7 +232,7 @@ stop_node() {
   # A postmaster left behind (its pg_autoctl was killed hard): stopped at once.
   if [ -f "$root/$node/postmaster.pid" ]; then
     pid=$(head -n 1 "$root/$node/postmaster.pid")
-    if alive "$pid"; then kill -QUIT "$pid" 2>/dev/null || true; wait_until 10 bash -c "! kill -0 $pid" || kill -KILL "$pid" 2>/dev/null || true; fi
+    if alive "$pid"; then kill -QUIT "$pid" 2>/dev/null || true; wait_until 10 dead "$pid" || kill -KILL "$pid" 2>/dev/null || true; fi
   fi
 }
 
@@ -272,9 +278,11 @@ down() {
   stop_service haproxy 5
   for i in 1 2 3; do stop_service "api$i" 10; done
   if [ -n "$root" ]; then
+    # Both at once; `wait` names them (the services this shell started are its children too).
     stop_node node2 "$root" &
-    stop_node node1 "$root" &
-    wait
+    local second=$!
+    stop_node node1 "$root"
+    wait "$second" || true
     stop_node monitor "$root"
     rm -rf "$root"
   fi
