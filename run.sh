@@ -4,6 +4,7 @@
 #   ./run.sh test     set up everything and run the test suites on a throwaway database
 #   ./run.sh check    set up everything and run the static checks: type check (tsc) and lint (Biome)
 #   ./run.sh worker   run the background jobs (event publisher, expiry, pruning) without HTTP, on DATABASE_URL
+#   ./run.sh cluster up|status|failover|down   the local cluster: pg_auto_failover, API hosts, HAProxy (deploy/local-cluster.sh)
 # Needs only Node.js/npm when Bun is not installed. See README.md.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -86,12 +87,20 @@ case "$mode" in
     # The background jobs alone, for API processes started with BACKGROUND_JOBS=false (README.md, Events).
     exec "$BUN" src/worker.ts
     ;;
+  cluster)
+    # pg_auto_failover, API hosts in network namespaces and HAProxy on this machine (root, Linux): README.md, Local cluster.
+    shift
+    if [ "${1:-}" = up ]; then
+      bash scripts/ensure-cluster-tools.sh || log "pg_auto_failover/HAProxy missing: install them (scripts/ensure-cluster-tools.sh)"
+    fi
+    exec bash deploy/local-cluster.sh "${@:-status}"
+    ;;
   bench)
     # The performance benchmark (minutes): writes bench/RESULTS.md. Never part of `test`.
     exec "$BUN" bench/run.ts
     ;;
   *)
-    echo "usage: ./run.sh [serve|test|check|typecheck|lint|worker|bench]" >&2
+    echo "usage: ./run.sh [serve|test|check|typecheck|lint|worker|cluster|bench]" >&2
     exit 2
     ;;
 esac
