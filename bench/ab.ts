@@ -16,7 +16,8 @@
  *
  * BENCH_PRODUCTS (100000), BENCH_ROUNDS (3), BENCH_SECONDS (10), BENCH_CONNECTIONS (32), BENCH_PIN (shared, or
  * separate: PostgreSQL on core 0, services and load generators on core 1; bench/harness.ts);
- * AB_WORKLOADS (list,get,create; also reserve, measured only where a revision has it);
+ * AB_WORKLOADS (list,get,create; also reserve and adjust (one unit received at a second location),
+ * each measured only where a revision has it);
  * AB_RESERVATIONS (0): that many products, spread over the catalog, get an open reservation
  * of one unit for a day before the statistics are taken, in the revisions that have stock_reserve.
  */
@@ -66,6 +67,13 @@ const WORKLOADS: Workload[] = [
   { key: 'get', name: 'get by id', wrk: 'get-by-id.lua', sql: 'get-by-id.sql', wrkArgs: (maxId) => [String(maxId)] },
   { key: 'create', name: 'create (with ledger row)', wrk: 'create.lua', sql: 'create.sql', wrkArgs: (_, tag) => [tag] },
   { key: 'reserve', name: 'reserve', wrk: 'reserve.lua', sql: 'reserve.sql', wrkArgs: (maxId) => [String(maxId)] },
+  {
+    key: 'adjust',
+    name: 'adjust at a location',
+    wrk: 'adjust-at-location.lua',
+    sql: 'adjust-at-location.sql',
+    wrkArgs: (maxId) => [String(maxId)],
+  },
 ];
 const chosen = (process.env.AB_WORKLOADS ?? 'list,get,create').split(',').map((k) => {
   const w = WORKLOADS.find((x) => x.key === k.trim());
@@ -152,6 +160,9 @@ async function load(r: Revision) {
       PRODUCTS,
       cats.map((c) => c.id),
     );
+    // A second location (id 2, beside the default one) for the adjustment at a location, where there are locations.
+    const [locations] = await sql<{ exists: boolean }[]>`SELECT to_regclass('locations') IS NOT NULL AS exists`;
+    if (locations!.exists) await sql`INSERT INTO locations (code, name) VALUES ('BENCH-2', 'Second warehouse')`;
     const [reserve] = await sql<{ exists: boolean }[]>`SELECT to_regproc('stock_reserve') IS NOT NULL AS exists`;
     if (RESERVATIONS > 0 && reserve!.exists) {
       // Products with stock (the catalog's quantity (i * 31) % 500 is 0 only for multiples of 500), evenly spread.
@@ -227,9 +238,15 @@ try {
           runWrk(wrk, r.server!.base, w.wrk, w.wrkArgs(r.maxId!, tag), { root: r.root }),
         );
         const direct = await measured(pgPid, undefined, () =>
-          runPgbench(pgbench, r.apiUrl!, w.sql, w.key === 'get' || w.key === 'reserve' ? { max_id: r.maxId! } : {}, {
-            root: r.root,
-          }),
+          runPgbench(
+            pgbench,
+            r.apiUrl!,
+            w.sql,
+            w.key === 'get' || w.key === 'reserve' || w.key === 'adjust' ? { max_id: r.maxId! } : {},
+            {
+              root: r.root,
+            },
+          ),
         );
         loads.push(Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]));
         resultOf(w, i).service.push(service);
