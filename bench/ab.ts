@@ -16,7 +16,8 @@
  *
  * BENCH_PRODUCTS (100000), BENCH_ROUNDS (3), BENCH_SECONDS (10), BENCH_CONNECTIONS (32), BENCH_PIN (shared, or
  * separate: PostgreSQL on core 0, services and load generators on core 1; bench/harness.ts);
- * AB_WORKLOADS (list,get,create; also reserve and adjust (one unit received at a second location),
+ * AB_WORKLOADS (list,get,create; also get304 (a lookup answered 304), reserve and adjust (one unit
+ * received at a second location),
  * each measured only where a revision has it);
  * AB_RESERVATIONS (0): that many products, spread over the catalog, get an open reservation
  * of one unit for a day before the statistics are taken, in the revisions that have stock_reserve.
@@ -65,6 +66,13 @@ type Workload = { key: string; name: string; wrk: string; sql: string; wrkArgs: 
 const WORKLOADS: Workload[] = [
   { key: 'list', name: 'list by category, 50 rows', wrk: 'list-by-category.lua', sql: 'list-by-category.sql', wrkArgs: () => [] },
   { key: 'get', name: 'get by id', wrk: 'get-by-id.lua', sql: 'get-by-id.sql', wrkArgs: (maxId) => [String(maxId)] },
+  {
+    key: 'get304',
+    name: 'get by id, If-None-Match: * (304)',
+    wrk: 'get-by-id-304.lua',
+    sql: 'get-by-id.sql',
+    wrkArgs: (maxId) => [String(maxId)],
+  },
   { key: 'create', name: 'create (with ledger row)', wrk: 'create.lua', sql: 'create.sql', wrkArgs: (_, tag) => [tag] },
   { key: 'reserve', name: 'reserve', wrk: 'reserve.lua', sql: 'reserve.sql', wrkArgs: (maxId) => [String(maxId)] },
   {
@@ -262,15 +270,9 @@ try {
         const direct = await measured(pgPid, undefined, () =>
           published(
             r,
-            runPgbench(
-              pgbench,
-              r.apiUrl!,
-              w.sql,
-              w.key === 'get' || w.key === 'reserve' || w.key === 'adjust' ? { max_id: r.maxId! } : {},
-              {
-                root: r.root,
-              },
-            ),
+            runPgbench(pgbench, r.apiUrl!, w.sql, w.key === 'list' || w.key === 'create' ? {} : { max_id: r.maxId! }, {
+              root: r.root,
+            }),
           ),
         );
         loads.push(Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]));

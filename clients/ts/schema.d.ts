@@ -1746,6 +1746,8 @@ export interface operations {
                 archived?: "true" | "false";
             };
             header?: {
+                /** @description ETags of representations you hold (the ETag of an earlier answer); when one is still current the answer is 304 with no body */
+                "if-none-match"?: string;
                 /** @description With DATABASE_READ_URL (reads on standbys): the `Consistency-Token` of a write this client made, such as `0/3000148`. The read is then answered from a server that has that write (a standby that replayed that far, or else the primary). Without it, a standby serves the read only while it lags at most DB_READ_MAX_LAG_MS. Ignored without DATABASE_READ_URL. */
                 "consistency-token"?: string;
             };
@@ -1758,6 +1760,8 @@ export interface operations {
             200: {
                 headers: {
                     Link?: string;
+                    /** @description The page (weak): send it in If-None-Match to read the page again only if it changed */
+                    ETag: string;
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
                     "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
@@ -1767,6 +1771,20 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Product"][];
                 };
+            };
+            /** @description Not modified: the representation named in If-None-Match is still current (no body) */
+            304: {
+                headers: {
+                    Link?: string;
+                    /** @description The page (weak): send it in If-None-Match to read the page again only if it changed */
+                    ETag: string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description The service runs with API_KEYS and no valid `Authorization: Bearer <key>` was sent (writes; reads too with API_READS_REQUIRE_KEY=true) (`unauthorized`) */
             401: {
@@ -1896,7 +1914,7 @@ export interface operations {
             /** @description The product as stored */
             201: {
                 headers: {
-                    /** @description The product version, for If-Match */
+                    /** @description The representation: "<version>-<available>", changed by every write of the product and by reservations; send it in If-Match to edit, or in If-None-Match to read it again only if it changed */
                     ETag: string;
                     Location: string;
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -2067,6 +2085,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description ETags of representations you hold (the ETag of an earlier answer); when one is still current the answer is 304 with no body */
+                "if-none-match"?: string;
                 /** @description With DATABASE_READ_URL (reads on standbys): the `Consistency-Token` of a write this client made, such as `0/3000148`. The read is then answered from a server that has that write (a standby that replayed that far, or else the primary). Without it, a standby serves the read only while it lags at most DB_READ_MAX_LAG_MS. Ignored without DATABASE_READ_URL. */
                 "consistency-token"?: string;
             };
@@ -2081,7 +2101,7 @@ export interface operations {
             /** @description The product */
             200: {
                 headers: {
-                    /** @description The product version, for If-Match */
+                    /** @description The representation: "<version>-<available>", changed by every write of the product and by reservations; send it in If-Match to edit, or in If-None-Match to read it again only if it changed */
                     ETag: string;
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
@@ -2092,6 +2112,19 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Product"];
                 };
+            };
+            /** @description Not modified: the representation named in If-None-Match is still current (no body) */
+            304: {
+                headers: {
+                    /** @description The representation: "<version>-<available>", changed by every write of the product and by reservations; send it in If-Match to edit, or in If-None-Match to read it again only if it changed */
+                    ETag: string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description The service runs with API_KEYS and no valid `Authorization: Bearer <key>` was sent (writes; reads too with API_READS_REQUIRE_KEY=true) (`unauthorized`) */
             401: {
@@ -2219,7 +2252,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The ETag the change is based on (e.g. "3"); a stale one gives 412 */
+                /** @description The ETag the change is based on (e.g. "3-12", or the version alone, "3"); 412 when the product was written since */
                 "if-match"?: string;
             };
             path: {
@@ -2381,7 +2414,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The ETag the change is based on (e.g. "3"); a stale one gives 412 */
+                /** @description The ETag the change is based on (e.g. "3-12", or the version alone, "3"); 412 when the product was written since */
                 "if-match"?: string;
             };
             path: {
@@ -2400,7 +2433,7 @@ export interface operations {
             /** @description The product as changed */
             200: {
                 headers: {
-                    /** @description The product version, for If-Match */
+                    /** @description The representation: "<version>-<available>", changed by every write of the product and by reservations; send it in If-Match to edit, or in If-None-Match to read it again only if it changed */
                     ETag: string;
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
@@ -2605,7 +2638,7 @@ export interface operations {
             /** @description The product, active again */
             200: {
                 headers: {
-                    /** @description The product version, for If-Match */
+                    /** @description The representation: "<version>-<available>", changed by every write of the product and by reservations; send it in If-Match to edit, or in If-None-Match to read it again only if it changed */
                     ETag: string;
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     "RateLimit-Limit": components["headers"]["RateLimit-Limit"];

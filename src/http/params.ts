@@ -42,11 +42,17 @@ const idSchema = (example: number) => idPathSchema(example);
 export const IdParam = z.object({ id: idSchema(42) });
 
 export const IfMatchHeader = z.object({
-  'if-match': z
-    .string()
-    .max(200)
-    .optional()
-    .openapi({ description: 'The ETag the change is based on (e.g. "3"); a stale one gives 412' }),
+  'if-match': z.string().max(200).optional().openapi({
+    description:
+      'The ETag the change is based on (e.g. "3-12", or the version alone, "3"); 412 when the product was written since',
+  }),
+});
+
+export const IfNoneMatchHeader = z.object({
+  'if-none-match': z.string().max(2000).optional().openapi({
+    description:
+      'ETags of representations you hold (the ETag of an earlier answer); when one is still current the answer is 304 with no body',
+  }),
 });
 
 export const IdempotencyKeyHeader = z.object({

@@ -4,7 +4,7 @@ import { transaction, type Sql } from '../db.ts';
 import { ApiError } from '../errors.ts';
 import type { AppEnv } from '../http/context.ts';
 import { nextLink } from '../http/cursor.ts';
-import { expectedVersions, withEtag } from '../http/etag.ts';
+import { etag, expectedVersions, noneMatch, pageEtag, withEtag } from '../http/etag.ts';
 import {
   parseProductCursor,
   parseSearchCursor,
@@ -69,14 +69,17 @@ export const create: RouteHandler<typeof createProductRoute, AppEnv> = async (c)
     }));
   if (!row) throw new Error('product insert returned no row after creating its category');
   c.header('Location', `/products/${row.id}`);
-  return c.json(withEtag(c, row.version, toProduct(row)), 201);
+  return c.json(withEtag(c, row, toProduct(row)), 201);
 };
 
 export const get: RouteHandler<typeof getProductRoute, AppEnv> = async (c) => {
   const { id } = c.req.valid('param');
   const row = await findProductById(c.var.sql, id);
   if (!row) throw notFound(id);
-  return c.json(withEtag(c, row.version, toProduct(row)), 200);
+  const tag = etag(row);
+  c.header('ETag', tag);
+  if (noneMatch(c.req.valid('header')['if-none-match'], tag)) return c.body(null, 304);
+  return c.json(toProduct(row), 200);
 };
 
 export const update: RouteHandler<typeof updateProductRoute, AppEnv> = async (c) => {
@@ -93,7 +96,7 @@ export const update: RouteHandler<typeof updateProductRoute, AppEnv> = async (c)
   // A new category is created only when the product change commits with it; without
   // one, the update is a single statement and needs no transaction around it.
   const row = category === undefined ? await write(c.var.sql) : await transaction(c.var.sql, write);
-  return c.json(withEtag(c, row.version, toProduct(row)), 200);
+  return c.json(withEtag(c, row, toProduct(row)), 200);
 };
 
 export const archive: RouteHandler<typeof archiveProductRoute, AppEnv> = async (c) => {
@@ -108,7 +111,7 @@ export const restore: RouteHandler<typeof restoreProductRoute, AppEnv> = async (
   const { id } = c.req.valid('param');
   const row = await restoreProduct(c.var.sql, id);
   if (!row) throw new ApiError('not_found', `no archived product with id ${id}`);
-  return c.json(withEtag(c, row.version, toProduct(row)), 200);
+  return c.json(withEtag(c, row, toProduct(row)), 200);
 };
 
 export const list: RouteHandler<typeof listProductsRoute, AppEnv> = async (c) => {
@@ -136,6 +139,10 @@ export const list: RouteHandler<typeof listProductsRoute, AppEnv> = async (c) =>
   }
   // A plain array of the page's rows: JSON.stringify takes its fast path on it, not on the driver's result.
   const page = rows.slice(0, q.limit);
-  if (rows.length > q.limit) c.header('Link', nextLink(c.req.url, cursorAt(q.limit - 1)));
+  const link = rows.length > q.limit ? nextLink(c.req.url, cursorAt(q.limit - 1)) : '';
+  if (link) c.header('Link', link);
+  const tag = pageEtag(page, link);
+  c.header('ETag', tag);
+  if (noneMatch(c.req.valid('header')['if-none-match'], tag)) return c.body(null, 304);
   return c.json(page, 200);
 };

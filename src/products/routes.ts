@@ -1,13 +1,24 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { bodyErrors, errorResponses } from '../errors.ts';
-import { IdempotencyKeyHeader, IdParam, IfMatchHeader } from '../http/params.ts';
+import { IdempotencyKeyHeader, IdParam, IfMatchHeader, IfNoneMatchHeader } from '../http/params.ts';
 import { KEY, KEY_FOR_READS, READ_FROM } from '../http/route-policy.ts';
 import { ProductCreateSchema, ProductListQueryWithArchive, ProductPatchSchema, ProductSchema } from './schemas.ts';
 
 const tags = ['Products'];
 
 const ETagHeader = z.object({
-  ETag: z.string().openapi({ description: 'The product version, for If-Match', example: '"3"' }),
+  ETag: z.string().openapi({
+    description:
+      'The representation: "<version>-<available>", changed by every write of the product and by reservations; ' +
+      'send it in If-Match to edit, or in If-None-Match to read it again only if it changed',
+    example: '"3-12"',
+  }),
+});
+
+/** A conditional GET whose If-None-Match names the current representation. */
+const notModified = (headers: z.ZodObject) => ({
+  description: 'Not modified: the representation named in If-None-Match is still current (no body)',
+  headers,
 });
 
 const productResponse = (description: string) => ({
@@ -40,6 +51,14 @@ export const createProductRoute = createRoute({
   },
 });
 
+const PageHeaders = z.object({
+  Link: z.string().optional().openapi({ example: '</products?limit=50&cursor=WyJuYW1lIiwiYWJjIiw0Ml0>; rel="next"' }),
+  ETag: z.string().openapi({
+    description: 'The page (weak): send it in If-None-Match to read the page again only if it changed',
+    example: 'W/"1x9kq2v0c7f3"',
+  }),
+});
+
 export const listProductsRoute = createRoute({
   method: 'get',
   path: '/products',
@@ -51,15 +70,14 @@ export const listProductsRoute = createRoute({
   tags,
   security: KEY_FOR_READS,
   [READ_FROM]: 'standby',
-  request: { query: ProductListQueryWithArchive },
+  request: { query: ProductListQueryWithArchive, headers: IfNoneMatchHeader },
   responses: {
     200: {
       description: 'One page of products',
-      headers: z.object({
-        Link: z.string().optional().openapi({ example: '</products?limit=50&cursor=WyJuYW1lIiwiYWJjIiw0Ml0>; rel="next"' }),
-      }),
+      headers: PageHeaders,
       content: { 'application/json': { schema: z.array(ProductSchema) } },
     },
+    304: notModified(PageHeaders),
     ...errorResponses(['validation_failed']),
   },
 });
@@ -72,9 +90,10 @@ export const getProductRoute = createRoute({
   tags,
   security: KEY_FOR_READS,
   [READ_FROM]: 'standby',
-  request: { params: IdParam },
+  request: { params: IdParam, headers: IfNoneMatchHeader },
   responses: {
     200: productResponse('The product'),
+    304: notModified(ETagHeader),
     ...errorResponses(['not_found', 'validation_failed']),
   },
 });

@@ -56,7 +56,7 @@ export const fulfil: RouteHandler<typeof fulfilReservationRoute, AppEnv> = async
   const { id } = c.req.valid('param');
   const body = c.req.valid('json') ?? {};
   const result = await fulfilReservation(c.var.sql, id, body.note ?? null);
-  return c.json({ movement: result.movement, product: withEtag(c, result.product.version, toProduct(result.product)) }, 201);
+  return c.json({ movement: result.movement, product: withEtag(c, result.product, toProduct(result.product)) }, 201);
 };
 
 export const list: RouteHandler<typeof listReservationsRoute, AppEnv> = async (c) => {

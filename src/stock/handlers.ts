@@ -19,7 +19,7 @@ export const adjust: RouteHandler<typeof adjustStockRoute, AppEnv> = async (c) =
     expectedOnHand: body.expected_on_hand,
     reference: body.reference ?? null,
   });
-  return c.json({ movement: result.movement, product: withEtag(c, result.product.version, toProduct(result.product)) }, 201);
+  return c.json({ movement: result.movement, product: withEtag(c, result.product, toProduct(result.product)) }, 201);
 };
 
 /** A refused batch's problem code: the gravest of its items' (first in this list). */

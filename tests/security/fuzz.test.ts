@@ -519,11 +519,21 @@ function queryValueArb(p: Parameter): fc.Arbitrary<string> {
 }
 
 function headerValueArb(p: Parameter): fc.Arbitrary<string> {
-  if (p.name === 'if-match')
+  // Entity tags as the service sends them ("<version>-<available>", or a page's W/"…"), the version alone, and `*`.
+  const tag = fc.oneof(
+    fc.integer({ min: 1, max: 5 }).map((n) => `"${n}"`),
+    fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 0, max: 6000 })).map(([v, a]) => `"${v}-${a}"`),
+  );
+  if (p.name === 'if-match') return fc.oneof(tag, fc.constant('*'));
+  if (p.name === 'if-none-match') {
     return fc.oneof(
-      fc.integer({ min: 1, max: 5 }).map((n) => `"${n}"`),
+      tag,
+      tag.map((t) => `W/${t}`),
+      fc.array(tag, { minLength: 1, maxLength: 3 }).map((ts) => ts.join(', ')),
       fc.constant('*'),
+      fc.stringMatching(/^[\x21\x23-\x7e]{0,20}$/).map((t) => `W/"${t}"`),
     );
+  }
   return arbFromSchema(p.schema).map(String);
 }
 
@@ -761,6 +771,7 @@ function mutations(o: Op): Mutation[] {
     'authorization',
     'idempotency-key',
     'if-match',
+    'if-none-match',
     'x-forwarded-for',
     'origin',
   ];
