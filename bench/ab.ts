@@ -198,16 +198,11 @@ async function load(r: Revision) {
  */
 async function published<T>(r: Revision, run: Promise<T>): Promise<T> {
   const result = await run;
-  const sql = postgres(r.ownerUrl!, { max: 1, onnotice: () => {} });
-  try {
-    const [outbox] = await sql<{ exists: boolean }[]>`SELECT to_regclass('events') IS NOT NULL AS exists`;
-    for (let waited = 0; outbox!.exists && waited < 60_000; waited += 20) {
-      const [row] = await sql<{ pending: boolean }[]>`SELECT EXISTS (SELECT 1 FROM events WHERE position IS NULL) AS pending`;
-      if (!row!.pending) break;
-      await Bun.sleep(20);
-    }
-  } finally {
-    await sql.end();
+  const [outbox] = await r.stats!<{ exists: boolean }[]>`SELECT to_regclass('events') IS NOT NULL AS exists`;
+  for (let waited = 0; outbox!.exists && waited < 60_000; waited += 20) {
+    const [row] = await r.stats!<{ pending: boolean }[]>`SELECT EXISTS (SELECT 1 FROM events WHERE position IS NULL) AS pending`;
+    if (!row!.pending) break;
+    await Bun.sleep(20);
   }
   return result;
 }
@@ -220,12 +215,12 @@ type Statements = {
   top: { query: string; perRequest: number; execUs: number }[];
 };
 
-/** What pg_stat_statements counted in the revision's database since its last reset, per request. */
+/** What pg_stat_statements counted in the revision's database since its last reset, per request: the API role's statements (the service's and pgbench's), not this superuser's. */
 async function statementsOf(r: Revision, requests: number): Promise<Statements> {
   const rows = await r.stats!<{ query: string; calls: number; ms: number }[]>`
     SELECT s.query, s.calls::float8 AS calls, s.total_exec_time AS ms
     FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
-    WHERE d.datname = current_database() AND s.query NOT LIKE '%pg_stat_statements%'
+    WHERE d.datname = current_database() AND s.userid <> (SELECT oid FROM pg_roles WHERE rolname = current_user)
     ORDER BY s.calls DESC`;
   const per = (x: number) => (requests ? x / requests : Number.NaN);
   return {

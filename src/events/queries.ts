@@ -51,6 +51,7 @@ export async function readFeed(sql: Sql, f: FeedFilter): Promise<FeedPage> {
 /** The page's events (one more than the limit, to tell whether more follow), each filter from its own index. */
 function pageOf(sql: Sql, f: FeedFilter) {
   const take = f.limit + 1;
+  // sql.unsafe: the constant column list (no value reaches it), shared by the three forms below.
   const cols = sql.unsafe(COLUMNS);
   if (f.product !== undefined) {
     return sql`

@@ -25,6 +25,8 @@ const RESERVATION_SELECT = `
   CASE WHEN r.state = 'open' AND r.expires_at <= now() THEN 'expired' ELSE r.state END AS state,
   r.created_at,
   CASE WHEN r.state = 'open' AND r.expires_at <= now() THEN r.expires_at ELSE r.closed_at END AS closed_at`;
+// sql.unsafe: constant SQL text written once here (no value reaches it), so that every
+// statement shows a reservation alike; a tagged template cannot take SQL text not written in it.
 const reservationColumns = (sql: Sql) => sql.unsafe(RESERVATION_SELECT);
 
 export type NewReservation = {
