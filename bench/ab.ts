@@ -51,9 +51,13 @@ import {
   runWrk,
   type Sample,
   SECONDS,
+  STATEMENT_COUNTERS,
   type Server,
+  type Statements,
   startService,
+  statementsOf,
   stopServices,
+  untilPublished,
 } from './harness.ts';
 import { postmasterPid } from './profile.ts';
 
@@ -192,51 +196,6 @@ async function load(r: Revision) {
   }
 }
 
-/**
- * Resolves with `run`'s result once the revision's database has no event left without a
- * position (at most 60 s after it ends; at once where the revision has no events).
- */
-async function published<T>(r: Revision, run: Promise<T>): Promise<T> {
-  const result = await run;
-  const [outbox] = await r.stats!<{ exists: boolean }[]>`SELECT to_regclass('events') IS NOT NULL AS exists`;
-  for (let waited = 0; outbox!.exists && waited < 60_000; waited += 20) {
-    const [row] = await r.stats!<{ pending: boolean }[]>`SELECT EXISTS (SELECT 1 FROM events WHERE position IS NULL) AS pending`;
-    if (!row!.pending) break;
-    await Bun.sleep(20);
-  }
-  return result;
-}
-
-type Statements = {
-  /** Top-level statements per request (each a round trip), and their execution time in µs per request. */
-  perRequest: number;
-  execUs: number;
-  /** The statements sent at least once per 20 requests, most frequent first. */
-  top: { query: string; perRequest: number; execUs: number }[];
-};
-
-/** What pg_stat_statements counted in the revision's database since its last reset, per request: the API role's statements (the service's and pgbench's), not this superuser's. */
-async function statementsOf(r: Revision, requests: number): Promise<Statements> {
-  const rows = await r.stats!<{ query: string; calls: number; ms: number }[]>`
-    SELECT s.query, s.calls::float8 AS calls, s.total_exec_time AS ms
-    FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
-    WHERE d.datname = current_database() AND s.userid <> (SELECT oid FROM pg_roles WHERE rolname = current_user)
-    ORDER BY s.calls DESC`;
-  const per = (x: number) => (requests ? x / requests : Number.NaN);
-  return {
-    perRequest: per(rows.reduce((n, row) => n + row.calls, 0)),
-    execUs: per(rows.reduce((n, row) => n + row.ms, 0) * 1000),
-    top: rows
-      .filter((row) => per(row.calls) >= 0.05)
-      .slice(0, 6)
-      .map((row) => ({
-        query: row.query.replace(/\s+/g, ' ').slice(0, 90),
-        perRequest: per(row.calls),
-        execUs: per(row.ms * 1000),
-      })),
-  };
-}
-
 const fmt = (x: number, digits = 0) => (Number.isFinite(x) ? x.toFixed(digits) : '-');
 
 const wrk = await ensureWrk();
@@ -259,7 +218,7 @@ try {
     dir: pgDir,
     port: await freePort(),
     persistent: false,
-    settings: { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'top' },
+    settings: STATEMENT_COUNTERS,
   });
   const pgPid = postmasterPid(join(pgDir, 'pgdata'));
   pinPostgres(pgPid);
@@ -303,19 +262,19 @@ try {
         // measurement lasts until they are, so that it pays for its own and no other's.
         await r.stats!`SELECT pg_stat_statements_reset()`;
         const service = await measured(pgPid, r.server!.proc.pid, () =>
-          published(r, runWrk(wrk, r.server!.base, w.wrk, w.wrkArgs(r.maxId!, tag), { root: r.root })),
+          untilPublished(r.stats!, runWrk(wrk, r.server!.base, w.wrk, w.wrkArgs(r.maxId!, tag), { root: r.root })),
         );
-        const serviceStatements = await statementsOf(r, service.requests);
+        const serviceStatements = await statementsOf(r.stats!, service.requests);
         await r.stats!`SELECT pg_stat_statements_reset()`;
         const direct = await measured(pgPid, undefined, () =>
-          published(
-            r,
+          untilPublished(
+            r.stats!,
             runPgbench(pgbench, r.apiUrl!, w.sql, w.key === 'list' || w.key === 'create' ? {} : { max_id: r.maxId! }, {
               root: r.root,
             }),
           ),
         );
-        const directStatements = await statementsOf(r, direct.requests);
+        const directStatements = await statementsOf(r.stats!, direct.requests);
         loads.push(Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]));
         resultOf(w, i).service.push(service);
         resultOf(w, i).pgbench.push(direct);

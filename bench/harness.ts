@@ -73,6 +73,59 @@ export async function publishLoadedEvents(sql: postgres.Sql): Promise<number> {
   }
 }
 
+/** The server settings that let a benchmark count statements: pg_stat_statements, top-level statements only. */
+export const STATEMENT_COUNTERS = { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'top' };
+
+/**
+ * Resolves with `run`'s result once the database `stats` is connected to has no event left
+ * without a position (at most 60 s after it ends; at once where the schema has no events): a
+ * measured write pays for numbering its own events, and no later measurement does.
+ */
+export async function untilPublished<T>(stats: postgres.Sql, run: Promise<T>): Promise<T> {
+  const result = await run;
+  const [outbox] = await stats<{ exists: boolean }[]>`SELECT to_regclass('events') IS NOT NULL AS exists`;
+  for (let waited = 0; outbox!.exists && waited < 60_000; waited += 20) {
+    const [row] = await stats<{ pending: boolean }[]>`SELECT EXISTS (SELECT 1 FROM events WHERE position IS NULL) AS pending`;
+    if (!row!.pending) break;
+    await Bun.sleep(20);
+  }
+  return result;
+}
+
+export type Statements = {
+  /** Top-level statements per request (each a round trip), and their execution time in µs per request. */
+  perRequest: number;
+  execUs: number;
+  /** The statements sent at least once per 20 requests, most frequent first. */
+  top: { query: string; perRequest: number; execUs: number }[];
+};
+
+/**
+ * What pg_stat_statements counted in the database `stats` is connected to (as a superuser) since
+ * its last reset, per request: every other role's statements (the service's, the bare stack's and
+ * pgbench's), not this connection's own.
+ */
+export async function statementsOf(stats: postgres.Sql, requests: number): Promise<Statements> {
+  const rows = await stats<{ query: string; calls: number; ms: number }[]>`
+    SELECT s.query, s.calls::float8 AS calls, s.total_exec_time AS ms
+    FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+    WHERE d.datname = current_database() AND s.userid <> (SELECT oid FROM pg_roles WHERE rolname = current_user)
+    ORDER BY s.calls DESC`;
+  const per = (x: number) => (requests ? x / requests : Number.NaN);
+  return {
+    perRequest: per(rows.reduce((n, row) => n + row.calls, 0)),
+    execUs: per(rows.reduce((n, row) => n + row.ms, 0) * 1000),
+    top: rows
+      .filter((row) => per(row.calls) >= 0.05)
+      .slice(0, 6)
+      .map((row) => ({
+        query: row.query.replace(/\s+/g, ' ').slice(0, 90),
+        perRequest: per(row.calls),
+        execUs: per(row.ms * 1000),
+      })),
+  };
+}
+
 export const logger = (name: string) => (line: string) => process.stdout.write(`${name}: ${line}\n`);
 const log = logger('bench');
 

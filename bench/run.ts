@@ -15,6 +15,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
+import { withDatabase } from '../src/cli/database-url.ts';
 import { dbmate } from '../src/cli/dbmate.ts';
 import { copyCatalog } from './catalog.ts';
 import { ROOT } from '../src/cli/paths.ts';
@@ -40,8 +41,12 @@ import {
   runWrk,
   type Sample,
   SECONDS,
+  STATEMENT_COUNTERS,
+  type Statements,
   startService,
+  statementsOf,
   stopServices,
+  untilPublished,
 } from './harness.ts';
 import { postmasterPid, readProfile, summarizeProfile, type ProfileSummary } from './profile.ts';
 
@@ -244,9 +249,13 @@ const dir = mkdtempSync(join(tmpdir(), 'inventory-bench-pg-'));
 chmodSync(dir, 0o755);
 log('starting a throwaway PostgreSQL');
 pinBenchmark();
-const pg = await startEmbeddedPostgres({ dir, port: await freePort(), persistent: false });
+// pg_stat_statements counts the statements (round trips) each request sends, under the service,
+// the bare stack and pgbench alike.
+const pg = await startEmbeddedPostgres({ dir, port: await freePort(), persistent: false, settings: STATEMENT_COUNTERS });
 pinPostgres(postmasterPid(join(dir, 'pgdata')));
 const report: string[] = [];
+/** The superuser's connection that reads pg_stat_statements, closed whatever happens. */
+let statsConnection: postgres.Sql | undefined;
 try {
   const ownerUrl = await provisionDatabase(pg.adminUrl);
   const apiUrl = await provisionApiRole(pg.adminUrl);
@@ -288,16 +297,30 @@ try {
     { name: 'reserve', wrk: 'reserve.lua', wrkArgs: [String(load.maxId)], sql: 'reserve.sql', vars: { max_id: load.maxId } },
   ];
   const pgPid = postmasterPid(join(dir, 'pgdata'));
-  const results = new Map<string, { service: Sample[]; reference: Sample[]; ceiling: Sample[]; sameConcurrency: Measure[] }>();
+  const stats = postgres(withDatabase(pg.adminUrl, new URL(ownerUrl).pathname.slice(1)), { max: 1, onnotice: () => {} });
+  statsConnection = stats;
+  await stats`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`;
+  type Counted = { service: Statements; reference: Statements; ceiling: Statements };
+  const results = new Map<
+    string,
+    { service: Sample[]; reference: Sample[]; ceiling: Sample[]; sameConcurrency: Measure[]; statements: Counted[] }
+  >();
+  /** A measurement that lasts until the events its writes made are published, and what PostgreSQL counted in it. */
+  const counted = async (serverPid: number | undefined, run: () => Promise<Measure>): Promise<[Sample, Statements]> => {
+    await stats`SELECT pg_stat_statements_reset()`;
+    const sample = await measured(pgPid, serverPid, () => untilPublished(stats, run()));
+    return [sample, await statementsOf(stats, sample.requests)];
+  };
   let server = await startService(apiUrl);
   const reference = await startService(apiUrl, { script: 'bench/reference-server.ts' });
   for (let round = 1; round <= ROUNDS; round++) {
     for (const s of scenarios) {
-      const r = results.get(s.name) ?? { service: [], reference: [], ceiling: [], sameConcurrency: [] };
+      const r = results.get(s.name) ?? { service: [], reference: [], ceiling: [], sameConcurrency: [], statements: [] };
       const tag = (who: string) => (s.wrk === 'create.lua' ? [`${who}${round}x${Date.now().toString(36)}`] : s.wrkArgs);
-      const service = await measured(pgPid, server.proc.pid, () => runWrk(wrk, server.base, s.wrk, tag('r')));
-      const bare = await measured(pgPid, reference.proc.pid, () => runWrk(wrk, reference.base, s.wrk, tag('b')));
-      const ceiling = await measured(pgPid, undefined, () => runPgbench(pgbench, apiUrl, s.sql, s.vars));
+      const [service, serviceStatements] = await counted(server.proc.pid, () => runWrk(wrk, server.base, s.wrk, tag('r')));
+      const [bare, bareStatements] = await counted(reference.proc.pid, () => runWrk(wrk, reference.base, s.wrk, tag('b')));
+      const [ceiling, ceilingStatements] = await counted(undefined, () => runPgbench(pgbench, apiUrl, s.sql, s.vars));
+      r.statements.push({ service: serviceStatements, reference: bareStatements, ceiling: ceilingStatements });
       // Latency at pgbench's own concurrency (one connection per pgbench client, as many as the pool).
       const same = await runWrk(wrk, server.base, s.wrk, tag('c'), { connections: POOL });
       r.sameConcurrency.push(same);
@@ -460,6 +483,37 @@ try {
   }
   report.push(
     '',
+    'What the service adds to the bare stack answering the same requests with the same SQL: CPU per request, service / bare ' +
+      "stack (medians; targets: PostgreSQL's at most 1.05, the server's at most 1.10). PostgreSQL's own counters " +
+      '(pg_stat_statements, top-level statements, each a round trip; medians over the rounds) show what each sends: statements ' +
+      'and their execution time per request, and per pgbench transaction running the same SQL. A measurement of a write lasts ' +
+      'until the events it made are published, so each pays for its own.',
+    '',
+    '| query | PostgreSQL CPU: service / bare | server CPU: service / bare | statements per request: service / bare / pgbench | execution µs per request: service / bare / pgbench |',
+    '|---|---:|---:|---:|---:|',
+  );
+  for (const [name, r] of results) {
+    const ratio = (f: (m: Sample) => number) => med(r.service, f) / med(r.reference, f);
+    const st = (f: (c: Counted) => Statements, g: (s: Statements) => number) => median(r.statements.map((c) => g(f(c))));
+    const both = (g: (s: Statements) => number, digits: number) =>
+      [(c: Counted) => c.service, (c: Counted) => c.reference, (c: Counted) => c.ceiling]
+        .map((f) => st(f, g).toFixed(digits))
+        .join(' / ');
+    report.push(
+      `| ${name} | ${ratio((m) => m.cpu.postgres).toFixed(2)} | ${ratio((m) => m.cpu.server).toFixed(2)} | ` +
+        `${both((s) => s.perRequest, 2)} | ${both((s) => s.execUs, 0)} |`,
+    );
+  }
+  report.push('', 'The statements the service sent at least once per 20 requests (the last round), per request:', '');
+  for (const [name, r] of results) {
+    const last = r.statements.at(-1)?.service;
+    if (!last) continue;
+    report.push(
+      `- ${name}: ${last.top.map((q) => `${q.perRequest.toFixed(2)} × \`${q.query.replaceAll('`', "'")}\` (${q.execUs.toFixed(0)} µs)`).join('; ')}`,
+    );
+  }
+  report.push(
+    '',
     `Profiles of the service under each load (\`bun --cpu-prof\`, self time by package and the hottest functions): [${PROFILE}.md](${PROFILE}.md).`,
     '',
     `Peak RSS during the load: the service ${rss.toFixed(0)} MiB (BUN_JSC_forceRAMSize=${process.env.BUN_JSC_forceRAMSize ?? 'unset'}, as ./run.sh starts it); the bare stack ${referenceRss.toFixed(0)} MiB.`,
@@ -515,6 +569,7 @@ try {
   log(`wrote bench/${RESULTS}.md and bench/${PROFILE}.md`);
 } finally {
   // Whatever failed: no service, and no PostgreSQL, outlives the run.
+  await statsConnection?.end();
   await stopServices();
   await pg.stop();
   rmSync(dir, { recursive: true, force: true });
