@@ -24,7 +24,7 @@ import { DOCS_AREA, mountDocs } from './http/docs.ts';
 import { locationsApi } from './locations/index.ts';
 import { limitBody, limitRequestLine, requestLog } from './http/middleware.ts';
 import { createPoolGate } from './http/pool-gate.ts';
-import { policyOf, POOLED, READ_FROM, type RoutePolicy } from './http/route-policy.ts';
+import { PIPELINED, policyOf, POOLED, READ_FROM, type RoutePolicy } from './http/route-policy.ts';
 import { createRouteTable, type RequestPolicy } from './http/route-table.ts';
 import { createRouter } from './http/router.ts';
 import { idempotency } from './idempotency/middleware.ts';
@@ -79,6 +79,7 @@ function documentMiddlewareAnswers(document: Record<string, any>) {
   const documentOperation = (operation: Record<string, any>, { key, pooled, standby }: RoutePolicy, method?: string) => {
     delete operation[POOLED];
     delete operation[READ_FROM];
+    delete operation[PIPELINED];
     const responses: Record<string, any> = (operation.responses ??= {});
     const codes: ProblemCode[] = ['uri_too_long', 'request_header_fields_too_large'];
     // Every method: a GET may carry a body too, and one over the limit is refused like any other.
@@ -143,7 +144,13 @@ export function createApp(deps: AppDeps) {
   const logger = deps.logger ?? createLogger(config.logLevel, undefined, config.logFormat);
   const { sql } = deps;
   // With a rate limit, one connection is kept for its counting statement (one at a time).
-  const gate = createPoolGate(config.poolMax, config.poolWaitMs, config.rateLimitMax > 0 ? 1 : 0);
+  // Reads share connections (pipelined) only where statements stay on their connection: not behind PgBouncer.
+  const gate = createPoolGate(
+    config.poolMax,
+    config.poolWaitMs,
+    config.rateLimitMax > 0 ? 1 : 0,
+    config.dbPrepare ? config.poolPipelineDepth : 1,
+  );
   const metrics = createMetrics(gate.stats);
   // Reads on standbys: nothing of it, not even a header read, without DATABASE_READ_URL.
   const { databaseReadUrl } = config;
@@ -155,7 +162,7 @@ export function createApp(deps: AppDeps) {
     max: config.eventsStreamMax,
     pollMs: config.eventsStreamPollMs,
     listen: config.eventsListen,
-    gate: gate.run,
+    gate: (read) => gate.hold(true, read),
   });
   new Gauge({
     name: 'events_streams_open',
@@ -218,7 +225,10 @@ export function createApp(deps: AppDeps) {
     const limit = rateLimit(sql, config.rateLimitMax, config.rateLimitWindowS, config.trustProxy, matchKey);
     app.use('*', (c, next) => (policyFor(c).pooled ? limit(c, next) : next()));
   }
-  app.use('*', (c, next) => (policyFor(c).pooled ? gate.middleware(c, next) : next()));
+  app.use('*', (c, next) => {
+    const { pooled, pipelined = false } = policyFor(c);
+    return pooled ? gate.hold(pipelined, next) : next();
+  });
   if (config.apiKeys.length) {
     const checkKey = requireApiKey(matchKey);
     app.use('*', (c, next) => (policyFor(c).needsKey ? checkKey(c, next) : next()));

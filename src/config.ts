@@ -74,6 +74,12 @@ const SETTINGS = {
   connectTimeoutMs: setting('DB_CONNECT_TIMEOUT_MS', integer(2000, 100, 60_000)),
   poolWaitMs: setting('DB_POOL_WAIT_MS', integer(2000, 1, 60_000)),
   /**
+   * Reads admitted per pooled connection (src/http/pool-gate.ts): when every connection is busy,
+   * up to this many read statements are pipelined on each. 1: a connection per request. Writes
+   * always take a whole connection; with DB_PREPARE=false (behind PgBouncer) reads do too.
+   */
+  poolPipelineDepth: setting('DB_PIPELINE_DEPTH', integer(4, 1, 100)),
+  /**
    * Named prepared statements, and the session settings sent at connection start-up;
    * false behind a pooler in transaction mode (PgBouncer 1.18): unnamed statements, only
    * the start-up parameters PgBouncer passes on, the timeouts from the role (see README).

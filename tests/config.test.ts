@@ -20,6 +20,7 @@ describe('configuration', () => {
       statementTimeoutMs: 5000,
       connectTimeoutMs: 2000,
       poolWaitMs: 2000,
+      poolPipelineDepth: 4,
       dbPrepare: true,
       apiKeys: [],
       readsRequireKey: false,

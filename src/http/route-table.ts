@@ -13,6 +13,8 @@ export type RequestPolicy = {
   pooled: boolean;
   /** A read a standby may serve (with DATABASE_READ_URL): its route declares `x-read-from: 'standby'`. */
   standby?: boolean;
+  /** A read of single statements, which may share a busy connection (src/http/pool-gate.ts). */
+  pipelined?: boolean;
   /** For a request no operation takes: the methods its path takes (405), or undefined (404). */
   allow?: string[];
 };
@@ -60,11 +62,13 @@ export function createRouteTable(routes: readonly RouterRoute[], declarations: D
 
   const open: RequestPolicy = { needsKey: false, pooled: false };
   const toRequest = new Map<string, RequestPolicy>();
-  const requestPolicy = ({ key, pooled, standby = false }: RoutePolicy): RequestPolicy => {
+  const requestPolicy = ({ key, pooled, standby = false, pipelined = false }: RoutePolicy): RequestPolicy => {
     const needsKey = keyNeeded(key, readsRequireKey);
-    const name = `${needsKey} ${pooled} ${standby}`;
+    const name = `${needsKey} ${pooled} ${standby} ${pipelined}`;
     let found = toRequest.get(name);
-    if (!found) toRequest.set(name, (found = { needsKey, pooled, ...(standby ? { standby } : {}) }));
+    if (!found) {
+      toRequest.set(name, (found = { needsKey, pooled, ...(standby ? { standby } : {}), ...(pipelined ? { pipelined } : {}) }));
+    }
     return found;
   };
 

@@ -1,6 +1,6 @@
 import { createRoute } from '@hono/zod-openapi';
 import { errorResponses } from '../errors.ts';
-import { KEY_FOR_READS, READ_FROM } from '../http/route-policy.ts';
+import { KEY_FOR_READS, PIPELINED, READ_FROM } from '../http/route-policy.ts';
 import { InventoryReportQuery, InventoryReportSchema } from './schemas.ts';
 
 export const inventoryReportRoute = createRoute({
@@ -13,6 +13,8 @@ export const inventoryReportRoute = createRoute({
   tags: ['Reports'],
   security: KEY_FOR_READS,
   [READ_FROM]: 'standby',
+  // Its queries read one snapshot, in one transaction: a connection of its own.
+  [PIPELINED]: false,
   request: { query: InventoryReportQuery },
   responses: {
     200: { description: 'The report', content: { 'application/json': { schema: InventoryReportSchema } } },

@@ -36,12 +36,13 @@ afterAll(async () => {
 });
 
 /** The service's app on its own pool, served on 127.0.0.1. */
-function serve(settings: { poolMax: number; statementTimeoutMs: number; poolWaitMs?: number }) {
-  const sql = createPool({ databaseUrl: db.url, ...settings }, 'reliability-slow');
+function serve(settings: { poolMax: number; statementTimeoutMs: number; poolWaitMs?: number; poolPipelineDepth?: number }) {
+  const name = `reliability-slow-${opened.length + 1}`;
+  const sql = createPool({ databaseUrl: db.url, ...settings }, name);
   const app = checkedApp(createApp({ sql, config: settings, logger: createLogger('silent') }));
   const server = listen(app);
   opened.push({ sql, stop: server.stop });
-  return { app, base: server.base };
+  return { app, base: server.base, name };
 }
 
 /** Holds a row lock on the product from another session until the returned function is called. */
@@ -53,6 +54,25 @@ async function lockProductRow(): Promise<() => Promise<void>> {
     await session`ROLLBACK`;
     session.release();
   };
+}
+
+/** Holds an ACCESS EXCLUSIVE lock on products from another session (reads wait on it too) until the returned function is called. */
+async function lockProducts(): Promise<() => Promise<void>> {
+  const session = await other.reserve();
+  await session`BEGIN`;
+  await session`LOCK TABLE products IN ACCESS EXCLUSIVE MODE`;
+  return async () => {
+    await session`ROLLBACK`;
+    session.release();
+  };
+}
+
+/** Sessions the pool of the app served as `name` opened on this test database. */
+async function appSessions(name: string): Promise<number> {
+  const [row] = await other`
+    SELECT count(*)::int AS n FROM pg_stat_activity
+    WHERE datname = current_database() AND application_name = ${name}`;
+  return row!.n as number;
 }
 
 /** Sessions of this test database waiting for a lock. */
@@ -160,5 +180,69 @@ describe('slow database: pool exhaustion', () => {
     expect((await timed(`${base}/healthz`)).status).toBe(200);
     const later = await Promise.all(Array.from({ length: 6 }, () => timed(`${base}/products/${productId}`)));
     expect(later.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
+  }, 15_000);
+});
+
+describe('slow database: reads pipelined on busy connections', () => {
+  test('reads share the two connections, four each; a fifth read, and a write, get 503 after the pool wait; all answer once the lock goes', async () => {
+    const { app, base, name } = serve({ poolMax: 2, poolWaitMs: 300, statementTimeoutMs: 5000, poolPipelineDepth: 4 });
+    const unlock = await lockProducts();
+    let stuckReads: Promise<Timed>[] = [];
+    let refused: Timed[];
+    try {
+      stuckReads = Array.from({ length: 8 }, () => timed(`${base}/products/${productId}`));
+      await waitUntil('8 reads admitted', async () => app.poolStats().inUse === 8);
+      await waitUntil('both pooled connections to wait on the lock', async () => (await lockWaiters()) === 2);
+      // Eight reads in flight on the pool's two sessions: the others are pipelined behind them.
+      expect(await appSessions(name)).toBe(2);
+      expect(app.poolStats()).toEqual({ inUse: 8, waiting: 0, size: 2 });
+      refused = await Promise.all([timed(`${base}/products/${productId}`), patch(base, { price: 9 })]);
+    } finally {
+      await unlock();
+    }
+    for (const r of refused) {
+      expect(r).toMatchObject({ status: 503, code: 'database_unavailable', retryAfter: '1' });
+      expect(r.ms).toBeGreaterThanOrEqual(250);
+      expect(r.ms).toBeLessThan(1500);
+    }
+    expect((await Promise.all(stuckReads)).map((r) => r.status)).toEqual(Array(8).fill(200));
+    expect(app.poolStats()).toEqual({ inUse: 0, waiting: 0, size: 2 });
+    const [row] = await other`SELECT price FROM products WHERE id = ${productId}`;
+    expect(Number(row!.price)).not.toBe(9);
+  }, 15_000);
+
+  test('with DB_PIPELINE_DEPTH=1 a read takes a connection of its own: the third waits and gets 503', async () => {
+    const { app, base } = serve({ poolMax: 2, poolWaitMs: 300, statementTimeoutMs: 5000, poolPipelineDepth: 1 });
+    const unlock = await lockProducts();
+    let stuckReads: Promise<Timed>[] = [];
+    let third: Timed;
+    try {
+      stuckReads = [timed(`${base}/products/${productId}`), timed(`${base}/products/${productId}`)];
+      await waitUntil('both pooled connections to wait on the lock', async () => (await lockWaiters()) === 2);
+      expect(app.poolStats()).toEqual({ inUse: 2, waiting: 0, size: 2 });
+      third = await timed(`${base}/products/${productId}`);
+    } finally {
+      await unlock();
+    }
+    expect(third).toMatchObject({ status: 503, code: 'database_unavailable' });
+    expect((await Promise.all(stuckReads)).map((r) => r.status)).toEqual([200, 200]);
+  }, 15_000);
+
+  test('the inventory report, one transaction, takes a connection of its own even among reads', async () => {
+    const { app, base } = serve({ poolMax: 2, poolWaitMs: 300, statementTimeoutMs: 5000, poolPipelineDepth: 4 });
+    const unlock = await lockProducts();
+    let stuck: Promise<Timed>[] = [];
+    let refused: Timed;
+    try {
+      stuck = [timed(`${base}/reports/inventory`), timed(`${base}/reports/inventory`)];
+      await waitUntil('both pooled connections to wait on the lock', async () => (await lockWaiters()) === 2);
+      expect(app.poolStats()).toEqual({ inUse: 2, waiting: 0, size: 2 });
+      // A read of one statement does not fit beside two transactions either.
+      refused = await timed(`${base}/products/${productId}`);
+    } finally {
+      await unlock();
+    }
+    expect(refused).toMatchObject({ status: 503, code: 'database_unavailable' });
+    expect((await Promise.all(stuck)).map((r) => r.status)).toEqual([200, 200]);
   }, 15_000);
 });
