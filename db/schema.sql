@@ -285,10 +285,14 @@ DECLARE
   available integer := greatest(now_on_hand - now_reserved, 0);
   reorder_point integer;
   figures jsonb;
+  crossed text;
+  low boolean;
+  crossing jsonb;
 BEGIN
   SELECT jsonb_build_object('product_id', of_product, 'sku', p.sku, 'location_id', at_location,
                             'location_code', lo.code, 'on_hand', now_on_hand, 'reserved', now_reserved,
                             'available', available, 'available_before', available_before,
+                            'available_delta', available - coalesce(available_before, 0),
                             'reorder_point', l.reorder_point),
          l.reorder_point
     INTO figures, reorder_point
@@ -298,15 +302,21 @@ BEGIN
   WHERE p.id = of_product;
   INSERT INTO events (type, product_id, data) VALUES (main_type, of_product, figures || details);
   IF available_before > 0 AND available = 0 THEN
-    INSERT INTO events (type, product_id, data)
-    VALUES ('stock.out_of_stock', of_product, figures || jsonb_build_object('cause', main_type));
+    crossed := 'stock.out_of_stock';
   ELSIF available_before = 0 AND available > 0 THEN
-    INSERT INTO events (type, product_id, data)
-    VALUES ('stock.back_in_stock', of_product, figures || jsonb_build_object('cause', main_type));
+    crossed := 'stock.back_in_stock';
   END IF;
-  IF reorder_point IS NOT NULL AND available_before > reorder_point AND available <= reorder_point THEN
-    INSERT INTO events (type, product_id, data)
-    VALUES ('stock.low_stock', of_product, figures || jsonb_build_object('cause', main_type));
+  low := coalesce(reorder_point IS NOT NULL AND available_before > reorder_point AND available <= reorder_point, false);
+  IF crossed IS NULL AND NOT low THEN
+    RETURN;
+  END IF;
+  crossing := figures || jsonb_build_object('cause', main_type, 'delta', details->'delta', 'reason', details->'reason',
+                                            'reference', details->'reference');
+  IF crossed IS NOT NULL THEN
+    INSERT INTO events (type, product_id, data) VALUES (crossed, of_product, crossing);
+  END IF;
+  IF low THEN
+    INSERT INTO events (type, product_id, data) VALUES ('stock.low_stock', of_product, crossing);
   END IF;
 END;
 $function$;
@@ -415,11 +425,13 @@ BEGIN
   held := CASE WHEN kind = 'stock.reserved' THEN 0
                WHEN kind = 'stock.expired' OR NEW.expires_at > now() THEN NEW.quantity
                ELSE 0 END;
+  -- No stock moves: delta 0; the reason is what happened to the reservation.
   PERFORM event_level_publish(
     kind, NEW.product_id, NEW.location_id, on_hand, reserved,
     greatest(on_hand - reserved - held + CASE WHEN kind = 'stock.reserved' THEN NEW.quantity ELSE 0 END, 0),
     jsonb_build_object('reservation_id', NEW.id, 'quantity', NEW.quantity, 'reference', NEW.reference,
-                       'expires_at', NEW.expires_at, 'state', NEW.state));
+                       'expires_at', NEW.expires_at, 'state', NEW.state, 'delta', 0,
+                       'reason', substr(kind, 7)));
   RETURN NULL;
 END;
 $function$;
@@ -1019,3 +1031,4 @@ CREATE TRIGGER stock_movements_set_level AFTER INSERT ON public.stock_movements 
 --   20261130000020
 --   20261130000021
 --   20261201000001
+--   20261201000002

@@ -1304,7 +1304,7 @@ export interface components {
              */
             product_id: number | null;
             /**
-             * @description What a consumer needs without calling back. `product.*`: the product (id, sku, name, description, price, quantity, category, archived, created_at, updated_at; `product.updated` adds `changed`, the fields that changed). `category.*`: id, name, description. `stock.*`: the level after the change (product_id, sku, location_id, location_code, on_hand, reserved, available, available_before, reorder_point) with the change's own fields: a movement's (movement_id, delta, reason, note, reference, transfer_id, reservation_id) for adjusted, transferred and fulfilled; a reservation's (reservation_id, quantity, reference, expires_at, state) for reserved, released and expired; `cause`, the main event, for out_of_stock, back_in_stock and low_stock. `import.completed`: file, rows, inserted, updated, unchanged, categories_created, invalid_rows (each product and movement of the import has its own events before it).
+             * @description What a consumer needs without calling back. `product.*`: the product (id, sku, name, description, price, quantity, category, archived, created_at, updated_at; `product.updated` adds `changed`, the fields that changed). `category.*`: id, name, description. `stock.*`: every one has the location (location_id, location_code), on_hand, available, delta, reason and reference, with the same meaning in each type. The level after the change: product_id, sku, location_id, location_code, on_hand, reserved, available, available_before (null for a level's first stock), available_delta (available - available_before, from 0 for a first stock), reorder_point. `delta` is always the change of on_hand, as in the stock ledger (summed per level, deltas give on_hand): a movement's delta for adjusted, transferred and fulfilled; 0 for reserved, released and expired, which move no stock (what they do to available is available_delta: a fulfilment has delta -n and available_delta 0). `reason`: the movement's reason (received, sold, transfer_out, transfer_in, initial, ...); `reserved`, `released` or `expired` for a reservation. `reference`: the movement's or the reservation's reference (null when it has none). Besides: a movement's movement_id, note, transfer_id and reservation_id for adjusted, transferred and fulfilled; a reservation's reservation_id, quantity, expires_at and state for reserved, released and expired. out_of_stock, back_in_stock and low_stock carry delta, reason and reference of the change that caused them, and `cause`, its type. `import.completed`: file, rows, inserted, updated, unchanged, categories_created, invalid_rows (each product and movement of the import has its own events before it).
              * @example {
              *       "product_id": 42,
              *       "sku": "HAMMER-01",
@@ -1314,6 +1314,7 @@ export interface components {
              *       "reserved": 2,
              *       "available": 81,
              *       "available_before": 83,
+             *       "available_delta": -2,
              *       "reorder_point": null,
              *       "movement_id": 1201,
              *       "delta": -2,

@@ -211,6 +211,132 @@ describe('stock', () => {
   });
 });
 
+describe('stock: what every stock event carries', () => {
+  /** The fields a consumer of any stock.* event reads without calling back, and what available did. */
+  const STOCK_FIELDS = [
+    'location_id',
+    'location_code',
+    'on_hand',
+    'available',
+    'delta',
+    'reason',
+    'reference',
+    'available_delta',
+  ];
+  const fieldsOf = (e: EventRow) =>
+    Object.fromEntries(STOCK_FIELDS.map((field) => [field, e.data[field]])) as Record<string, unknown>;
+
+  test('every stock type has location, on_hand, available, delta (of on hand), reason and reference; crossings those of their cause', async () => {
+    const [main] = await t.db.sql<{ id: number; code: string }[]>`SELECT id::int, code FROM locations WHERE is_default`;
+    const second = await createLocation();
+    const [secondLocation] = await t.db.sql<{ code: string }[]>`SELECT code FROM locations WHERE id = ${second}`;
+    const before = await lastEventId();
+    const p = await createProduct(5);
+    const patch = await t.request(`/products/${p.id}/levels/${main!.id}`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ reorder_point: 2 }),
+    });
+    expect(patch.status).toBe(200);
+    const reserve = async (quantity: number, reference: string) => {
+      const res = await t.post('/reservations', { product: p.id, quantity, expires_in_s: 600, reference });
+      expect(res.status).toBe(201);
+      return (await json(res)).id as number;
+    };
+    expect((await t.post(`/products/${p.id}/stock-adjustments`, { delta: -3, reason: 'sold', reference: 'ORD-7' })).status).toBe(
+      201,
+    );
+    const released = await reserve(2, 'CART-1');
+    expect((await t.request(`/reservations/${released}`, { method: 'DELETE' })).status).toBe(200);
+    const sold = await reserve(1, 'CART-2');
+    expect((await t.post(`/reservations/${sold}/fulfil`, {})).status).toBe(201);
+    const lapsing = await reserve(1, 'CART-3');
+    await t.db
+      .admin`UPDATE reservations SET expires_at = now() - interval '1 second', created_at = now() - interval '1 minute' WHERE id = ${lapsing}`;
+    expect((await t.db.sql<{ closed: number }[]>`SELECT reservations_expire() AS closed`)[0]!.closed).toBe(1);
+    expect((await t.post('/transfers', { product: p.id, from: main!.id, to: second, quantity: 1 })).status).toBe(201);
+
+    const events = (await eventsAfter(before)).filter((e) => e.type.startsWith('stock.'));
+    const at = (location: number) => ({
+      location_id: location,
+      location_code: location === main!.id ? main!.code : secondLocation!.code,
+    });
+    const M = at(main!.id);
+    // type, then location, on_hand, available, delta, reason, reference, available_delta.
+    const expected: [string, Record<string, unknown>][] = [
+      ['stock.adjusted', { ...M, on_hand: 5, available: 5, delta: 5, reason: 'initial', reference: null, available_delta: 5 }],
+      ['stock.adjusted', { ...M, on_hand: 2, available: 2, delta: -3, reason: 'sold', reference: 'ORD-7', available_delta: -3 }],
+      ['stock.low_stock', { ...M, on_hand: 2, available: 2, delta: -3, reason: 'sold', reference: 'ORD-7', available_delta: -3 }],
+      [
+        'stock.reserved',
+        { ...M, on_hand: 2, available: 0, delta: 0, reason: 'reserved', reference: 'CART-1', available_delta: -2 },
+      ],
+      [
+        'stock.out_of_stock',
+        { ...M, on_hand: 2, available: 0, delta: 0, reason: 'reserved', reference: 'CART-1', available_delta: -2 },
+      ],
+      [
+        'stock.released',
+        { ...M, on_hand: 2, available: 2, delta: 0, reason: 'released', reference: 'CART-1', available_delta: 2 },
+      ],
+      [
+        'stock.back_in_stock',
+        { ...M, on_hand: 2, available: 2, delta: 0, reason: 'released', reference: 'CART-1', available_delta: 2 },
+      ],
+      [
+        'stock.reserved',
+        { ...M, on_hand: 2, available: 1, delta: 0, reason: 'reserved', reference: 'CART-2', available_delta: -1 },
+      ],
+      // A fulfilment takes stock its reservation held: on hand falls, available does not.
+      ['stock.fulfilled', { ...M, on_hand: 1, available: 1, delta: -1, reason: 'sold', reference: 'CART-2', available_delta: 0 }],
+      [
+        'stock.reserved',
+        { ...M, on_hand: 1, available: 0, delta: 0, reason: 'reserved', reference: 'CART-3', available_delta: -1 },
+      ],
+      [
+        'stock.out_of_stock',
+        { ...M, on_hand: 1, available: 0, delta: 0, reason: 'reserved', reference: 'CART-3', available_delta: -1 },
+      ],
+      ['stock.expired', { ...M, on_hand: 1, available: 1, delta: 0, reason: 'expired', reference: 'CART-3', available_delta: 1 }],
+      [
+        'stock.back_in_stock',
+        { ...M, on_hand: 1, available: 1, delta: 0, reason: 'expired', reference: 'CART-3', available_delta: 1 },
+      ],
+      [
+        'stock.transferred',
+        { ...M, on_hand: 0, available: 0, delta: -1, reason: 'transfer_out', reference: null, available_delta: -1 },
+      ],
+      [
+        'stock.out_of_stock',
+        { ...M, on_hand: 0, available: 0, delta: -1, reason: 'transfer_out', reference: null, available_delta: -1 },
+      ],
+      [
+        'stock.transferred',
+        { ...at(second), on_hand: 1, available: 1, delta: 1, reason: 'transfer_in', reference: null, available_delta: 1 },
+      ],
+      [
+        'stock.back_in_stock',
+        { ...at(second), on_hand: 1, available: 1, delta: 1, reason: 'transfer_in', reference: null, available_delta: 1 },
+      ],
+    ];
+    expect(events.map((e) => [e.type, fieldsOf(e)])).toEqual(expected);
+    // Each of the nine stock types is among them, and every one has each field (a null reference included).
+    expect(new Set(events.map((e) => e.type)).size).toBe(9);
+    for (const e of events) expect(Object.keys(e.data)).toEqual(expect.arrayContaining(STOCK_FIELDS));
+    // The crossings still name the change that caused them.
+    expect(events.filter((e) => !('movement_id' in e.data) && !('reservation_id' in e.data)).map((e) => e.data.cause)).toEqual([
+      'stock.adjusted',
+      'stock.reserved',
+      'stock.released',
+      'stock.reserved',
+      'stock.expired',
+      'stock.transferred',
+      'stock.transferred',
+    ]);
+    expect(events[1]!.data).toMatchObject({ location_id: main!.id, product_id: p.id, sku: p.sku });
+  });
+});
+
 describe('imports', () => {
   test('an import publishes each product and movement, then import.completed; one with invalid rows publishes nothing', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'inventory-events-'));
