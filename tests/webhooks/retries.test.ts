@@ -243,7 +243,7 @@ describe('giving up at the default WEBHOOK_GIVE_UP_AFTER_S (24 hours)', () => {
     });
     expect(await sinceOf(old.id)).toEqual(oldSince);
     // One attempt, then no more.
-    expect(await attempts(old.id)).toEqual([expect.objectContaining({ attempt: 41, status_code: 500, ok: false })]);
+    expect([...(await attempts(old.id))]).toEqual([expect.objectContaining({ attempt: 41, status_code: 500, ok: false })]);
     expect(r.received.filter((x) => x.path === '/25h')).toHaveLength(1);
   }, 60_000);
 });
