@@ -1,8 +1,10 @@
 /**
  * What the webhook tests share: the app on a test database with the webhook
  * settings a test gives, a receiver (a local HTTP server that records every
- * request and answers as the test says), the publishing loop the background
- * jobs will run (until then the tests run it themselves), and waits on conditions.
+ * request and answers as the test says), a publishing loop of the test's own
+ * (so that events are published whatever the code under test runs), processes
+ * (servers, `bun run worker`) started with their output kept, and waits on
+ * conditions: until one holds, or for a while that one never does.
  */
 import { Webhook } from 'standardwebhooks';
 import postgres from 'postgres';
