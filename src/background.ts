@@ -15,15 +15,35 @@ import { startDeliveriesPruner } from './webhooks/pruner.ts';
 
 export type { BackgroundDeps, BackgroundJob };
 
-/** The jobs, each started with the same dependencies. */
-const JOBS: ((deps: BackgroundDeps) => BackgroundJob)[] = [startPublisher, startDeliverer, startDeliveriesPruner];
+/** Starts a job with the dependencies every job gets. */
+export type StartJob = (deps: BackgroundDeps) => BackgroundJob;
+
+/**
+ * The jobs by name (the names `bun run worker` logs), each started with the
+ * same dependencies: the events' loops (publishing, expiring reservations,
+ * pruning events: src/events/publisher.ts), webhook delivery, and pruning
+ * delivery attempts.
+ */
+export const JOBS: Readonly<Record<string, StartJob>> = {
+  events: startPublisher,
+  webhooks_deliver: startDeliverer,
+  webhook_deliveries_prune: startDeliveriesPruner,
+};
+
+/** The running jobs, with the names of those started (none when the configuration turns them off). */
+export type Background = BackgroundJob & { names: string[] };
 
 /** Starts every background job, unless the configuration turns them off; stop() ends them all. */
-export function startBackground(deps: BackgroundDeps, jobs = JOBS): BackgroundJob {
-  if (!deps.config.backgroundJobs) return { stop: async () => {} };
-  const running = jobs.map((start) => start(deps));
+export function startBackground(
+  deps: BackgroundDeps,
+  jobs: Readonly<Record<string, StartJob>> | readonly StartJob[] = JOBS,
+): Background {
+  if (!deps.config.backgroundJobs) return { names: [], stop: async () => {} };
+  const started = Object.entries(jobs);
+  const running = started.map(([, start]) => start(deps));
   let stopping: Promise<void> | undefined;
   return {
+    names: started.map(([name]) => name),
     stop: () => (stopping ??= Promise.all(running.map((job) => job.stop())).then(() => {})),
   };
 }

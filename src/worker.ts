@@ -13,7 +13,7 @@ export function startWorker(env: Record<string, string | undefined> = process.en
   const logger = createLogger(config.logLevel, undefined, config.logFormat);
   const sql = backgroundPool(config);
   const background = startBackground({ sql, config, logger });
-  logger.info('worker started', { jobs: ['events_publish', 'reservations_expire', 'events_prune'] });
+  logger.info('worker started', { jobs: background.names });
   let stopping: Promise<void> | undefined;
   const shutdown = (signal: string) =>
     (stopping ??= (async () => {

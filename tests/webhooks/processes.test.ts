@@ -3,7 +3,8 @@
  * against one database: two of them deliver at once and no event is delivered
  * by both; one killed with SIGKILL while its receiver holds a request open,
  * then started again, loses nothing, and what arrives twice arrives with the
- * same webhook-id (and the same body).
+ * same webhook-id (and the same body); and the same when the killed process
+ * was the only one delivering: nothing else runs until a new one starts.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { freePort } from '../../src/cli/embedded-postgres.ts';
@@ -11,89 +12,48 @@ import { HEADER_SIZE_FLAG } from '../../src/server.ts';
 import { documentedFetch } from '../support/contract.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import {
+  alive,
+  answering,
   emitCategories,
   eventIdOf,
+  logged,
+  PROCESS_ENV,
   positionsOf,
+  type Proc,
   type Received,
   type Receiver,
+  spawnLogged,
   startPublishing,
   startReceiver,
   verify,
   waitFor,
 } from './support.ts';
 
-const ROOT = `${import.meta.dir}/../..`;
-
-type Server = {
-  name: string;
-  port: number;
-  proc: Bun.Subprocess<'ignore', 'pipe', 'inherit'>;
-  lines: string[];
-  done: Promise<void>;
-};
+type Server = Proc & { port: number };
 
 let db: TestDatabase;
 let receiver: Receiver;
 let publisher: { stop: () => Promise<void> };
 const servers: Server[] = [];
 
-/** Starts `bun src/server.ts` on `port`, delivering webhooks, its log lines kept (read as they come, so its pipe never fills). */
+/** Starts `bun src/server.ts` on `port`, delivering webhooks, its log lines kept. */
 function spawnServer(name: string, port: number): Server {
-  const proc = Bun.spawn(['bun', HEADER_SIZE_FLAG, 'src/server.ts'], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH,
+  const server = {
+    ...spawnLogged(name, ['bun', HEADER_SIZE_FLAG, 'src/server.ts'], {
+      ...PROCESS_ENV,
       DATABASE_URL: db.url,
       PORT: String(port),
-      LOG_LEVEL: 'debug',
-      LOG_FORMAT: 'json',
-      DB_POOL_MAX: '5',
-      WEBHOOK_ALLOW_PRIVATE: 'true',
-      WEBHOOK_CONCURRENCY: '2',
-      WEBHOOK_POLL_MS: '50',
-      WEBHOOK_TIMEOUT_MS: '1000',
-      WEBHOOK_RETRY_BASE_MS: '100',
-      WEBHOOK_RETRY_MAX_MS: '500',
-    },
-    stdin: 'ignore',
-    stdout: 'pipe',
-    stderr: 'inherit',
-  });
-  const lines: string[] = [];
-  const done = (async () => {
-    const decoder = new TextDecoder();
-    let rest = '';
-    for await (const chunk of proc.stdout) {
-      const text = rest + decoder.decode(chunk, { stream: true });
-      const parts = text.split('\n');
-      rest = parts.pop()!;
-      lines.push(...parts.filter(Boolean));
-    }
-  })();
-  const server = { name, port, proc, lines, done };
+    }),
+    port,
+  };
   servers.push(server);
   return server;
 }
 
-async function ready(server: Server) {
-  await waitFor(`${server.name} to answer`, async () => {
-    if (server.proc.exitCode !== null) throw new Error(`${server.name} exited with ${server.proc.exitCode}`);
-    return fetch(`http://127.0.0.1:${server.port}/healthz`).then(
-      (r) => r.status === 200,
-      () => false,
-    );
-  });
-}
+const ready = (server: Server) => answering(server, server.port);
 
 /** How many events this server's process logged as delivered. */
-const deliveredBy = (server: Server) =>
-  server.lines.filter((line) => {
-    try {
-      return JSON.parse(line).msg === 'webhook delivered';
-    } catch {
-      return false;
-    }
-  }).length;
+const deliveredBy = (server: Server) => logged(server, 'webhook delivered').length;
 
 async function subscribe(server: Server, path: string): Promise<{ id: number; secret: string }> {
   const res = await documentedFetch(`http://127.0.0.1:${server.port}/webhooks`, {
@@ -121,7 +81,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const s of servers) if (s.proc.exitCode === null && s.proc.signalCode === null) s.proc.kill('SIGTERM');
+  for (const s of servers) if (alive(s)) s.proc.kill('SIGTERM');
   await Promise.all(servers.map((s) => s.proc.exited));
   await publisher?.stop();
   await receiver?.stop();
@@ -170,7 +130,7 @@ describe('two server processes', () => {
     // The process holding the subscription's lease is the one sending it.
     const [lease] = await db.sql<{ owner: string }[]>`SELECT lease_owner AS owner FROM webhooks WHERE id = ${hook.id}`;
     const pid = Number(lease!.owner.split(':').at(-1));
-    const victim = servers.find((s) => s.proc.pid === pid && s.proc.exitCode === null)!;
+    const victim = servers.find((s) => s.proc.pid === pid && alive(s))!;
     expect(victim).toBeDefined();
     victim.proc.kill('SIGKILL');
     await victim.proc.exited;
@@ -200,6 +160,62 @@ describe('two server processes', () => {
     const [state] = await db.sql<{ position: number; failures: number }[]>`
       SELECT position, failures FROM webhooks WHERE id = ${hook.id}`;
     const positions = await positionsOf(db, ids);
+    expect(state).toEqual({ position: positions.get(ids.at(-1)!)!, failures: 0 });
+  }, 90_000);
+});
+
+describe('one server process', () => {
+  test('the only delivering process killed with SIGKILL mid-delivery: a new one delivers the event again, same webhook-id, nothing lost', async () => {
+    // No other process delivers: the servers so far are stopped, their subscriptions gone.
+    for (const s of servers) if (alive(s)) s.proc.kill('SIGTERM');
+    await Promise.all(servers.map((s) => s.proc.exited));
+    await db.sql`DELETE FROM webhooks`;
+    const only = spawnServer('the only one', await freePort());
+    await ready(only);
+    const hook = await subscribe(only, '/alone');
+    const ids = await emitCategories(db, 40);
+    const positions = await positionsOf(db, ids);
+    // The receiver holds the 15th event open until the process is dead.
+    const held = ids[14]!;
+    let release: (status: number) => void = () => {};
+    const answer = new Promise<number>((resolve) => {
+      release = resolve;
+    });
+    let holding = true;
+    receiver.behave('/alone', (r: Received) => (holding && eventIdOf(r) === held ? answer : 200));
+    await waitFor('the held request', () => ofPath('/alone').some((r) => eventIdOf(r) === held), 30_000);
+    const [lease] = await db.sql<{ owner: string }[]>`SELECT lease_owner AS owner FROM webhooks WHERE id = ${hook.id}`;
+    expect(Number(lease!.owner.split(':').at(-1))).toBe(only.proc.pid);
+
+    only.proc.kill('SIGKILL');
+    await only.proc.exited;
+    expect(servers.filter(alive)).toEqual([]);
+    holding = false;
+    release(200); // to a dead connection: the answer never arrives
+    // The dead process moved nothing past the event it was sending; its lease stands until it expires.
+    const [left] = await db.sql<{ position: number; owner: string | null }[]>`
+      SELECT position, lease_owner AS owner FROM webhooks WHERE id = ${hook.id}`;
+    expect(left).toEqual({ position: positions.get(ids[13]!)!, owner: lease!.owner });
+    expect(ofPath('/alone').filter((r) => eventIdOf(r) === held)).toEqual([expect.objectContaining({ answered: 0 })]);
+
+    const successor = spawnServer('its successor', await freePort());
+    await ready(successor);
+    await waitFor('every event from the successor', () => accepted('/alone').length >= ids.length, 60_000);
+    const all = ofPath('/alone');
+    expect(accepted('/alone').map(eventIdOf)).toEqual(ids);
+    expect([...new Set(all.map(eventIdOf))]).toEqual(ids);
+    const again = all.filter((r, i) => all.findIndex((x) => x.id === r.id) !== i);
+    expect(again.map(eventIdOf)).toEqual([held]);
+    const copies = all.filter((r) => eventIdOf(r) === held);
+    expect(copies).toHaveLength(2);
+    expect(copies[1]!.id).toBe(copies[0]!.id);
+    expect(copies[1]!.body).toBe(copies[0]!.body);
+    for (const request of all) verify(request, hook.secret);
+    // The successor delivered from the held event on: it, then every later one, once.
+    await waitFor('its log lines', () => deliveredBy(successor) >= ids.length - 14);
+    expect(logged(successor, 'webhook delivered').map((l) => l.event_id)).toEqual(ids.slice(14));
+    const [state] = await db.sql<{ position: number; failures: number }[]>`
+      SELECT position, failures FROM webhooks WHERE id = ${hook.id}`;
     expect(state).toEqual({ position: positions.get(ids.at(-1)!)!, failures: 0 });
   }, 90_000);
 });

@@ -1,8 +1,10 @@
 /**
  * What the webhook tests share: the app on a test database with the webhook
  * settings a test gives, a receiver (a local HTTP server that records every
- * request and answers as the test says), the publishing loop the background
- * jobs will run (until then the tests run it themselves), and waits on conditions.
+ * request and answers as the test says), a publishing loop of the test's own
+ * (so that events are published whatever the code under test runs), processes
+ * (servers, `bun run worker`) started with their output kept, and waits on
+ * conditions: until one holds, or for a while that one never does.
  */
 import { Webhook } from 'standardwebhooks';
 import postgres from 'postgres';
@@ -193,3 +195,95 @@ export async function positionsOf(db: TestDatabase, ids: number[]): Promise<Map<
 
 /** The event id a webhook-id (`evt_<id>`) names. */
 export const eventIdOf = (r: Pick<Received, 'id'>) => Number(/^evt_(\d+)/.exec(r.id)?.[1]);
+
+// ---------------------------------------------------------------- processes
+
+/** The project's directory, where processes are started. */
+export const ROOT = `${import.meta.dir}/../..`;
+
+/** Webhook settings for server and worker processes: a receiver on 127.0.0.1, short polls, timeouts and retries; JSON logs, debug and up. */
+export const PROCESS_ENV: Record<string, string> = {
+  LOG_LEVEL: 'debug',
+  LOG_FORMAT: 'json',
+  DB_POOL_MAX: '5',
+  WEBHOOK_ALLOW_PRIVATE: 'true',
+  WEBHOOK_CONCURRENCY: '2',
+  WEBHOOK_POLL_MS: '50',
+  WEBHOOK_TIMEOUT_MS: '1000',
+  WEBHOOK_RETRY_BASE_MS: '100',
+  WEBHOOK_RETRY_MAX_MS: '500',
+};
+
+export type Proc = {
+  name: string;
+  proc: Bun.Subprocess<'ignore', 'pipe', 'inherit'>;
+  /** Its standard output, line by line, as it comes. */
+  lines: string[];
+  /** Settles once its standard output has ended. */
+  done: Promise<void>;
+};
+
+/**
+ * Starts `cmd` in the project's directory with PATH and `env` only, keeping
+ * its output's lines (read as they come, so that its pipe never fills).
+ */
+export function spawnLogged(name: string, cmd: string[], env: Record<string, string>): Proc {
+  const proc = Bun.spawn(cmd, {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, ...env },
+    stdin: 'ignore',
+    stdout: 'pipe',
+    stderr: 'inherit',
+  });
+  const lines: string[] = [];
+  const done = (async () => {
+    const decoder = new TextDecoder();
+    let rest = '';
+    for await (const chunk of proc.stdout) {
+      const text = rest + decoder.decode(chunk, { stream: true });
+      const parts = text.split('\n');
+      rest = parts.pop()!;
+      lines.push(...parts.filter(Boolean));
+    }
+    if (rest) lines.push(rest);
+  })();
+  return { name, proc, lines, done };
+}
+
+/** A process's JSON log lines with this `msg`. */
+export const logged = (p: Pick<Proc, 'lines'>, msg: string): Record<string, any>[] =>
+  p.lines.flatMap((line) => {
+    try {
+      const entry = JSON.parse(line);
+      return entry.msg === msg ? [entry] : [];
+    } catch {
+      return [];
+    }
+  });
+
+/** Whether the process is still running. */
+export const alive = (p: Proc) => p.proc.exitCode === null && p.proc.signalCode === null;
+
+/** Waits until a server process answers GET /healthz on `port`; fails if it exits first. */
+export async function answering(p: Proc, port: number): Promise<void> {
+  await waitFor(`${p.name} to answer`, async () => {
+    if (!alive(p)) throw new Error(`${p.name} exited (${p.proc.exitCode ?? p.proc.signalCode})`);
+    return fetch(`http://127.0.0.1:${port}/healthz`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
+  });
+}
+
+/**
+ * Checks every 25 ms for `ms` that `condition` does not hold, failing as soon
+ * as it does: for what must not happen, given time to (a bounded wait).
+ */
+export async function holdsOff(what: string, condition: () => unknown | Promise<unknown>, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await condition()) throw new Error(`${what} happened`);
+    await Bun.sleep(25);
+  }
+  if (await condition()) throw new Error(`${what} happened`);
+}
