@@ -15,7 +15,8 @@ export function requestLog(logger: Logger): MiddlewareHandler<AppEnv> {
     c.set('requestId', requestId);
     c.set('logger', logger);
     await next();
-    c.header('X-Request-Id', requestId);
+    // On the answer's own headers: c.header() on an answer already made copies the whole Response.
+    c.res.headers.set('X-Request-Id', requestId);
     logger.info('request', {
       method: c.req.method,
       path: c.req.path,
