@@ -364,15 +364,17 @@ describe('leases', () => {
   test('a replay while an event is in flight takes the lease: the worker writes nothing more, the replay starts where it said', async () => {
     const r = receiver();
     const h = await createHook(r.url('/leased'));
+    // The events and the receiver's behaviour first, the deliverer after: it must not deliver the
+    // third event before the receiver holds it.
+    const ids = await emitCategories(db, 5);
+    const positions = await positionsOf(db, ids);
+    let release: (status: number) => void = () => {};
+    const held = new Promise<number>((resolve) => {
+      release = resolve;
+    });
+    let holding = true;
+    r.behave('/leased', (x) => (holding && eventIdOf(x) === ids[2] ? held : 200));
     await withDeliverer({ webhookTimeoutMs: 5000 }, async () => {
-      const ids = await emitCategories(db, 5);
-      const positions = await positionsOf(db, ids);
-      let release: (status: number) => void = () => {};
-      const held = new Promise<number>((resolve) => {
-        release = resolve;
-      });
-      let holding = true;
-      r.behave('/leased', (x) => (holding && eventIdOf(x) === ids[2] ? held : 200));
       await waitFor('the third event in flight', () => ofPath(r, '/leased').some((x) => eventIdOf(x) === ids[2]));
       const before = positions.get(ids[0]!)! - 1;
       expect((await client.post(`/webhooks/${h.id}/replay`, { after: before })).status).toBe(200);
