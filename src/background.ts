@@ -34,10 +34,7 @@ export const JOBS: Readonly<Record<string, StartJob>> = {
 export type Background = BackgroundJob & { names: string[] };
 
 /** Starts every background job, unless the configuration turns them off; stop() ends them all. */
-export function startBackground(
-  deps: BackgroundDeps,
-  jobs: Readonly<Record<string, StartJob>> | readonly StartJob[] = JOBS,
-): Background {
+export function startBackground(deps: BackgroundDeps, jobs: Readonly<Record<string, StartJob>> = JOBS): Background {
   if (!deps.config.backgroundJobs) return { names: [], stop: async () => {} };
   const started = Object.entries(jobs);
   const running = started.map(([, start]) => start(deps));

@@ -56,5 +56,6 @@ export function copyProductsOut(sql: Sql, categoryId?: number, byLocation = true
       FROM products p JOIN categories c ON c.id = p.category_id
       WHERE p.archived_at IS NULL ${byCategory}
       ORDER BY lower(p.name)`;
+  // sql.unsafe: COPY takes no bind parameters; the text is constant but for the integer id above.
   return sql.unsafe(`COPY (${query}) TO STDOUT WITH (FORMAT csv, HEADER true)`).readable();
 }

@@ -190,10 +190,10 @@ describe('in the process', () => {
       return { stop: async () => void stops++ };
     };
     const deps = { sql: db.sql, logger: silent };
-    const off = startBackground({ ...deps, config: defaultConfig({ backgroundJobs: false }) }, [job, job]);
+    const off = startBackground({ ...deps, config: defaultConfig({ backgroundJobs: false }) }, { first: job, second: job });
     await off.stop();
     expect(started).toEqual([]);
-    const on = startBackground({ ...deps, config: defaultConfig({ backgroundJobs: true }) }, [job, job]);
+    const on = startBackground({ ...deps, config: defaultConfig({ backgroundJobs: true }) }, { first: job, second: job });
     expect(started).toHaveLength(2);
     expect(started[0]!.sql).toBe(db.sql);
     await Promise.all([on.stop(), on.stop()]);
