@@ -10,7 +10,12 @@
  * array is whenever a connection is looked for.
  */
 import { describe, expect, test } from 'bun:test';
-import Queue from '../../node_modules/postgres/src/queue.js';
+
+type Q<T> = { length: number; push(x: T): T; shift(): T | undefined; remove(x: T): T | null };
+
+// The module's own path: the package exports only its entry point, and the file has no types.
+const QUEUE_MODULE = '../../node_modules/postgres/src/queue.js';
+const { default: Queue } = (await import(QUEUE_MODULE)) as { default: <T>(initial: T[]) => Q<T> };
 
 class Watched<T> extends Array<T> {
   static longest = 0;
@@ -23,12 +28,10 @@ class Watched<T> extends Array<T> {
   }
 }
 
-type Q<T> = { length: number; push(x: T): T; shift(): T | undefined; remove(x: T): T | null };
-
 const watched = <T>(items: T[]): Q<T> => {
   Watched.longest = 0;
   Watched.scanned = 0;
-  return Queue(Watched.from(items)) as Q<T>;
+  return Queue<T>(Watched.from(items));
 };
 
 describe('the pool queue', () => {
