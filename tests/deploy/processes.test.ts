@@ -4,28 +4,23 @@ import { freePort } from '../../src/cli/embedded-postgres.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import { documentedFetch } from '../support/contract.ts';
 import { HEADER_SIZE_FLAG } from '../../src/server.ts';
+import { type Proc, spawnServer } from '../support/processes.ts';
 
 // WEB_CONCURRENCY=2: two server processes share one port; they hold no state of their own.
 let db: TestDatabase;
-let proc: Bun.Subprocess;
+let proc: Proc['proc'];
 let base: string;
 
 beforeAll(async () => {
   db = await createTestDatabase();
   const port = await freePort();
-  proc = Bun.spawn(['bun', HEADER_SIZE_FLAG, 'src/server.ts'], {
-    cwd: `${import.meta.dir}/../..`,
-    env: {
-      PATH: process.env.PATH,
-      DATABASE_URL: db.url,
-      PORT: String(port),
-      LOG_LEVEL: 'warn',
-      WEB_CONCURRENCY: '2',
-      DB_POOL_MAX: '5',
-    },
-    stdout: 'ignore',
-    stderr: 'inherit',
-  });
+  ({ proc } = spawnServer('the server', {
+    DATABASE_URL: db.url,
+    PORT: String(port),
+    LOG_LEVEL: 'warn',
+    WEB_CONCURRENCY: '2',
+    DB_POOL_MAX: '5',
+  }));
   base = `http://127.0.0.1:${port}`;
   // Ready when both processes listen on the port.
   const deadline = Date.now() + 15_000;

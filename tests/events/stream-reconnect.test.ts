@@ -11,9 +11,9 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { freePort } from '../../src/cli/embedded-postgres.ts';
 import type { FeedEvent } from '../../src/events/model.ts';
-import { HEADER_SIZE_FLAG } from '../../src/server.ts';
 import { documentedFetch } from '../support/contract.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
+import { answering, type Proc, spawnServer } from '../support/processes.ts';
 import { unique } from '../support/values.ts';
 import { publishAll, sseReader, waitUntil } from './support.ts';
 
@@ -22,7 +22,7 @@ let port: number;
 let base: string;
 let category: number;
 /** The server process running now, if any. */
-let proc: Bun.Subprocess | undefined;
+let proc: Proc | undefined;
 
 beforeAll(async () => {
   db = await createTestDatabase({ poolMax: 4 });
@@ -34,42 +34,29 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (proc) {
-    proc.kill('SIGKILL');
-    await proc.exited;
+    proc.proc.kill('SIGKILL');
+    await proc.proc.exited;
   }
   await db?.drop();
 });
 
 /** Starts a server process (with its background jobs: it publishes) on `port`; ready once it answers /healthz. */
-async function startServer(): Promise<Bun.Subprocess> {
-  const started = Bun.spawn([process.execPath, HEADER_SIZE_FLAG, 'src/server.ts'], {
-    cwd: `${import.meta.dir}/../..`,
-    env: {
-      PATH: process.env.PATH,
-      DATABASE_URL: db.url,
-      PORT: String(port),
-      LOG_LEVEL: 'warn',
-      WEB_CONCURRENCY: '1',
-      DB_POOL_MAX: '4',
-    },
-    stdout: 'ignore',
-    stderr: 'inherit',
+async function startServer(): Promise<Proc> {
+  const started = spawnServer('the server', {
+    DATABASE_URL: db.url,
+    PORT: String(port),
+    LOG_LEVEL: 'warn',
+    WEB_CONCURRENCY: '1',
+    DB_POOL_MAX: '4',
   });
   proc = started;
-  await waitUntil(
-    'the server to answer',
-    async () => {
-      if (started.exitCode !== null) throw new Error(`the server exited with ${started.exitCode}`);
-      return (await fetch(`${base}/healthz`).catch(() => undefined))?.status === 200;
-    },
-    20_000,
-  );
+  await answering(started, port);
   return started;
 }
 
 async function stopServer(signal: 'SIGTERM' | 'SIGKILL'): Promise<void> {
-  proc!.kill(signal);
-  await proc!.exited;
+  proc!.proc.kill(signal);
+  await proc!.proc.exited;
   proc = undefined;
 }
 

@@ -8,7 +8,6 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { freePort } from '../../src/cli/embedded-postgres.ts';
-import { HEADER_SIZE_FLAG } from '../../src/server.ts';
 import { documentedFetch } from '../support/contract.ts';
 import { createTestDatabase, type TestDatabase } from '../support/db.ts';
 import {
@@ -22,7 +21,7 @@ import {
   type Proc,
   type Received,
   type Receiver,
-  spawnLogged,
+  spawnServer,
   startPublishing,
   startReceiver,
   verify,
@@ -37,9 +36,9 @@ let publisher: { stop: () => Promise<void> };
 const servers: Server[] = [];
 
 /** Starts `bun src/server.ts` on `port`, delivering webhooks, its log lines kept. */
-function spawnServer(name: string, port: number): Server {
+function startServer(name: string, port: number): Server {
   const server = {
-    ...spawnLogged(name, ['bun', HEADER_SIZE_FLAG, 'src/server.ts'], {
+    ...spawnServer(name, {
       ...PROCESS_ENV,
       DATABASE_URL: db.url,
       PORT: String(port),
@@ -75,8 +74,8 @@ beforeAll(async () => {
   db = await createTestDatabase();
   receiver = startReceiver();
   publisher = startPublishing(db.adminUrl);
-  a = spawnServer('a', await freePort());
-  b = spawnServer('b', await freePort());
+  a = startServer('a', await freePort());
+  b = startServer('b', await freePort());
   await Promise.all([ready(a), ready(b)]);
 }, 60_000);
 
@@ -137,7 +136,7 @@ describe('two server processes', () => {
     holding = false;
     release(200); // to a dead connection: the answer never arrives
 
-    const restarted = spawnServer(`${victim.name} again`, victim.port);
+    const restarted = startServer(`${victim.name} again`, victim.port);
     if (victim === a) a = restarted;
     else b = restarted;
     await ready(restarted);
@@ -170,7 +169,7 @@ describe('one server process', () => {
     for (const s of servers) if (alive(s)) s.proc.kill('SIGTERM');
     await Promise.all(servers.map((s) => s.proc.exited));
     await db.sql`DELETE FROM webhooks`;
-    const only = spawnServer('the only one', await freePort());
+    const only = startServer('the only one', await freePort());
     await ready(only);
     const hook = await subscribe(only, '/alone');
     const ids = await emitCategories(db, 40);
@@ -198,7 +197,7 @@ describe('one server process', () => {
     expect(left).toEqual({ position: positions.get(ids[13]!)!, owner: lease!.owner });
     expect(ofPath('/alone').filter((r) => eventIdOf(r) === held)).toEqual([expect.objectContaining({ answered: 0 })]);
 
-    const successor = spawnServer('its successor', await freePort());
+    const successor = startServer('its successor', await freePort());
     await ready(successor);
     await waitFor('every event from the successor', () => accepted('/alone').length >= ids.length, 60_000);
     const all = ofPath('/alone');

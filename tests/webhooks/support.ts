@@ -13,6 +13,8 @@ import { defaultConfig, type Config } from '../../src/config.ts';
 import { createLogger, type Logger } from '../../src/logger.ts';
 import { checkedApp } from '../support/contract.ts';
 import type { TestDatabase } from '../support/db.ts';
+import { waitFor } from '../support/processes.ts';
+export { alive, answering, logged, type Proc, ROOT, spawnLogged, spawnServer, waitFor } from '../support/processes.ts';
 
 /** Settings for fast tests: a receiver on 127.0.0.1, short polls, timeouts and retries. */
 export const FAST: Partial<Config> = {
@@ -49,17 +51,6 @@ export function webhookClient(db: TestDatabase, overrides: Partial<Config> = {},
     (path: string, body: unknown, headers: Record<string, string> = {}) =>
       request(path, { method, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
   return { app, request, post: send('POST'), patch: send('PATCH') };
-}
-
-/** Waits until `condition` holds, checking every 25 ms; fails naming `what` after `timeoutMs`. */
-export async function waitFor<T>(what: string, condition: () => T | Promise<T>, timeoutMs = 20_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await condition();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(25);
-  }
 }
 
 // ---------------------------------------------------------------- the receiver
@@ -198,9 +189,6 @@ export const eventIdOf = (r: Pick<Received, 'id'>) => Number(/^evt_(\d+)/.exec(r
 
 // ---------------------------------------------------------------- processes
 
-/** The project's directory, where processes are started. */
-export const ROOT = `${import.meta.dir}/../..`;
-
 /** Webhook settings for server and worker processes: a receiver on 127.0.0.1, short polls, timeouts and retries; JSON logs, debug and up. */
 export const PROCESS_ENV: Record<string, string> = {
   LOG_LEVEL: 'debug',
@@ -213,67 +201,6 @@ export const PROCESS_ENV: Record<string, string> = {
   WEBHOOK_RETRY_BASE_MS: '100',
   WEBHOOK_RETRY_MAX_MS: '500',
 };
-
-export type Proc = {
-  name: string;
-  proc: Bun.Subprocess<'ignore', 'pipe', 'inherit'>;
-  /** Its standard output, line by line, as it comes. */
-  lines: string[];
-  /** Settles once its standard output has ended. */
-  done: Promise<void>;
-};
-
-/**
- * Starts `cmd` in the project's directory with PATH and `env` only, keeping
- * its output's lines (read as they come, so that its pipe never fills).
- */
-export function spawnLogged(name: string, cmd: string[], env: Record<string, string>): Proc {
-  const proc = Bun.spawn(cmd, {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH, ...env },
-    stdin: 'ignore',
-    stdout: 'pipe',
-    stderr: 'inherit',
-  });
-  const lines: string[] = [];
-  const done = (async () => {
-    const decoder = new TextDecoder();
-    let rest = '';
-    for await (const chunk of proc.stdout) {
-      const text = rest + decoder.decode(chunk, { stream: true });
-      const parts = text.split('\n');
-      rest = parts.pop()!;
-      lines.push(...parts.filter(Boolean));
-    }
-    if (rest) lines.push(rest);
-  })();
-  return { name, proc, lines, done };
-}
-
-/** A process's JSON log lines with this `msg`. */
-export const logged = (p: Pick<Proc, 'lines'>, msg: string): Record<string, any>[] =>
-  p.lines.flatMap((line) => {
-    try {
-      const entry = JSON.parse(line);
-      return entry.msg === msg ? [entry] : [];
-    } catch {
-      return [];
-    }
-  });
-
-/** Whether the process is still running. */
-export const alive = (p: Proc) => p.proc.exitCode === null && p.proc.signalCode === null;
-
-/** Waits until a server process answers GET /healthz on `port`; fails if it exits first. */
-export async function answering(p: Proc, port: number): Promise<void> {
-  await waitFor(`${p.name} to answer`, async () => {
-    if (!alive(p)) throw new Error(`${p.name} exited (${p.proc.exitCode ?? p.proc.signalCode})`);
-    return fetch(`http://127.0.0.1:${port}/healthz`).then(
-      (r) => r.status === 200,
-      () => false,
-    );
-  });
-}
 
 /**
  * Checks every 25 ms for `ms` that `condition` does not hold, failing as soon
