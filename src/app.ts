@@ -1,4 +1,4 @@
-import type { Context } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
@@ -40,10 +40,31 @@ import { stockApi } from './stock/index.ts';
 import { transfersApi } from './transfers/index.ts';
 import { webhooksApi } from './webhooks/index.ts';
 
+/** The middleware layers every request passes, outermost first (see createApp). */
+export const LAYERS = [
+  'request-log',
+  'metrics',
+  'secure-headers',
+  'cors',
+  'request-limits',
+  'body-limit',
+  'rate-limit',
+  'pool-gate',
+  'api-key',
+  'read-routing',
+  'idempotency',
+] as const;
+export type Layer = (typeof LAYERS)[number];
+
 export type AppDeps = {
   sql: Pool;
   config?: Partial<Config>;
   logger?: Logger;
+  /**
+   * Layers left out, so that bench/layers.ts can measure what each one costs a request.
+   * The server and the tests never set it: every layer that its settings call for runs.
+   */
+  without?: readonly Layer[];
 };
 
 const fromHttpException: Record<number, ApiError> = {
@@ -176,12 +197,16 @@ export function createApp(deps: AppDeps) {
   // strict: false makes "/products/" answer like "/products".
   const app = createRouter({ strict: false });
 
-  app.use('*', requestLog(logger));
-  app.use('*', metrics.middleware);
-  app.use('*', secureHeaders());
+  const omitted = new Set(deps.without);
+  const use = (layer: Layer, middleware: MiddlewareHandler<AppEnv>) => {
+    if (!omitted.has(layer)) app.use('*', middleware);
+  };
+  use('request-log', requestLog(logger));
+  use('metrics', metrics.middleware);
+  use('secure-headers', secureHeaders());
   if (config.corsOrigins.length) {
-    app.use(
-      '*',
+    use(
+      'cors',
       cors({
         origin: config.corsOrigins,
         allowHeaders: [
@@ -207,13 +232,13 @@ export function createApp(deps: AppDeps) {
       }),
     );
   }
-  app.use('*', limitRequestLine);
+  use('request-limits', limitRequestLine);
   app.use('*', async (c, next) => {
     c.set('sql', sql);
     c.set('eventStreams', eventStreams);
     await next();
   });
-  app.use('*', limitBody);
+  use('body-limit', limitBody);
   const matchKey = createKeyMatcher(config.apiKeys);
   // Counted before the key check, so that guessing keys is limited too, and before
   // the pool gate, so that a client over its limit is refused without taking a slot.
@@ -223,23 +248,23 @@ export function createApp(deps: AppDeps) {
   };
   if (config.rateLimitMax > 0) {
     const limit = rateLimit(sql, config.rateLimitMax, config.rateLimitWindowS, config.trustProxy, matchKey);
-    app.use('*', (c, next) => (policyFor(c).pooled ? limit(c, next) : next()));
+    use('rate-limit', (c, next) => (policyFor(c).pooled ? limit(c, next) : next()));
   }
-  app.use('*', (c, next) => {
+  use('pool-gate', (c, next) => {
     const { pooled, pipelined = false } = policyFor(c);
     return pooled ? gate.hold(pipelined, next) : next();
   });
   if (config.apiKeys.length) {
     const checkKey = requireApiKey(matchKey);
-    app.use('*', (c, next) => (policyFor(c).needsKey ? checkKey(c, next) : next()));
+    use('api-key', (c, next) => (policyFor(c).needsKey ? checkKey(c, next) : next()));
   }
   if (readRouting) {
     const { route, token } = readRouting;
     // The token is asked after the idempotent transaction (the next layer) committed.
-    app.use('*', (c, next) => (WRITES.has(c.req.method) && policyFor(c).pooled ? token(c, next) : next()));
-    app.use('*', (c, next) => (policyFor(c).standby ? route(c, next) : next()));
+    use('read-routing', (c, next) => (WRITES.has(c.req.method) && policyFor(c).pooled ? token(c, next) : next()));
+    use('read-routing', (c, next) => (policyFor(c).standby ? route(c, next) : next()));
   }
-  app.use('*', idempotency);
+  use('idempotency', idempotency);
 
   app.route('/', healthApi);
   app.route('/', productsApi);

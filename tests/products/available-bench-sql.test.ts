@@ -1,6 +1,6 @@
 /**
  * The benchmark runs the service's SQL (bench/sql/*.sql under pgbench, and the bare
- * reference server bench/reference-server.ts): wherever they show a product's
+ * reference server, bench/reference-app.ts): wherever they show a product's
  * `available`, it is the service's expression, AVAILABLE_SQL, word for word.
  */
 import { expect, test } from 'bun:test';
@@ -16,7 +16,7 @@ const FILES = [
   ...readdirSync(join(ROOT, 'bench/sql'))
     .filter((f) => f.endsWith('.sql'))
     .map((f) => `bench/sql/${f}`),
-  'bench/reference-server.ts',
+  'bench/reference-app.ts',
 ];
 
 test.each(FILES)("%s shows a product's available only as the service does", (file) => {
