@@ -33,7 +33,7 @@ import { withDatabase } from '../src/cli/database-url.ts';
 import { freePort, startEmbeddedPostgres } from '../src/cli/embedded-postgres.ts';
 import { ROOT } from '../src/cli/paths.ts';
 import { provisionApiRole, provisionDatabase } from '../src/cli/provision.ts';
-import { copyCatalog } from './catalog.ts';
+import { loadBenchCatalog } from './catalog.ts';
 import {
   CONNECTIONS,
   ensurePgbench,
@@ -167,14 +167,7 @@ async function migrate(r: Revision) {
 async function load(r: Revision) {
   const sql = postgres(r.ownerUrl!, { max: 1, onnotice: () => {} });
   try {
-    await sql`INSERT INTO categories (name, description)
-              SELECT 'Category ' || lpad(i::text, 2, '0'), 'Benchmark category ' || i FROM generate_series(1, ${CATEGORIES}) i`;
-    const cats = await sql<{ id: number }[]>`SELECT id FROM categories ORDER BY id`;
-    await copyCatalog(
-      sql,
-      PRODUCTS,
-      cats.map((c) => c.id),
-    );
+    await loadBenchCatalog(sql, PRODUCTS, CATEGORIES);
     // A second location (id 2, beside the default one) for the adjustment at a location, where there are locations.
     const [locations] = await sql<{ exists: boolean }[]>`SELECT to_regclass('locations') IS NOT NULL AS exists`;
     if (locations!.exists) await sql`INSERT INTO locations (code, name) VALUES ('BENCH-2', 'Second warehouse')`;

@@ -94,3 +94,18 @@ export async function copyCatalog(sql: postgres.Sql, count: number, categoryIds:
               SELECT id, quantity, 'initial', quantity FROM products WHERE quantity > 0 ORDER BY id`;
   });
 }
+
+/**
+ * The benchmark's catalog in an empty, migrated database: `categories` categories named
+ * "Category 01"… and products 1..count spread over them (copyCatalog).
+ */
+export async function loadBenchCatalog(sql: postgres.Sql, count: number, categories: number): Promise<void> {
+  await sql`INSERT INTO categories (name, description)
+            SELECT 'Category ' || lpad(i::text, 2, '0'), 'Benchmark category ' || i FROM generate_series(1, ${categories}) i`;
+  const ids = await sql<{ id: number }[]>`SELECT id FROM categories ORDER BY id`;
+  await copyCatalog(
+    sql,
+    count,
+    ids.map((c) => c.id),
+  );
+}

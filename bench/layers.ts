@@ -27,7 +27,7 @@ import { freePort, startEmbeddedPostgres } from '../src/cli/embedded-postgres.ts
 import { provisionApiRole, provisionDatabase } from '../src/cli/provision.ts';
 import { createPool } from '../src/db.ts';
 import { createLogger } from '../src/logger.ts';
-import { copyCatalog } from './catalog.ts';
+import { loadBenchCatalog } from './catalog.ts';
 import { logger, median, POOL, publishLoadedEvents } from './harness.ts';
 import { createReferenceApp, referencePool } from './reference-app.ts';
 
@@ -94,13 +94,7 @@ try {
   const apiUrl = await provisionApiRole(pg.adminUrl);
   await dbmate(ownerUrl, ['up'], true);
   const owner = postgres(ownerUrl, { max: 1, onnotice: () => {} });
-  await owner`INSERT INTO categories (name) SELECT 'Category ' || lpad(i::text, 2, '0') FROM generate_series(1, ${CATEGORIES}) i`;
-  const categories = await owner<{ id: number }[]>`SELECT id FROM categories ORDER BY id`;
-  await copyCatalog(
-    owner,
-    PRODUCTS,
-    categories.map((c) => c.id),
-  );
+  await loadBenchCatalog(owner, PRODUCTS, CATEGORIES);
   await publishLoadedEvents(owner);
   await owner`VACUUM ANALYZE`;
   await owner.end();

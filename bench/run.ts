@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import postgres from 'postgres';
 import { withDatabase } from '../src/cli/database-url.ts';
 import { dbmate } from '../src/cli/dbmate.ts';
-import { copyCatalog } from './catalog.ts';
+import { loadBenchCatalog } from './catalog.ts';
 import { ROOT } from '../src/cli/paths.ts';
 import { provisionApiRole, provisionDatabase } from '../src/cli/provision.ts';
 import { freePort, startEmbeddedPostgres } from '../src/cli/embedded-postgres.ts';
@@ -64,17 +64,10 @@ const DEPTH = Math.max(0, Math.min(2000, Math.ceil(PRODUCTS / 50) - 1));
 async function loadCatalog(ownerUrl: string) {
   const sql = postgres(ownerUrl, { max: 1, onnotice: () => {} });
   const started = performance.now();
-  await sql`INSERT INTO categories (name, description)
-            SELECT 'Category ' || lpad(i::text, 2, '0'), 'Benchmark category ' || i FROM generate_series(1, ${CATEGORIES}) i`;
-  const cats = await sql<{ id: number }[]>`SELECT id FROM categories ORDER BY id`;
   // A second location (id 2, beside the default one) for the adjustments by location.
   await sql`INSERT INTO locations (code, name) VALUES ('BENCH-2', 'Second warehouse')`;
   // Products and their initial movements in one transaction: the ledger is checked at commit.
-  await copyCatalog(
-    sql,
-    PRODUCTS,
-    cats.map((c) => c.id),
-  );
+  await loadBenchCatalog(sql, PRODUCTS, CATEGORIES);
   const seconds = (performance.now() - started) / 1000;
   log(`published the load's ${await publishLoadedEvents(sql)} events`);
   await sql`VACUUM ANALYZE`;

@@ -23,7 +23,7 @@ import { withDatabase } from '../src/cli/database-url.ts';
 import { dbmate } from '../src/cli/dbmate.ts';
 import { provisionApiRole, provisionDatabase } from '../src/cli/provision.ts';
 import { PG15_AVAILABLE, SKIPPED, startCluster, waitFor } from '../tests/failover/cluster.ts';
-import { copyCatalog } from './catalog.ts';
+import { loadBenchCatalog } from './catalog.ts';
 import {
   CONNECTIONS,
   ensureWrk,
@@ -70,14 +70,7 @@ try {
 
   log(`loading ${PRODUCTS} products on the primary`);
   const owner = postgres(ownerUrl, { max: 1, onnotice: () => {} });
-  await owner`INSERT INTO categories (name, description)
-              SELECT 'Category ' || lpad(i::text, 2, '0'), 'Benchmark category ' || i FROM generate_series(1, ${CATEGORIES}) i`;
-  const categories = await owner<{ id: number }[]>`SELECT id FROM categories ORDER BY id`;
-  await copyCatalog(
-    owner,
-    PRODUCTS,
-    categories.map((c) => c.id),
-  );
+  await loadBenchCatalog(owner, PRODUCTS, CATEGORIES);
   await publishLoadedEvents(owner);
   await owner`VACUUM ANALYZE`;
   await owner.end();
